@@ -1,0 +1,1 @@
+"""Card reader: the social security card (SSSE) profile over PC/SC."""

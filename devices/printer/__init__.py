@@ -1,0 +1,1 @@
+"""Receipt printer: ESC/POS over network, USB or serial via python-escpos."""

@@ -1,0 +1,1 @@
+"""Guided flows: the step engine, the errand flows, the catalogue and the domain rules."""

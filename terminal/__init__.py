@@ -1,0 +1,1 @@
+"""The appliance: composition root, config, Kivy UI, effect runner, telemetry, automation API."""

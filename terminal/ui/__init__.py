@@ -1,0 +1,1 @@
+"""Kivy UI: renders flow step results, one screen class per result kind."""
