@@ -249,3 +249,11 @@ class Transition:
 
     screen: Screen
     effects: tuple[Effect, ...] = ()
+
+
+@dataclass(frozen=True)
+class View:
+    """What the UI shows: the current screen and, once the resident has gone idle, seconds left."""
+
+    screen: Screen
+    countdown_s: int | None = None
