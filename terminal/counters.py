@@ -1,0 +1,61 @@
+"""Today's operations counters for the heartbeat, counted from the flows' operations events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+
+from flows.steps import RecordEvent
+
+RATING_LEVELS = ("1", "2", "3", "4", "5")
+
+
+class DailyCounters:
+    """Sessions, completed errands, receipts and ratings by level since local midnight.
+
+    Thread-safe: events are counted on the effect worker, read by the telemetry thread.
+    """
+
+    def __init__(self, today: Callable[[], dt.date]) -> None:
+        self._today = today
+        self._lock = threading.Lock()
+        self._day = today()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sessions = 0
+        self.completed_errands = 0
+        self.receipts = 0
+        self.ratings = dict.fromkeys(RATING_LEVELS, 0)
+
+    def _roll(self) -> None:
+        day = self._today()
+        if day != self._day:
+            self._day = day
+            self._reset()
+
+    def count(self, event: RecordEvent) -> None:
+        with self._lock:
+            self._roll()
+            match event.type:
+                case "session_started":
+                    self.sessions += 1
+                case "errand_completed":
+                    self.completed_errands += 1
+                case "receipt_printed":
+                    self.receipts += 1
+                case "rating_submitted":
+                    level = str(event.fields.get("level", ""))
+                    if level in self.ratings:
+                        self.ratings[level] += 1
+
+    def snapshot(self) -> dict[str, object]:
+        with self._lock:
+            self._roll()
+            return {
+                "sessions": self.sessions,
+                "completed_errands": self.completed_errands,
+                "receipts": self.receipts,
+                "ratings": dict(self.ratings),
+            }
