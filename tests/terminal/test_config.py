@@ -1,0 +1,58 @@
+"""Config is checked where it is read: ranges, choices, and misspelt options fail loudly."""
+
+from pathlib import Path
+
+import pytest
+
+from terminal.config import ConfigError, load_config, parse_config
+
+
+def test_defaults_keep_automation_off() -> None:
+    config = parse_config({})
+    assert config.automation.enabled is False
+    assert config.display.language == "zh_CN"
+
+
+def test_values_are_read_and_typed() -> None:
+    config = parse_config({
+        "terminal": {"id": "T-0042", "idle_timeout_s": 90},
+        "printer": {"kind": "serial", "serial_device": "/dev/ttyS1", "paper_mm": 58},
+        "hub": {"timeout_s": 3},
+    })
+    assert config.terminal.terminal_id == "T-0042"
+    assert config.printer.paper_mm == 58
+    assert config.hub.timeout_s == 3.0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"printer": {"paper_mm": 70}}, "[printer] paper_mm must be 58 or 80"),
+        ({"printer": {"kind": "bluetooth"}}, "[printer] kind must be one of"),
+        ({"printer": {"port": "9100"}}, "[printer] port must be int"),
+        ({"mqtt": {"heartbeat_interval_s": 0}}, "[mqtt] heartbeat_interval_s must be above 0"),
+        ({"mqtt": {"hearbeat_interval_s": 5}}, "check the spelling: [mqtt] hearbeat"),
+        ({"screen": {}}, "unknown section(s): screen"),
+        ({"terminal": {"id": "T/1"}}, "[terminal] id may hold only"),
+        ({"hub": {"url": "ftp://x"}}, "[hub] url must start with"),
+    ],
+)
+def test_bad_values_name_the_option(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert message in str(caught.value)
+
+
+def test_file_errors_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[terminal\n", encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_config(broken)
+
+
+def test_the_shipped_production_example_parses_with_automation_off() -> None:
+    config = load_config(Path(__file__).parents[2] / "deploy" / "terminal.toml")
+    assert config.automation.enabled is False
+    assert config.display.fullscreen is True
