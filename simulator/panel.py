@@ -1,0 +1,802 @@
+"""Simulator control panel: a local web page with the live terminal screen and device controls."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ipaddress
+import json
+import logging
+import math
+import re
+import threading
+import urllib.error
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import NotRequired, Protocol, TypedDict, TypeVar, cast
+
+from flows.identity import is_valid_id_number, normalise_id_number
+
+_log = logging.getLogger(__name__)
+
+PAGE_PATH = Path(__file__).with_name("panel") / "index.html"
+
+CARD_KINDS = ("ssse", "other")
+# The values of simulator.vprinter.PrinterStatus and simulator.hub.FAULT_MODES; kept here as
+# plain strings so the page's contract does not move when a device module is refactored.
+PRINTER_STATUSES = (
+    "ok",
+    "near_end",
+    "paper_out",
+    "cover_open",
+    "silent",
+    "cutter_error",
+    "garbage",
+)
+HUB_MODES = ("ok", "slow", "down", "error")
+
+# Limits on what the page may ask for. They are generous; they exist so a typo (an extra zero)
+# is refused with a message instead of wedging a virtual device for an afternoon.
+MAX_PAPER_LINES = 100_000
+MAX_HUB_DELAY_S = 300.0
+MAX_TOUCH_COORDINATE = 20_000
+MAX_TARGET_ID_CHARS = 200
+MAX_BODY_BYTES = 64 * 1024
+MAX_CALLS_IN_FLIGHT = 16
+# The SSSE card's name field (EF06 tag 09) is 30 bytes of GBK: reference/devices.md.
+MAX_NAME_GBK_BYTES = 30
+_ID_NUMBER_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_RECEIPT_PNG_PATH = re.compile(r"^/api/receipts/([^/]+)\.png$")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+_T = TypeVar("_T")
+
+
+class ReceiptEntry(TypedDict):
+    """One printed receipt as the page lists it."""
+
+    index: int
+    printed_at: str  # ISO 8601; anything else JSON cannot carry is sent as str()
+    text: str
+    # The page can only fetch from the panel, so the panel always replaces this with its own
+    # route (/api/receipts/<index>.png); a backend may leave it out.
+    png_url: NotRequired[str]
+
+
+class PresetPerson(TypedDict):
+    """A sample person for the card dropdown (the hub's special people among them)."""
+
+    label: str
+    id_number: str
+    name: str
+
+
+class DeviceSummary(TypedDict):
+    """The status line: one glance at every virtual device."""
+
+    card_present: bool
+    card_kind: NotRequired[str | None]  # "ssse" / "other" while a card is in the slot
+    printer_status: str  # one of PRINTER_STATUSES
+    hub_mode: str  # one of HUB_MODES
+    hub_delay_s: NotRequired[float]
+    broker_up: bool
+    pcscd_up: bool
+
+
+class BackendError(Exception):
+    """A virtual device refused or failed an operation; the panel answers 502 with the message."""
+
+
+class BackendUnavailableError(BackendError):
+    """A device, the broker or the terminal is not running or not reachable; the panel answers 503.
+
+    OSError (connection refused, socket timeout) raised by a backend method is treated the same way.
+    """
+
+
+class PanelBackend(Protocol):
+    """What the control panel needs from the simulator; simulator/cli.py wires it to the devices.
+
+    Inputs arrive validated (see the module constants). A method signals failure by raising
+    BackendUnavailableError or OSError (-> HTTP 503), BackendError or anything else (-> HTTP 502);
+    receipt_png raises LookupError for an unknown index (-> 404). A method that does not return
+    within the panel's backend timeout gets a 504, so proxy calls should use their own ~3 s timeout.
+    """
+
+    def insert_card(self, kind: str, id_number: str | None, name: str | None) -> None:
+        """Put a card in the slot: kind "ssse" or "other"; None means the backend's default."""
+
+    def remove_card(self) -> None:
+        """Take the card out of the slot."""
+
+    def pull_card_mid_read(self) -> None:
+        """Arrange for the card to be pulled in the middle of the terminal's next read."""
+
+    def set_printer_status(self, status: str) -> None:
+        """Set the printer's DLE EOT answer: one of PRINTER_STATUSES."""
+
+    def paper_out_after(self, lines: int) -> None:
+        """Make the paper run out after this many more printed lines."""
+
+    def set_hub_fault(self, mode: str, delay_s: float) -> None:
+        """Hub answers normally, slowly (after delay_s), not at all, or with errors (HUB_MODES)."""
+
+    def set_broker_up(self, up: bool) -> None:
+        """Start or stop the simulator's mosquitto."""
+
+    def restart_pcscd(self) -> None:
+        """Restart pcscd, as a field update or a crash would."""
+
+    def list_receipts(self) -> list[ReceiptEntry]:
+        """Every receipt printed so far, oldest first."""
+
+    def receipt_png(self, index: int) -> bytes:
+        """The rendered receipt as PNG bytes; LookupError for an unknown index."""
+
+    def device_summary(self) -> DeviceSummary:
+        """The state of every virtual device, for the status line."""
+
+    def presets(self) -> list[PresetPerson]:
+        """Sample people for the card dropdown, including the hub's special people."""
+
+    def screen(self) -> dict[str, object]:
+        """The terminal's GET /screen description (automation API), passed through unchanged."""
+
+    def screenshot(self) -> bytes:
+        """The terminal's GET /screenshot PNG (automation API)."""
+
+    def touch(self, x: int, y: int) -> None:
+        """A tap at window pixel (x, y), origin top-left (automation API POST /touch)."""
+
+    def tap(self, target: str) -> None:
+        """A tap on a named target (automation API POST /tap)."""
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: HTTPStatus
+    body: bytes
+    content_type: str = "application/json; charset=utf-8"
+
+
+class _HttpError(Exception):
+    """Ends a request early with a JSON {"error": message}."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _json_reply(status: HTTPStatus, payload: object) -> _Reply:
+    # default=str: a backend's datetime (printed_at) must not turn a listing into a 500.
+    body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+    return _Reply(status, body)
+
+
+def _ok(**extra: object) -> _Reply:
+    return _json_reply(HTTPStatus.OK, {"ok": True, **extra})
+
+
+def _bad(message: str) -> _HttpError:
+    return _HttpError(HTTPStatus.BAD_REQUEST, message)
+
+
+def _describe(exc: BaseException) -> str:
+    # urllib wraps the useful part ("[Errno 111] Connection refused") in .reason.
+    reason = getattr(exc, "reason", None)
+    text = str(reason) if reason else str(exc)
+    return text or type(exc).__name__
+
+
+def _refusal(exc: urllib.error.HTTPError) -> str:
+    """The terminal's own {"error": ...} message when the body has one, else the reason phrase."""
+    try:
+        message = json.loads(exc.read(4096)).get("error")
+    except Exception:  # no body, not JSON, not an object: the reason phrase will do
+        message = None
+    return message if isinstance(message, str) and message else _describe(exc)
+
+
+def _reject_constant(name: str) -> float:
+    # json.loads accepts NaN and Infinity by default; no field of ours means either.
+    raise ValueError(f"{name} is not allowed")
+
+
+def _parse_object(raw: bytes) -> dict[str, object]:
+    """The request body as a JSON object; an empty body counts as {}."""
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _bad(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise _bad("request body must be a JSON object")
+    return cast(dict[str, object], value)
+
+
+def _check_fields(
+    body: dict[str, object], required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> None:
+    # An unknown field is almost always a typo ("delay" for "delay_s"); refusing it says so.
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if unknown:
+        raise _bad(f"unknown field(s): {', '.join(unknown)}")
+    missing = [name for name in required if name not in body]
+    if missing:
+        raise _bad(f"missing field(s): {', '.join(missing)}")
+
+
+def _choice(body: dict[str, object], field: str, allowed: tuple[str, ...]) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or value not in allowed:
+        raise _bad(
+            f"{field} must be one of {', '.join(allowed)}; "
+            f"got {json.dumps(value, ensure_ascii=False)}"
+        )
+    return value
+
+
+def _int_in_range(body: dict[str, object], field: str, low: int, high: int) -> int:
+    value = body.get(field)
+    # bool is an int in Python, and JSON true must not become 1 line of paper.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(f"{field} must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise _bad(f"{field} must be a whole number; got {value}")
+        value = int(value)
+    if value < low:
+        raise _bad(
+            f"{field} must not be negative" if low == 0 else f"{field} must be at least {low}"
+        )
+    if value > high:
+        raise _bad(f"{field} must be at most {high}")
+    return value
+
+
+def _float_in_range(body: dict[str, object], field: str, low: float, high: float) -> float:
+    value = body.get(field)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(f"{field} must be a number")
+    number = float(value)
+    # 1e999 parses to inf even with NaN/Infinity refused.
+    if not math.isfinite(number):
+        raise _bad(f"{field} must be a finite number")
+    if number < low:
+        raise _bad(
+            f"{field} must not be negative" if low == 0 else f"{field} must be at least {low}"
+        )
+    if number > high:
+        raise _bad(f"{field} must be at most {high:g}")
+    return number
+
+
+def _optional_text(body: dict[str, object], field: str) -> str | None:
+    """A text field where missing, null and blank all mean "let the backend choose"."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _bad(f"{field} must be a string or null")
+    value = value.strip()
+    return value or None
+
+
+def _validate_id_number(raw: str) -> tuple[str, str | None]:
+    """The normalised number and a warning when it would fail the terminal's own check.
+
+    A number with a wrong check digit or birth date is allowed on purpose: a card carrying one is
+    exactly what a tester needs to see the terminal refuse it. The shape is not negotiable, because
+    the card's 20-byte field cannot carry anything else in a way the terminal would read.
+    """
+    number = normalise_id_number(raw)
+    if not _ID_NUMBER_SHAPE.match(number):
+        raise _bad("id_number must be 18 characters: 17 digits and a digit or X")
+    if not is_valid_id_number(number):
+        return (
+            number,
+            "id_number fails the check digit or birth date rule; the terminal should refuse it",
+        )
+    return number, None
+
+
+def _validate_name(name: str) -> str:
+    try:
+        encoded = name.encode("gbk")
+    except UnicodeEncodeError:
+        raise _bad("name must be writable in GBK, as the card stores it") from None
+    if len(encoded) > MAX_NAME_GBK_BYTES:
+        raise _bad(
+            f"name is too long for the card: at most {MAX_NAME_GBK_BYTES} GBK bytes "
+            "(15 Chinese characters)"
+        )
+    return name
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR chunk, without decoding the picture."""
+    if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _is_loopback_name(name: str) -> bool:
+    """Whether a Host header's name is this machine: not merely a name that starts with "127."."""
+    if name.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_address(host: str) -> str:
+    """The IPv4 address to bind, refusing anything a neighbour on the network could reach."""
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"control panel host must be a loopback address, not {host!r}") from None
+    if address.version != 4 or not address.is_loopback:
+        raise ValueError(f"control panel host must be an IPv4 loopback address, not {host!r}")
+    return host
+
+
+class ControlPanel:
+    """Serves the control page and its JSON API on a loopback address, backed by a PanelBackend."""
+
+    def __init__(
+        self,
+        backend: PanelBackend,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8700,
+        backend_timeout_s: float = 10.0,
+    ) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0..65535, not {port}")
+        if not backend_timeout_s > 0:
+            raise ValueError("backend_timeout_s must be positive")
+        # A missing page is a packaging mistake; say so at start-up, not on the first visit.
+        if not PAGE_PATH.is_file():
+            raise FileNotFoundError(f"control panel page is missing: {PAGE_PATH}")
+        self._backend = backend
+        self._host = _loopback_address(host)
+        self._port = port
+        self._backend_timeout_s = backend_timeout_s
+        self._server: _PanelServer | None = None
+        self._thread: threading.Thread | None = None
+        # Calls left running by a timeout are bounded, so a device that hangs forever fills
+        # this and gets 503s instead of piling up a thread per poll of the page.
+        self._in_flight = threading.BoundedSemaphore(MAX_CALLS_IN_FLIGHT)
+        self._lock = threading.Lock()
+        # The size of the last screenshot served, so a touch outside the picture is refused here
+        # rather than landing somewhere odd on a screen of another size.
+        self._screen_size: tuple[int, int] | None = None
+
+    @property
+    def url(self) -> str:
+        """Where the page is served; with port 0 the real port is known once started."""
+        return f"http://{self._host}:{self._port}/"
+
+    def start(self) -> None:
+        """Bind and serve in a background thread; returns once the socket is listening."""
+        with self._lock:
+            if self._server is not None:
+                return
+            server = _PanelServer((self._host, self._port), self)
+            self._port = server.server_address[1]
+            self._thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.2},
+                name="control-panel",
+                daemon=True,
+            )
+            self._server = server
+            self._thread.start()
+        _log.info("control panel at %s", self.url)
+
+    def stop(self) -> None:
+        """Stop serving and release the port; safe to call twice."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5.0)
+
+    # -- request handling (called on the server's request threads) --------------------------------
+
+    def handle(self, method: str, path: str, body: bytes) -> _Reply:
+        """Answer one request; never raises, so no traceback ever reaches the page."""
+        try:
+            return self._route(method, path, body)
+        except _HttpError as exc:
+            return _json_reply(exc.status, {"error": exc.message})
+        except Exception:
+            _log.exception("control panel: unexpected error on %s %s", method, path)
+            return _json_reply(
+                HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error in the control panel"}
+            )
+
+    def _route(self, method: str, path: str, raw_body: bytes) -> _Reply:
+        path = path.split("?", 1)[0]
+        get_routes: dict[str, Callable[[], _Reply]] = {
+            "/": self._page,
+            "/index.html": self._page,
+            "/api/state": self._state,
+            "/api/presets": self._presets,
+            "/api/receipts": self._receipts,
+            "/api/screen.png": self._screen_png,
+        }
+        post_routes: dict[str, Callable[[dict[str, object]], _Reply]] = {
+            "/api/card/insert": self._card_insert,
+            "/api/card/remove": self._card_remove,
+            "/api/card/pull-mid-read": self._card_pull_mid_read,
+            "/api/printer/status": self._printer_status,
+            "/api/printer/paper-out-after": self._printer_paper_out_after,
+            "/api/hub/fault": self._hub_fault,
+            "/api/broker": self._broker,
+            "/api/pcscd/restart": self._pcscd_restart,
+            "/api/touch": self._touch,
+            "/api/tap": self._tap,
+        }
+        receipt = _RECEIPT_PNG_PATH.match(path)
+        if method == "GET":
+            if path in get_routes:
+                return get_routes[path]()
+            if receipt:
+                return self._receipt_png(receipt.group(1))
+        elif method == "POST" and path in post_routes:
+            return post_routes[path](_parse_object(raw_body))
+        if path in get_routes or receipt:
+            raise _HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{path} only answers GET")
+        if path in post_routes:
+            raise _HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{path} only answers POST")
+        raise _HttpError(HTTPStatus.NOT_FOUND, f"no such page or API: {path}")
+
+    def _call(self, device: str, operation: Callable[[], _T]) -> _T:
+        """Run one backend operation with a deadline; turn its failure into a clear HTTP error."""
+        # The call runs on a daemon thread of its own, not the request thread, so a hung device
+        # costs the page a 504 after backend_timeout_s, and cannot hold the simulator's exit
+        # (a ThreadPoolExecutor's workers are joined at interpreter exit).
+        if not self._in_flight.acquire(blocking=False):
+            raise _HttpError(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"{device} not reachable: {MAX_CALLS_IN_FLIGHT} earlier calls are still hanging",
+            )
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(operation())
+            except BaseException as exc:
+                future.set_exception(exc)
+            finally:
+                self._in_flight.release()
+
+        try:
+            threading.Thread(target=run, name=f"panel-call-{device}", daemon=True).start()
+        except RuntimeError as exc:  # the process is out of threads
+            self._in_flight.release()
+            raise _HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"control panel: {exc}") from None
+        done, _ = concurrent.futures.wait([future], timeout=self._backend_timeout_s)
+        if not done:
+            raise _HttpError(
+                HTTPStatus.GATEWAY_TIMEOUT,
+                f"{device} did not answer within {self._backend_timeout_s:g} s "
+                "(it may still finish)",
+            )
+        try:
+            return future.result()
+        except urllib.error.HTTPError as exc:
+            # It answered, so it is reachable: it refused the request. Checked before OSError
+            # because HTTPError is one.
+            raise _HttpError(
+                HTTPStatus.BAD_GATEWAY, f"{device} refused: HTTP {exc.code} {_refusal(exc)}"
+            ) from None
+        except (BackendUnavailableError, OSError) as exc:
+            raise _HttpError(
+                HTTPStatus.SERVICE_UNAVAILABLE, f"{device} not reachable: {_describe(exc)}"
+            ) from None
+        except BackendError as exc:
+            raise _HttpError(HTTPStatus.BAD_GATEWAY, f"{device} failed: {_describe(exc)}") from None
+        except Exception as exc:
+            # A bug in the adapter or a device: the page gets one line, the log gets the traceback.
+            _log.warning("control panel: %s raised", device, exc_info=True)
+            raise _HttpError(
+                HTTPStatus.BAD_GATEWAY, f"{device} failed: {type(exc).__name__}: {_describe(exc)}"
+            ) from None
+
+    # -- GET ------------------------------------------------------------------------------------
+
+    def _page(self) -> _Reply:
+        # Read on every visit so an edited page shows on reload without restarting the simulator.
+        try:
+            html = PAGE_PATH.read_bytes()
+        except OSError as exc:
+            raise _HttpError(
+                HTTPStatus.INTERNAL_SERVER_ERROR, f"control panel page unreadable: {exc}"
+            ) from None
+        return _Reply(HTTPStatus.OK, html, "text/html; charset=utf-8")
+
+    def _state(self) -> _Reply:
+        # The two halves fail independently: with the terminal down the devices still show, and
+        # the page says "terminal not reachable" in the screen area.
+        devices: object = None
+        devices_error: str | None = None
+        screen: object = None
+        screen_error: str | None = None
+        try:
+            devices = self._call("devices", self._backend.device_summary)
+        except _HttpError as exc:
+            devices_error = exc.message
+        try:
+            screen = self._call("terminal", self._backend.screen)
+            if not isinstance(screen, dict):
+                screen, screen_error = (
+                    None,
+                    "terminal answered /screen with something that is not an object",
+                )
+        except _HttpError as exc:
+            screen_error = exc.message
+        return _json_reply(
+            HTTPStatus.OK,
+            {
+                "devices": devices,
+                "devices_error": devices_error,
+                "screen": screen,
+                "screen_error": screen_error,
+            },
+        )
+
+    def _presets(self) -> _Reply:
+        return _json_reply(HTTPStatus.OK, {"presets": self._call("presets", self._backend.presets)})
+
+    def _receipts(self) -> _Reply:
+        entries = self._call("printer", self._backend.list_receipts)
+        listed: list[dict[str, object]] = []
+        for entry in entries:
+            item = dict(entry)
+            item["png_url"] = f"api/receipts/{entry['index']}.png"
+            listed.append(item)
+        return _json_reply(HTTPStatus.OK, {"receipts": listed})
+
+    def _receipt_png(self, raw_index: str) -> _Reply:
+        if not raw_index.isascii() or not raw_index.isdigit() or len(raw_index) > 9:
+            raise _bad("receipt index must be a non-negative integer")
+        index = int(raw_index)
+
+        def fetch() -> bytes | None:
+            try:
+                return self._backend.receipt_png(index)
+            except LookupError:
+                return None
+
+        png = self._call("printer", fetch)
+        if png is None:
+            raise _HttpError(HTTPStatus.NOT_FOUND, f"no receipt {index}")
+        return _Reply(HTTPStatus.OK, png, "image/png")
+
+    def _screen_png(self) -> _Reply:
+        png = self._call("terminal", self._backend.screenshot)
+        size = _png_size(png) if isinstance(png, bytes) else None
+        if size is None:
+            raise _HttpError(HTTPStatus.BAD_GATEWAY, "terminal's screenshot is not a PNG")
+        self._screen_size = size
+        return _Reply(HTTPStatus.OK, png, "image/png")
+
+    # -- POST -----------------------------------------------------------------------------------
+
+    def _card_insert(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("kind",), ("id_number", "name"))
+        kind = _choice(body, "kind", CARD_KINDS)
+        id_number = _optional_text(body, "id_number")
+        name = _optional_text(body, "name")
+        warning: str | None = None
+        if kind == "other":
+            # A non-SSSE card has no identity files; data for one means the caller meant "ssse".
+            if id_number is not None or name is not None:
+                raise _bad("a non-social-security card carries no id_number or name")
+        else:
+            if id_number is not None:
+                id_number, warning = _validate_id_number(id_number)
+            if name is not None:
+                name = _validate_name(name)
+        self._call("card slot", lambda: self._backend.insert_card(kind, id_number, name))
+        return _ok(warning=warning) if warning else _ok()
+
+    def _card_remove(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ())
+        self._call("card slot", self._backend.remove_card)
+        return _ok()
+
+    def _card_pull_mid_read(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ())
+        self._call("card slot", self._backend.pull_card_mid_read)
+        return _ok()
+
+    def _printer_status(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("status",))
+        status = _choice(body, "status", PRINTER_STATUSES)
+        self._call("printer", lambda: self._backend.set_printer_status(status))
+        return _ok()
+
+    def _printer_paper_out_after(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("lines",))
+        lines = _int_in_range(body, "lines", 0, MAX_PAPER_LINES)
+        self._call("printer", lambda: self._backend.paper_out_after(lines))
+        return _ok()
+
+    def _hub_fault(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("mode",), ("delay_s",))
+        mode = _choice(body, "mode", HUB_MODES)
+        if mode == "slow":
+            if "delay_s" not in body:
+                raise _bad("mode slow needs delay_s (seconds)")
+            delay_s = _float_in_range(body, "delay_s", 0.0, MAX_HUB_DELAY_S)
+            if delay_s == 0:
+                raise _bad("mode slow needs delay_s above 0; use mode ok for no delay")
+        else:
+            if "delay_s" in body:
+                # Checked so a bad value is still refused, then dropped: only "slow" has a delay,
+                # and a stale one must not leak into the hub's next mode.
+                _float_in_range(body, "delay_s", 0.0, MAX_HUB_DELAY_S)
+            delay_s = 0.0
+        self._call("hub", lambda: self._backend.set_hub_fault(mode, delay_s))
+        return _ok()
+
+    def _broker(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("up",))
+        up = body["up"]
+        if not isinstance(up, bool):
+            raise _bad("up must be true or false")
+        self._call("broker", lambda: self._backend.set_broker_up(up))
+        return _ok()
+
+    def _pcscd_restart(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ())
+        self._call("pcscd", self._backend.restart_pcscd)
+        return _ok()
+
+    def _touch(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("x", "y"))
+        x = _int_in_range(body, "x", 0, MAX_TOUCH_COORDINATE)
+        y = _int_in_range(body, "y", 0, MAX_TOUCH_COORDINATE)
+        size = self._screen_size
+        if size is not None and (x >= size[0] or y >= size[1]):
+            raise _bad(f"({x}, {y}) is outside the terminal's screen of {size[0]}x{size[1]} pixels")
+        self._call("terminal", lambda: self._backend.touch(x, y))
+        return _ok()
+
+    def _tap(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("target",))
+        target = body["target"]
+        if not isinstance(target, str) or not target.strip():
+            raise _bad("target must be a non-empty string (a target id from the screen)")
+        if len(target) > MAX_TARGET_ID_CHARS:
+            raise _bad(f"target is longer than {MAX_TARGET_ID_CHARS} characters")
+        self._call("terminal", lambda: self._backend.tap(target))
+        return _ok()
+
+
+class _PanelServer(ThreadingHTTPServer):
+    """The HTTP server, holding the panel its requests are handed to."""
+
+    daemon_threads = True  # a page left open must not keep the simulator from exiting
+
+    def __init__(self, address: tuple[str, int], panel: ControlPanel) -> None:
+        self.panel = panel
+        super().__init__(address, _PanelRequestHandler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # The default prints a traceback to stderr, typically for a tab closed mid-response.
+        _log.debug("control panel: connection from %s ended badly", client_address, exc_info=True)
+
+
+class _PanelRequestHandler(BaseHTTPRequestHandler):
+    """HTTP plumbing only: checks origin and body, then hands over to ControlPanel.handle."""
+
+    server_version = "KioskSimPanel/1"
+    timeout = 10.0  # a client that stalls mid-request must not hold a thread forever
+
+    def log_message(self, format: str, *args: object) -> None:
+        # Screenshots are polled several times a second; request lines would drown the log.
+        pass
+
+    def do_GET(self) -> None:
+        self._serve("GET", b"")
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        if body is not None:
+            self._serve("POST", body)
+
+    def _serve(self, method: str, body: bytes) -> None:
+        rejection = self._check_host()
+        if rejection is not None:
+            self._send(rejection)
+            return
+        if method == "POST" and not self._is_json():
+            # A cross-site page can send a "simple" POST without asking; requiring JSON forces a
+            # CORS preflight, which this server never approves.
+            self._send(
+                _json_reply(
+                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                    {"error": "send Content-Type: application/json"},
+                )
+            )
+            return
+        panel = cast(_PanelServer, self.server).panel
+        self._send(panel.handle(method, self.path, body))
+
+    def _check_host(self) -> _Reply | None:
+        # DNS rebinding would let a web page reach 127.0.0.1 under its own name; ours only pass.
+        host = self.headers.get("Host")
+        if host is None:
+            return None
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if not _is_loopback_name(name):
+            return _json_reply(
+                HTTPStatus.FORBIDDEN, {"error": f"host {host!r} is not this machine's loopback"}
+            )
+        return None
+
+    def _is_json(self) -> bool:
+        content_type = self.headers.get("Content-Type", "")
+        return content_type.split(";", 1)[0].strip().lower() == "application/json"
+
+    def _read_body(self) -> bytes | None:
+        """The POST body, or None after an error reply has been sent."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._send(_json_reply(HTTPStatus.LENGTH_REQUIRED, {"error": "send a Content-Length"}))
+            return None
+        raw_length = self.headers.get("Content-Length", "0")
+        try:
+            length = int(raw_length)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._send(
+                _json_reply(
+                    HTTPStatus.BAD_REQUEST, {"error": "Content-Length is not a valid length"}
+                )
+            )
+            return None
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body must not be taken for the next request
+            self._send(
+                _json_reply(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    {"error": f"body larger than {MAX_BODY_BYTES} bytes"},
+                )
+            )
+            return None
+        try:
+            return self.rfile.read(length)
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return None
+
+    def _send(self, reply: _Reply) -> None:
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            # The screen, the state and the page all change under the same URL.
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
+            # The tab went away or refreshed mid-answer; nothing to tell anyone.
+            self.close_connection = True
