@@ -1,0 +1,463 @@
+"""The terminal's hub adapter against the real simulated hub over loopback, and bad answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.hub import (
+    DocumentField,
+    ErrandDocument,
+    ErrandRefused,
+    HubError,
+    HubUnavailable,
+    RatingSubmission,
+)
+from simulator.hub import SimHub
+from simulator.hub_records import ERRAND_SSC_ENROLLMENT_PROOF, SPECIAL_PEOPLE, SpecialPerson
+from terminal.hub_client import HttpServiceHub
+
+ERRAND = ERRAND_SSC_ENROLLMENT_PROOF
+PERSON = "34052419800101001X"  # valid, listed nowhere, with the X check character
+WRONG_CHECK_DIGIT = "340524198001010019"
+TERMINAL = "T-0042"
+UTC8 = dt.timezone(dt.timedelta(hours=8))
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[SimHub]:
+    with SimHub(db_path=tmp_path / "hub.sqlite") as hub:
+        yield hub
+
+
+@pytest.fixture
+def client(hub: SimHub) -> HttpServiceHub:
+    return HttpServiceHub(hub.url, timeout_s=2.0)
+
+
+def rating(case_number: str, level: int = 4) -> RatingSubmission:
+    return RatingSubmission(
+        case_number=case_number,
+        errand_id=ERRAND,
+        level=level,
+        terminal_id=TERMINAL,
+        rated_at=dt.datetime(2025, 3, 5, 9, 31, tzinfo=UTC8),
+    )
+
+
+def get_json(url: str) -> tuple[int, Any]:
+    try:
+        with _OPENER.open(url, timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+def assert_no_person_in(exc: BaseException, *people: str) -> None:
+    """Neither the error nor anything chained to it may carry the person's ID number."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for person in people:
+            assert person not in str(seen)
+            assert person not in repr(seen)
+            assert person not in repr(seen.args)
+        seen = seen.__cause__ or seen.__context__
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+def test_a_valid_person_gets_a_stable_document(client: HttpServiceHub, hub: SimHub) -> None:
+    first = client.run_errand(ERRAND, PERSON, TERMINAL)
+    second = client.run_errand(ERRAND, PERSON, TERMINAL)
+
+    assert isinstance(first, ErrandDocument)
+    assert first.fields == second.fields
+    assert all(isinstance(f, DocumentField) for f in first.fields)
+    assert dict((f.label, f.value) for f in first.fields)["参保状态"] == "正常参保"
+    assert first.title == "社会保险参保证明"
+    assert first.errand_id == ERRAND
+    assert first.case_number != second.case_number
+    assert first.case_number.startswith("SB")
+    assert first.verify_url == f"{hub.url}/v1/documents/{first.verification_code}"
+    assert first.issued_at.utcoffset() == dt.timedelta(hours=8)
+    assert abs(first.issued_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    assert PERSON not in repr(first)
+
+
+def test_a_wrong_check_digit_is_refused_as_invalid_id(client: HttpServiceHub) -> None:
+    with pytest.raises(ErrandRefused) as caught:
+        client.run_errand(ERRAND, WRONG_CHECK_DIGIT, TERMINAL)
+    assert caught.value.reason == "invalid_id"
+    assert_no_person_in(caught.value, WRONG_CHECK_DIGIT)
+
+
+@pytest.mark.parametrize("person", list(SPECIAL_PEOPLE.values()), ids=lambda p: p.refusal)
+def test_each_special_person_is_refused_with_their_reason(
+    client: HttpServiceHub, person: SpecialPerson
+) -> None:
+    with pytest.raises(ErrandRefused) as caught:
+        client.run_errand(ERRAND, person.id_number, TERMINAL)
+    assert caught.value.reason == person.refusal
+    assert_no_person_in(caught.value, person.id_number)
+
+
+@pytest.mark.parametrize("errand_id", ["residence_permit", "../health", "a b/c?d"])
+def test_an_unknown_errand_is_refused(client: HttpServiceHub, errand_id: str) -> None:
+    # The id is quoted into the path, so "../health" names an errand, not another endpoint.
+    with pytest.raises(ErrandRefused) as caught:
+        client.run_errand(errand_id, PERSON, TERMINAL)
+    assert caught.value.reason == "unknown_errand"
+
+
+def test_an_issued_code_verifies_and_a_made_up_one_does_not(client: HttpServiceHub) -> None:
+    document = client.run_errand(ERRAND, PERSON, TERMINAL)
+
+    status, check = get_json(document.verify_url)
+    assert (status, check["valid"], check["terminal_id"]) == (200, True, TERMINAL)
+    assert dt.datetime.fromisoformat(check["issued_at"]) == document.issued_at
+
+    made_up = document.verify_url.rsplit("/", 1)[0] + "/ZZZZ-ZZZZ-ZZZZ-ZZZZ"
+    assert get_json(made_up)[1]["valid"] is False
+
+
+# --- the hub in trouble ----------------------------------------------------------------------
+
+
+def test_hub_down_is_unavailable_at_once(client: HttpServiceHub, hub: SimHub) -> None:
+    hub.set_fault("down")
+    started = time.monotonic()
+    with pytest.raises(HubUnavailable) as caught:
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+    assert time.monotonic() - started < 1.0
+    assert_no_person_in(caught.value, PERSON)
+    with pytest.raises(HubUnavailable):
+        client.submit_rating(rating("SB20250305000001"))
+
+    hub.set_fault("ok")
+    assert client.run_errand(ERRAND, PERSON, TERMINAL).errand_id == ERRAND
+
+
+def test_hub_answering_503_is_unavailable(client: HttpServiceHub, hub: SimHub) -> None:
+    hub.set_fault("error")
+    with pytest.raises(HubUnavailable):
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+
+
+def test_hub_slower_than_the_timeout_is_unavailable_within_the_timeout(hub: SimHub) -> None:
+    client = HttpServiceHub(hub.url, timeout_s=0.5)
+    hub.set_fault("slow", delay_s=5.0)
+    started = time.monotonic()
+    with pytest.raises(HubUnavailable) as caught:
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+    assert 0.4 < time.monotonic() - started < 1.5
+    assert "timed out" in str(caught.value)
+    assert_no_person_in(caught.value, PERSON)
+
+
+def test_hub_slow_but_within_the_timeout_still_answers(hub: SimHub) -> None:
+    client = HttpServiceHub(hub.url, timeout_s=2.0)
+    hub.set_fault("slow", delay_s=0.3)
+    assert client.run_errand(ERRAND, PERSON, TERMINAL).title == "社会保险参保证明"
+
+
+# --- ratings ---------------------------------------------------------------------------------
+
+
+def test_a_rating_sent_twice_is_stored_once(client: HttpServiceHub, hub: SimHub) -> None:
+    case_number = client.run_errand(ERRAND, PERSON, TERMINAL).case_number
+    client.submit_rating(rating(case_number))
+    client.submit_rating(rating(case_number))
+    assert hub.ratings() == [rating(case_number)]
+
+
+def test_a_rating_whose_answer_was_lost_is_safe_to_send_again(hub: SimHub) -> None:
+    # The outbox's case: the hub stores the rating but the answer comes too late, so the
+    # terminal sees "unavailable" and sends it again later.
+    case_number = HttpServiceHub(hub.url).run_errand(ERRAND, PERSON, TERMINAL).case_number
+    hub.set_fault("slow", delay_s=2.0)
+    with pytest.raises(HubUnavailable):
+        HttpServiceHub(hub.url, timeout_s=0.2).submit_rating(rating(case_number))
+    hub.set_fault("ok")
+    HttpServiceHub(hub.url).submit_rating(rating(case_number))
+    assert hub.ratings() == [rating(case_number)]
+
+
+def test_a_rating_the_hub_will_never_take_is_a_final_error(client: HttpServiceHub) -> None:
+    with pytest.raises(HubError) as caught:
+        client.submit_rating(rating("SB20250305000001", level=9))
+    # Not HubUnavailable: the outbox must drop it, not retry it forever.
+    assert not isinstance(caught.value, HubUnavailable)
+    assert caught.value.reason == "rating_rejected"
+
+
+def test_a_rating_without_a_time_zone_is_a_programming_error(client: HttpServiceHub) -> None:
+    naive = RatingSubmission("SB20250305000001", ERRAND, 5, TERMINAL, dt.datetime(2025, 3, 5))
+    with pytest.raises(ValueError, match="timezone"):
+        client.submit_rating(naive)
+
+
+# --- privacy ---------------------------------------------------------------------------------
+
+
+def test_the_hub_database_never_holds_the_id_number(
+    client: HttpServiceHub, hub: SimHub, tmp_path: Path
+) -> None:
+    document = client.run_errand(ERRAND, PERSON, TERMINAL)
+    client.submit_rating(rating(document.case_number))
+    hub.stop()
+
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("hub.sqlite*"))
+    assert document.verification_code.encode() in stored  # the search sees what is there
+    assert PERSON.encode() not in stored
+    assert PERSON[:17].encode() not in stored
+
+
+def test_no_id_number_in_the_logs(
+    client: HttpServiceHub, hub: SimHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client.run_errand(ERRAND, PERSON, TERMINAL)
+    with pytest.raises(ErrandRefused):
+        client.run_errand(ERRAND, WRONG_CHECK_DIGIT, TERMINAL)
+    hub.set_fault("down")
+    with pytest.raises(HubUnavailable):
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+    assert caplog.records  # the adapter does log; what it logs must be clean
+    assert PERSON not in caplog.text
+    assert WRONG_CHECK_DIGIT not in caplog.text
+
+
+# --- answers that are not the hub's ----------------------------------------------------------
+
+
+@dataclass
+class Canned:
+    """What the fake far end answers; it stands where a broken proxy or hub would."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    hang_up: bool = False  # close the connection without any answer
+    drip_s: float = 0.0  # pause before each byte of the body
+
+
+class _CannedHandler(BaseHTTPRequestHandler):
+    server: _CannedServer
+    timeout = 5.0
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        canned = self.server.canned
+        if canned.hang_up:
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(canned.status)
+        for name, value in canned.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(canned.body)))
+        self.end_headers()
+        if not canned.drip_s:
+            self.wfile.write(canned.body)
+            return
+        self.wfile.flush()
+        for byte in canned.body:
+            time.sleep(canned.drip_s)
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+
+
+class _CannedServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, canned: Canned) -> None:
+        self.canned = canned
+        super().__init__(("127.0.0.1", 0), _CannedHandler)
+
+
+@dataclass
+class CannedHub:
+    answer: Canned
+    url: str
+
+    def client(self, timeout_s: float = 2.0) -> HttpServiceHub:
+        return HttpServiceHub(self.url, timeout_s=timeout_s)
+
+
+@pytest.fixture
+def canned() -> Iterator[CannedHub]:
+    server = _CannedServer(Canned())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield CannedHub(server.canned, f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _document(**changes: Any) -> bytes:
+    document = {
+        "errand_id": ERRAND,
+        "title": "社会保险参保证明",
+        "case_number": "SB20250305000001",
+        "verification_code": "ABCD-EFGH-JKMN-PQRS",
+        "verify_url": "https://hub.example/v1/documents/ABCD-EFGH-JKMN-PQRS",
+        "issued_at": "2025-03-05T09:30:00+08:00",
+        "fields": [{"label": "参保状态", "value": "正常参保"}],
+    }
+    return json.dumps(document | changes, ensure_ascii=False).encode()
+
+
+def test_a_well_formed_canned_answer_is_accepted(canned: CannedHub) -> None:
+    # The baseline for the cases below: the fake far end itself is not what makes them fail.
+    answer, client = canned.answer, canned.client()
+    answer.body = _document()
+    document = client.run_errand(ERRAND, PERSON, TERMINAL)
+    assert document.issued_at == dt.datetime(2025, 3, 5, 9, 30, tzinfo=UTC8)
+    assert document.fields == (DocumentField("参保状态", "正常参保"),)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Canned(body=b"<html>portal login</html>"),
+        Canned(body=b'{"errand_id": "ssc_enrollment_proof"}'),
+        Canned(body=_document(issued_at="2025-03-05T09:30:00")),  # no offset
+        Canned(body=_document(issued_at=1741138200)),
+        Canned(body=_document(errand_id="another_errand")),
+        Canned(body=_document(verify_url="javascript:alert(1)")),
+        Canned(body=_document(fields=[{"label": "参保状态", "value": 7}])),
+        Canned(body=_document(padding="x" * 300_000)),  # readable, but beyond the size cap
+        Canned(404, b"<html>Not Found</html>"),  # a proxy's page: the base URL is wrong
+        Canned(302, b"", {"Location": "http://elsewhere.example/"}),
+        Canned(204),
+    ],
+    ids=lambda c: f"{c.status}:{c.body[:30]!r}",
+)
+def test_an_unreadable_answer_is_bad_answer(canned: CannedHub, bad: Canned) -> None:
+    answer, client = canned.answer, canned.client()
+    answer.status, answer.body, answer.headers = bad.status, bad.body, bad.headers
+    with pytest.raises(HubError) as caught:
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+    assert type(caught.value) is HubError
+    assert caught.value.reason == "bad_answer"
+    assert_no_person_in(caught.value, PERSON)
+
+
+def test_a_refusal_with_a_code_we_do_not_know_is_still_a_refusal(
+    canned: CannedHub,
+) -> None:
+    answer, client = canned.answer, canned.client()
+    answer.status, answer.body = 409, b'{"error": "under_review", "message": "..."}'
+    with pytest.raises(ErrandRefused) as caught:
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+    assert caught.value.reason == "refused"  # never the hub's string as a translation key
+
+
+@pytest.mark.parametrize("status", [500, 502, 504, 408, 429])
+def test_try_later_statuses_are_unavailable(canned: CannedHub, status: int) -> None:
+    answer, client = canned.answer, canned.client()
+    answer.status, answer.body = status, b"<html>gateway</html>"
+    with pytest.raises(HubUnavailable):
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+    with pytest.raises(HubUnavailable):
+        client.submit_rating(rating("SB20250305000001"))
+
+
+def test_a_connection_closed_without_answer_is_unavailable(
+    canned: CannedHub,
+) -> None:
+    answer, client = canned.answer, canned.client()
+    answer.hang_up = True
+    with pytest.raises(HubUnavailable) as caught:
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+    assert_no_person_in(caught.value, PERSON)
+
+
+def test_an_answer_dripping_in_is_cut_off_at_the_timeout(
+    canned: CannedHub,
+) -> None:
+    # Every byte comes well within the per-read timeout, but the whole would take about 20 s.
+    canned.answer.body, canned.answer.drip_s = _document(), 0.05
+    client = canned.client(timeout_s=0.5)
+    started = time.monotonic()
+    with pytest.raises(HubUnavailable):
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+    assert time.monotonic() - started < 1.5
+
+
+# --- configuration and TLS -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://hub.example/", "hub.example", "https://"]
+)
+def test_only_http_urls_are_accepted(url: str) -> None:
+    with pytest.raises(ValueError, match="http"):
+        HttpServiceHub(url)
+
+
+def test_proxy_settings_in_the_environment_are_not_used(
+    hub: SimHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Port 9 (discard) on loopback refuses: the call fails if urllib goes through this "proxy".
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert HttpServiceHub(hub.url).run_errand(ERRAND, PERSON, TERMINAL).errand_id == ERRAND
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "hub-cert.pem", tmp_path / "hub-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=sim-hub", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_https_with_the_pinned_ca_file_works_and_without_it_does_not(
+    tmp_path: Path, tls_files: tuple[Path, Path]
+) -> None:
+    cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with SimHub(db_path=tmp_path / "tls.sqlite", tls=context) as hub:
+        assert hub.url.startswith("https://")
+
+        pinned = HttpServiceHub(hub.url, timeout_s=2.0, ca_file=cert)
+        document = pinned.run_errand(ERRAND, PERSON, TERMINAL)
+        assert document.verify_url.startswith("https://")
+
+        with pytest.raises(HubUnavailable, match="TLS certificate not trusted"):
+            HttpServiceHub(hub.url, timeout_s=2.0).run_errand(ERRAND, PERSON, TERMINAL)
