@@ -1,0 +1,74 @@
+"""Ratings survive a hub outage in the outbox and reach the real simulated hub once it is back."""
+
+import datetime as dt
+import time
+from pathlib import Path
+
+from flows.steps import SubmitRating
+from simulator.hub import SimHub
+from terminal.hub_client import HttpServiceHub
+from terminal.outbox import Outbox
+from terminal.ratings import KIND, REJECTED_KIND, RatingQueue
+
+NOW = dt.datetime(2026, 11, 21, 23, 5, tzinfo=dt.UTC)
+
+
+def test_a_rating_made_while_the_hub_is_down_arrives_after_it_returns(tmp_path: Path) -> None:
+    hub = SimHub(db_path=tmp_path / "hub.sqlite")
+    hub.start()
+    try:
+        outbox = Outbox(tmp_path / "outbox.sqlite", synchronous="FULL")
+        queue = RatingQueue(outbox, HttpServiceHub(hub.url, timeout_s=2), terminal_id="T-1",
+                            now=lambda: NOW)
+        hub.set_fault("down")
+        assert queue.submit(SubmitRating("ssc_enrollment_proof", "SB20261121000001", 5))
+        assert queue.flush() == 1, "the hub is down: the rating must stay queued"
+        # A restart of the terminal keeps it: a new outbox on the same file still holds it.
+        outbox.close()
+        outbox = Outbox(tmp_path / "outbox.sqlite", synchronous="FULL")
+        queue = RatingQueue(outbox, HttpServiceHub(hub.url, timeout_s=2), terminal_id="T-1",
+                            now=lambda: NOW)
+        hub.set_fault("ok")
+        assert queue.flush() == 0
+        [stored] = hub.ratings()
+        assert (stored.case_number, stored.level, stored.terminal_id) == (
+            "SB20261121000001", 5, "T-1")
+    finally:
+        hub.stop()
+
+
+def test_the_sender_thread_delivers_without_being_asked(tmp_path: Path) -> None:
+    hub = SimHub(db_path=tmp_path / "hub.sqlite")
+    hub.start()
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    queue = RatingQueue(outbox, HttpServiceHub(hub.url, timeout_s=2), terminal_id="T-1",
+                        now=lambda: NOW, retry_min_s=0.05)
+    queue.start()
+    try:
+        queue.submit(SubmitRating("ssc_enrollment_proof", "SB20261121000002", 3))
+        deadline = time.monotonic() + 5
+        while outbox.count(KIND) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert outbox.count(KIND) == 0
+        assert [r.level for r in hub.ratings()] == [3]
+    finally:
+        queue.stop()
+        hub.stop()
+
+
+def test_a_rating_the_hub_refuses_for_good_is_kept_aside_and_does_not_block(
+    tmp_path: Path,
+) -> None:
+    hub = SimHub(db_path=tmp_path / "hub.sqlite")
+    hub.start()
+    try:
+        outbox = Outbox(tmp_path / "outbox.sqlite")
+        queue = RatingQueue(outbox, HttpServiceHub(hub.url, timeout_s=2), terminal_id="T-1",
+                            now=lambda: NOW)
+        queue.submit(SubmitRating("ssc_enrollment_proof", "SB1", 9))  # no such level
+        queue.submit(SubmitRating("ssc_enrollment_proof", "SB20261121000003", 4))
+        assert queue.flush() == 0
+        assert outbox.count(REJECTED_KIND) == 1
+        assert [r.level for r in hub.ratings()] == [4]
+    finally:
+        hub.stop()
