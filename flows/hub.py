@@ -74,7 +74,7 @@ class RatingSubmission:
 
 
 class ServiceHub(Protocol):
-    """The calls the terminal makes to the hub. Every call has its own timeout and raises HubError."""
+    """The calls the terminal makes to the hub; each has its own timeout and raises HubError."""
 
     def run_errand(self, errand_id: str, id_number: str, terminal_id: str) -> ErrandDocument:
         """Run an instant errand (一证通办) and return the document to print."""

@@ -114,7 +114,7 @@ class GuideSection:
 
 @dataclass(frozen=True)
 class Guide:
-    """A service guide (办事指南): sections of facts, every material listed at once, and a QR code."""
+    """A service guide (办事指南): facts, every material listed at once, and a QR code."""
 
     screen: str
     title: Text
@@ -228,7 +228,7 @@ class Succeeded:
 
 @dataclass(frozen=True)
 class Failed:
-    """An effect failed; ``reason`` is a stable code such as ``paper_out`` or ``hub_unavailable``."""
+    """An effect failed; ``reason`` is a stable code such as ``paper_out``."""
 
     reason: str
     detail: str = ""

@@ -1,0 +1,729 @@
+"""The errand flow driven through the real SessionEngine, step by step, with a fake clock."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import string
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devices.base import CardHolder, DeviceState, FieldLine, QrCode, Receipt, Sex, TextLine
+from flows.catalogue import Catalogue, ItemKind, parse_catalogue
+from flows.clock import FakeClock
+from flows.engine import Output, SessionEngine
+from flows.errand import ErrandFlow, FlowError, Step, validate_graph
+from flows.hub import DocumentField, ErrandDocument
+from flows.rating import RATING_LEVELS
+from flows.steps import (
+    Action,
+    CardInserted,
+    CardPulled,
+    CheckPrinter,
+    Effect,
+    EffectDone,
+    Event,
+    Failed,
+    Guide,
+    Menu,
+    Message,
+    PrintReceipt,
+    Progress,
+    ReadCard,
+    RecordEvent,
+    RunErrand,
+    Screen,
+    SubmitRating,
+    Succeeded,
+    Tap,
+    Text,
+    Tick,
+    screen_actions,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+READER = "Virtual PCD 00 00"
+PROOF = "ssc_enrollment_proof"
+PENSION = "resident_pension_enrollment"
+
+HOLDER = CardHolder(
+    id_number="11010519491231002x",  # lower-case check character, as some cards store it
+    name="欧阳娜娜",
+    sex=Sex.FEMALE,
+    birth_date=dt.date(1949, 12, 31),
+    card_number="A12345678",
+    region_code="110105",
+    expires=dt.date(2030, 1, 1),
+)
+BAD_CHECK_DIGIT = dataclasses.replace(HOLDER, id_number="110105194912310021")
+PERSONAL = ("11010519491231002X", "11010519491231002x", "欧阳娜娜", "A12345678")
+
+
+def document(errand_id: str = PROOF) -> ErrandDocument:
+    return ErrandDocument(
+        errand_id=errand_id,
+        title="社会保险参保证明",
+        case_number="CASE-2025-000123",
+        verification_code="7K3Q-9XPA",
+        verify_url="https://hub.example.com/verify/7K3Q9XPA",
+        issued_at=dt.datetime(2025, 3, 14, 1, 30, tzinfo=dt.UTC),
+        fields=(
+            DocumentField("参保险种", "城乡居民基本养老保险"),
+            DocumentField("参保状态", "正常参保"),
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    with (ROOT / "terminal/content/catalogue.toml").open("rb") as f:
+        return parse_catalogue(tomllib.load(f))
+
+
+class Kiosk:
+    """A SessionEngine with a fake clock, fed like the terminal feeds it, keeping every output."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.clock = FakeClock()
+        self.engine = SessionEngine(catalogue=catalogue, clock=self.clock, terminal_id="T-0001")
+        self.outputs: list[Output] = [self.engine.start()]
+
+    def send(self, event: Event) -> Output:
+        out = self.engine.handle(event)
+        self.outputs.append(out)
+        return out
+
+    @property
+    def screen(self) -> Screen:
+        return self.outputs[-1].view.screen
+
+    @property
+    def effects(self) -> tuple[Effect, ...]:
+        return self.outputs[-1].effects
+
+    def tap(self, target: str) -> Output:
+        return self.send(Tap(target))
+
+    def wait(self, seconds: float) -> Output:
+        self.clock.advance(seconds)
+        return self.send(Tick())
+
+    def awaited(self, kind: type) -> Effect:
+        found = [e for e in self.effects if isinstance(e, kind)]
+        assert len(found) == 1, f"expected one {kind.__name__} in {self.effects}"
+        return found[0]
+
+    def succeed(self, kind: type, value: object = None) -> Output:
+        return self.send(EffectDone(self.awaited(kind), Succeeded(value)))
+
+    def fail(self, kind: type, reason: str) -> Output:
+        return self.send(EffectDone(self.awaited(kind), Failed(reason)))
+
+    def events(self, event_type: str) -> list[RecordEvent]:
+        return [
+            e
+            for out in self.outputs
+            for e in out.effects
+            if isinstance(e, RecordEvent) and e.type == event_type
+        ]
+
+    def at_menu(self) -> Kiosk:
+        self.send(CardInserted(READER))
+        self.succeed(ReadCard, HOLDER)
+        self.tap("continue")
+        assert self.screen.screen == "errand_menu"
+        return self
+
+    def at_fetching(self) -> Kiosk:
+        self.at_menu().tap(f"errand.{PROOF}")
+        self.tap("confirm")
+        self.succeed(CheckPrinter, DeviceState.ok())
+        assert self.screen.screen == "fetching"
+        return self
+
+
+def ids(actions: tuple[Action, ...]) -> list[str]:
+    return [a.id for a in actions]
+
+
+def texts(screen: Screen) -> Iterator[Text]:
+    """Every Text on a screen, nested parameters included."""
+    top: list[Text] = [screen.title, *screen.lines, *(a.label for a in screen_actions(screen))]
+    if isinstance(screen, Guide):
+        for section in screen.sections:
+            top += [section.heading, *section.items]
+        if screen.qr_caption is not None:
+            top.append(screen.qr_caption)
+    stack = top
+    while stack:
+        text = stack.pop()
+        yield text
+        stack += [v for v in text.params.values() if isinstance(v, Text)]
+
+
+def receipt_strings(receipt: Receipt) -> list[str]:
+    out: list[str] = []
+    for block in receipt.blocks:
+        if isinstance(block, TextLine):
+            out.append(block.text)
+        elif isinstance(block, FieldLine):
+            out += [block.label, block.value]
+        elif isinstance(block, QrCode):
+            out += [block.data, block.caption]
+    return out
+
+
+# --- the happy paths -------------------------------------------------------------------------
+
+
+def test_proof_errand_end_to_end(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue)
+    start = k.outputs[0]
+    assert start.view.screen.screen == "attract" and start.effects == ()
+
+    k.send(CardInserted(READER))
+    assert isinstance(k.screen, Progress) and k.screen.screen == "reading_card"
+    kinds: list[type] = [type(effect) for effect in k.effects]
+    assert kinds == [RecordEvent, ReadCard]
+    assert k.events("session_started") and k.awaited(ReadCard) == ReadCard(READER)
+
+    k.succeed(ReadCard, HOLDER)
+    assert isinstance(k.screen, Message) and k.screen.screen == "identity"
+    shown = [str(v) for text in texts(k.screen) for v in text.params.values()]
+    assert "欧***" in shown and "1101**********002X" in shown
+    assert ids(k.screen.actions) == ["continue", "cancel"]
+
+    k.tap("continue")
+    assert isinstance(k.screen, Menu) and k.screen.screen == "errand_menu"
+    assert ids(k.screen.options) == [f"errand.{item.id}" for item in catalogue.items]
+    assert ids(k.screen.actions) == ["finish"]
+
+    k.tap(f"errand.{PROOF}")
+    assert k.screen.screen == "confirm" and ids(k.screen.actions) == ["confirm", "back"]
+
+    k.tap("confirm")
+    assert k.screen.screen == "checking_printer" and k.awaited(CheckPrinter) == CheckPrinter()
+
+    k.succeed(CheckPrinter, DeviceState.ok())
+    assert k.screen.screen == "fetching"
+    run = k.awaited(RunErrand)
+    assert isinstance(run, RunErrand) and run.errand_id == PROOF
+    assert run.holder.id_number == "11010519491231002X"  # normalised before it reaches the hub
+
+    k.succeed(RunErrand, document())
+    assert k.screen.screen == "printing"
+    job = k.awaited(PrintReceipt)
+    assert isinstance(job, PrintReceipt)
+    printed = receipt_strings(job.receipt)
+    assert "欧***" in printed and "1101**********002X" in printed
+    assert "CASE-2025-000123" in printed and "T-0001" in printed
+
+    k.succeed(PrintReceipt)
+    assert k.screen.screen == "take_card_and_receipt"
+    reported: list[str] = [e.type for e in k.effects if isinstance(e, RecordEvent)]
+    assert reported == ["errand_completed", "receipt_printed"]
+    assert k.events("errand_completed")[0].fields == {"errand_id": PROOF}
+    assert k.engine.in_session
+
+    k.send(CardPulled(READER))
+    assert isinstance(k.screen, Menu) and k.screen.screen == "rating"
+    assert ids(k.screen.options) == ["rating.5", "rating.4", "rating.3", "rating.2", "rating.1"]
+    assert ids(k.screen.actions) == ["skip"]
+    assert any(text.params.get("case_number") == "CASE-2025-000123" for text in texts(k.screen))
+
+    k.tap("rating.4")
+    assert k.screen.screen == "thanks" and not k.engine.in_session
+    assert SubmitRating(PROOF, "CASE-2025-000123", 4) in k.effects
+    assert k.events("rating_submitted")[0].fields == {"errand_id": PROOF, "level": 4}
+    assert k.events("session_ended")[-1].fields == {"reason": "done"}
+    assert k.effects[-1] == k.events("session_ended")[-1]  # the goodbye is reported last
+
+    k.wait(7)
+    assert k.screen.screen == "thanks" and k.outputs[-1].view.countdown_s == 1
+    k.wait(1)
+    assert k.screen.screen == "attract" and k.engine.idle
+
+
+def test_a_degraded_printer_still_prints(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue).at_menu()
+    k.tap(f"errand.{PROOF}")
+    k.tap("confirm")
+    k.succeed(CheckPrinter, DeviceState.degraded("paper_near_end"))
+    assert k.screen.screen == "fetching"
+
+
+def test_rating_can_be_skipped(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue).at_fetching()
+    k.succeed(RunErrand, document())
+    k.succeed(PrintReceipt)
+    k.send(CardPulled(READER))
+    k.tap("skip")
+    assert k.screen.screen == "thanks"
+    assert not any(isinstance(e, SubmitRating) for e in k.effects)
+    assert k.events("rating_skipped")[0].fields == {"errand_id": PROOF}
+    assert k.events("session_ended")[-1].fields == {"reason": "done"}
+
+
+def test_guide_lists_every_material_and_prints_the_list(catalogue: Catalogue) -> None:
+    item = catalogue.item(PENSION)
+    assert item is not None and item.guide is not None
+    k = Kiosk(catalogue).at_menu()
+    k.tap(f"errand.{PENSION}")
+    screen = k.screen
+    assert isinstance(screen, Guide) and screen.screen == "guide"
+    assert screen.title.key == f"catalogue.{PENSION}.title"
+    keys = {text.key for text in texts(screen)}
+    for material in item.guide.materials:
+        assert f"catalogue.{PENSION}.materials.{material.id}.name" in keys
+    # All materials in one section, at once (一次性告知).
+    assert len(screen.sections[0].items) == len(item.guide.materials)
+    assert {f"catalogue.{PENSION}.fees", f"catalogue.{PENSION}.department"} <= keys
+    assert f"catalogue.{PENSION}.legal_basis.2" in keys
+    limit = next(text for text in texts(screen) if text.key == "guide.time_limit_value")
+    assert limit.params == {"days": "5"}
+    assert screen.qr_data == item.guide.guide_url and screen.qr_caption is not None
+    assert ids(screen.actions) == ["print_guide", "back"]
+    assert k.events("guide_viewed")[0].fields == {"item_id": PENSION}
+
+    k.tap("print_guide")
+    assert k.screen.screen == "printing_guide"
+    job = k.awaited(PrintReceipt)
+    assert isinstance(job, PrintReceipt)
+    printed = "\n".join(receipt_strings(job.receipt))
+    for material in item.guide.materials:
+        assert material.name.zh in printed
+    for personal in (*PERSONAL, "欧***", "1101**********002X"):
+        assert personal not in printed  # the material list is for anyone: no personal data
+
+    k.succeed(PrintReceipt)
+    assert k.screen.screen == "guide"
+    assert k.screen.lines[0].key == "guide.printed"
+    assert k.events("receipt_printed")[-1].fields == {"kind": "guide", "errand_id": PENSION}
+
+    k.tap("back")
+    assert k.screen.screen == "errand_menu"
+
+
+def test_guide_print_failure_offers_retry_and_back(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue).at_menu()
+    k.tap(f"errand.{PENSION}")
+    k.tap("print_guide")
+    k.fail(PrintReceipt, "paper_out")
+    assert k.screen.screen == "error.guide_print_failed"
+    assert ids(k.screen.actions) == ["retry", "back"]
+    assert k.screen.lines[0].key == "error.printer.paper_out"
+    k.tap("retry")
+    assert k.screen.screen == "printing_guide" and k.awaited(PrintReceipt)
+    k.fail(PrintReceipt, "cover_open")
+    k.tap("back")
+    assert k.screen.screen == "guide"
+
+
+# --- card problems ---------------------------------------------------------------------------
+
+
+def test_unsupported_card_asks_for_the_social_security_card(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue)
+    k.send(CardInserted(READER))
+    k.fail(ReadCard, "unsupported_card")
+    assert isinstance(k.screen, Message) and k.screen.screen == "error.unsupported_card"
+    assert [line.key for line in k.screen.lines] == [
+        "error.unsupported_card.body",
+        "take_card.prompt",
+    ]
+    assert k.screen.actions == ()  # nothing to press: the card has to come out
+    assert k.events("session_ended")[-1].fields == {"reason": "error", "detail": "unsupported_card"}
+    k.send(CardPulled(READER))
+    assert k.screen.screen == "attract"
+
+
+def test_wrong_check_digit_has_its_own_screen(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue)
+    k.send(CardInserted(READER))
+    k.succeed(ReadCard, BAD_CHECK_DIGIT)
+    assert k.screen.screen == "error.invalid_id"
+    assert k.screen.lines[-1].key == "take_card.prompt"
+    assert k.events("session_ended")[-1].fields == {"reason": "error", "detail": "invalid_id"}
+    k.send(CardPulled(READER))
+    assert k.screen.screen == "attract"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "detail"),
+    [
+        (Failed("card_data_invalid"), "card_data_invalid"),
+        (Failed("timeout"), "timeout"),
+        (Failed("offline"), "offline"),
+        (Succeeded(dataclasses.replace(HOLDER, id_number="1101051949")), "card_data_invalid"),
+        (Succeeded("not a card holder"), "card_data_invalid"),
+    ],
+)
+def test_unreadable_card(catalogue: Catalogue, outcome: Succeeded | Failed, detail: str) -> None:
+    k = Kiosk(catalogue)
+    k.send(CardInserted(READER))
+    k.send(EffectDone(k.awaited(ReadCard), outcome))
+    assert k.screen.screen == "error.card_read"
+    assert k.events("session_ended")[-1].fields == {"reason": "error", "detail": detail}
+
+
+def test_card_removed_during_the_read_says_so_then_attract(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue)
+    k.send(CardInserted(READER))
+    k.fail(ReadCard, "card_removed")  # the reader noticed before pcscd told the engine
+    assert k.screen.screen == "notice.card_removed"
+    assert ids(k.screen.actions) == ["continue"]
+    assert k.events("session_ended")[-1].fields == {"reason": "card_pulled"}
+    k.send(CardPulled(READER))
+    assert k.screen.screen == "notice.card_removed"  # the notice stays up to be read
+    k.tap("continue")
+    assert k.screen.screen == "attract"
+
+
+def test_card_pulled_during_the_read_ignores_the_late_read_result(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue)
+    k.send(CardInserted(READER))
+    read = k.awaited(ReadCard)
+    k.send(CardPulled(READER))
+    assert k.screen.screen == "notice.card_removed"
+    late = k.send(EffectDone(read, Failed("card_removed")))
+    assert late.effects == () and k.screen.screen == "notice.card_removed"
+    k.wait(10)
+    assert k.screen.screen == "attract"
+
+
+def test_cancel_at_identity_ends_the_session(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue)
+    k.send(CardInserted(READER))
+    k.succeed(ReadCard, HOLDER)
+    k.tap("cancel")
+    assert k.screen.screen == "take_card"
+    assert k.events("session_ended")[-1].fields == {"reason": "cancel"}
+
+
+# --- printer and hub problems ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [Failed("paper_out"), Succeeded(DeviceState.fault("paper_out"))],
+    ids=["failed", "fault-state"],
+)
+def test_paper_out_is_found_before_the_hub_is_asked(
+    catalogue: Catalogue, outcome: Succeeded | Failed
+) -> None:
+    k = Kiosk(catalogue).at_menu()
+    k.tap(f"errand.{PROOF}")
+    k.tap("confirm")
+    k.send(EffectDone(k.awaited(CheckPrinter), outcome))
+    assert k.screen.screen == "error.printer"
+    assert k.screen.lines[0].key == "error.printer.paper_out"
+    assert ids(k.screen.actions) == ["back", "finish"]
+    assert not any(isinstance(e, RunErrand) for out in k.outputs for e in out.effects)
+    assert k.events("errand_failed")[0].fields == {
+        "errand_id": PROOF,
+        "stage": "printer",
+        "reason": "paper_out",
+    }
+    assert k.engine.in_session  # the session goes on: other errands, or finish
+    k.tap("back")
+    assert k.screen.screen == "errand_menu"
+    k.tap("finish")
+    assert k.screen.screen == "take_card"
+    assert k.events("session_ended")[-1].fields == {"reason": "done"}
+
+
+def test_hub_down_offers_try_again_which_checks_the_printer_again(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue).at_fetching()
+    k.fail(RunErrand, "hub_unavailable")
+    assert k.screen.screen == "error.hub_unavailable"
+    assert k.screen.lines[0].key == "error.hub_unavailable.body"
+    assert ids(k.screen.actions) == ["retry", "back"]
+    k.tap("retry")
+    assert k.screen.screen == "checking_printer"
+    k.succeed(CheckPrinter, DeviceState.ok())
+    k.succeed(RunErrand, document())
+    assert k.screen.screen == "printing"
+
+
+def test_hub_error_uses_the_same_screen_with_its_own_message(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue).at_fetching()
+    k.fail(RunErrand, "hub_error")
+    assert k.screen.screen == "error.hub_unavailable"
+    assert k.screen.lines[0].key == "error.hub.body"
+    k.tap("back")
+    assert k.screen.screen == "errand_menu"
+
+
+def test_a_document_for_another_errand_is_not_printed(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue).at_fetching()
+    k.succeed(RunErrand, document(errand_id="something_else"))
+    assert k.screen.screen == "error.hub_unavailable"
+    assert not any(isinstance(e, PrintReceipt) for e in k.effects)
+
+
+@pytest.mark.parametrize(
+    "reason", ["not_enrolled", "suspended", "deceased", "invalid_id", "unknown_errand"]
+)
+def test_each_hub_refusal_has_its_own_message(catalogue: Catalogue, reason: str) -> None:
+    k = Kiosk(catalogue).at_fetching()
+    k.fail(RunErrand, reason)
+    assert k.screen.screen == "error.refused"
+    assert k.screen.lines[0].key == f"error.refused.{reason}"
+    assert ids(k.screen.actions) == ["back", "finish"]
+    assert k.events("errand_failed")[0].fields["reason"] == reason
+
+
+def test_print_failure_mid_job_reprints_the_same_document(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue).at_fetching()
+    k.succeed(RunErrand, document())
+    first = k.awaited(PrintReceipt)
+    assert isinstance(first, PrintReceipt)
+    k.fail(PrintReceipt, "paper_out")
+    assert k.screen.screen == "error.print_failed"
+    assert [line.key for line in k.screen.lines] == [
+        "error.printer.paper_out",
+        "error.print_failed.body",
+    ]
+    assert ids(k.screen.actions) == ["retry", "finish"]
+    k.tap("retry")
+    again = k.awaited(PrintReceipt)
+    assert isinstance(again, PrintReceipt) and again.receipt == first.receipt
+    assert sum(isinstance(e, RunErrand) for out in k.outputs for e in out.effects) == 1
+    k.succeed(PrintReceipt)
+    assert k.screen.screen == "take_card_and_receipt"
+
+
+# --- privacy ----------------------------------------------------------------------------------
+
+
+def test_no_personal_data_in_events_or_reprs(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue).at_fetching()
+    k.fail(RunErrand, "hub_unavailable")
+    k.tap("retry")
+    k.succeed(CheckPrinter, DeviceState.ok())
+    k.succeed(RunErrand, document())
+    k.fail(PrintReceipt, "paper_out")
+    k.tap("retry")
+    k.succeed(PrintReceipt)
+    k.send(CardPulled(READER))
+    k.tap("rating.1")
+    effects = [e for out in k.outputs for e in out.effects]
+    events = [e for e in effects if isinstance(e, RecordEvent)]
+    assert len(events) == 7
+    for event in events:
+        for value in event.fields.values():
+            for personal in (*PERSONAL, "欧***", "1101**********002X"):
+                assert personal not in str(value)
+    for effect in effects:
+        for personal in PERSONAL:
+            assert personal not in repr(effect)
+
+
+# --- the declared graph -----------------------------------------------------------------------
+
+
+def test_the_declared_graph_is_valid_and_a_broken_one_is_refused() -> None:
+    validate_graph(ErrandFlow.INITIAL, ErrandFlow.GRAPH, ErrandFlow.MAY_END)
+    dead_end = dict(ErrandFlow.GRAPH)
+    dead_end[Step.GUIDE] = frozenset({Step.PRINTING_GUIDE})
+    dead_end[Step.GUIDE_PRINT_FAILED] = frozenset({Step.PRINTING_GUIDE})
+    dead_end[Step.PRINTING_GUIDE] = frozenset({Step.GUIDE, Step.GUIDE_PRINT_FAILED})
+    with pytest.raises(FlowError, match="never end"):
+        validate_graph(ErrandFlow.INITIAL, dead_end, ErrandFlow.MAY_END)
+    orphan = dict(ErrandFlow.GRAPH)
+    orphan[Step.ERRAND_MENU] = frozenset({Step.CONFIRM})
+    with pytest.raises(FlowError, match="nothing leads to"):
+        validate_graph(ErrandFlow.INITIAL, orphan, ErrandFlow.MAY_END)
+
+
+# --- every reachable screen, and its texts in both languages ----------------------------------
+
+OUTCOMES: dict[type, list[Succeeded | Failed]] = {
+    ReadCard: [
+        Succeeded(HOLDER),
+        Succeeded(BAD_CHECK_DIGIT),
+        Succeeded("junk"),
+        *(Failed(r) for r in ("card_removed", "unsupported_card", "card_data_invalid", "timeout")),
+    ],
+    CheckPrinter: [
+        Succeeded(DeviceState.ok()),
+        Succeeded(DeviceState.fault("cover_open")),
+        Succeeded(None),
+        *(Failed(r) for r in ("paper_out", "cover_open", "offline", "no_response", "cutter")),
+        Failed("Free text, not a code!"),
+    ],
+    RunErrand: [
+        Succeeded(document()),
+        *(
+            Failed(r)
+            for r in (
+                "hub_unavailable",
+                "not_enrolled",
+                "suspended",
+                "deceased",
+                "invalid_id",
+                "unknown_errand",
+                "hub_error",
+            )
+        ),
+    ],
+    PrintReceipt: [Succeeded(None), Failed("paper_out"), Failed("offline")],
+}
+
+Move = tuple[str, object]
+
+
+def replay(catalogue: Catalogue, path: tuple[Move, ...]) -> tuple[Kiosk, bool]:
+    """Play ``path`` on a fresh kiosk; returns it and whether the card is in the reader."""
+    k = Kiosk(catalogue)
+    card_in = False
+    for kind, arg in path:
+        if kind == "insert":
+            card_in = True
+            k.send(CardInserted(READER))
+        elif kind == "pull":
+            card_in = False
+            k.send(CardPulled(READER))
+        elif kind == "tap":
+            assert isinstance(arg, str)
+            k.tap(arg)
+        elif kind == "wait":
+            assert isinstance(arg, float)
+            k.wait(arg)
+        else:
+            assert isinstance(arg, Succeeded | Failed)
+            waiting = next(e for e in k.effects if type(e) in OUTCOMES)
+            k.send(EffectDone(waiting, arg))
+    return k, card_in
+
+
+def explore(catalogue: Catalogue) -> list[Kiosk]:
+    """Every distinct state reachable by taps, card moves, timeouts and effect outcomes."""
+    seen: set[tuple[object, ...]] = set()
+    reached: list[Kiosk] = []
+    queue: list[tuple[Move, ...]] = [()]
+    while queue:
+        path = queue.pop(0)
+        k, card_in = replay(catalogue, path)
+        screen = k.screen
+        waiting = [e for e in k.effects if type(e) in OUTCOMES]
+        signature = (
+            screen.screen,
+            screen.title.key,
+            tuple(line.key for line in screen.lines),
+            type(waiting[0]) if waiting else None,
+            card_in,
+        )
+        if signature in seen:
+            continue
+        seen.add(signature)
+        reached.append(k)
+        moves: list[Move] = [("tap", a.id) for a in screen_actions(screen) if a.enabled]
+        moves.append(("pull", None) if card_in else ("insert", None))
+        if screen.idle_timeout_s is not None:
+            moves.append(("wait", float(screen.idle_timeout_s)))
+        if waiting:
+            moves += [("outcome", outcome) for outcome in OUTCOMES[type(waiting[0])]]
+            moves.append(("wait", 120.0))  # the effect never answers
+        queue += [(*path, move) for move in moves]
+    return reached
+
+
+@pytest.fixture(scope="module")
+def reached(catalogue: Catalogue) -> list[Kiosk]:
+    return explore(catalogue)
+
+
+def load_locale(lang: str) -> dict[str, str]:
+    def flatten(table: dict[str, object], prefix: str) -> Iterator[tuple[str, str]]:
+        for name, value in table.items():
+            if isinstance(value, dict):
+                yield from flatten(value, f"{prefix}{name}.")
+            else:
+                assert isinstance(value, str)
+                yield f"{prefix}{name}", value
+
+    with (ROOT / "terminal/locales" / lang / "flows.toml").open("rb") as f:
+        return dict(flatten(tomllib.load(f), ""))
+
+
+def fields_of(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_exploration_reaches_every_step_and_screen(reached: list[Kiosk]) -> None:
+    screens = {k.screen.screen for k in reached}
+    assert {step.value for step in Step} <= screens
+    assert {
+        "attract",
+        "take_card",
+        "thanks",
+        "notice.card_removed",
+        "notice.session_error",
+        "error.unsupported_card",
+        "error.invalid_id",
+        "error.card_read",
+    } <= screens
+
+
+def test_no_reachable_screen_is_a_dead_end(reached: list[Kiosk]) -> None:
+    for k in reached:
+        screen = k.screen
+        waiting = any(type(e) in OUTCOMES for e in k.effects)
+        touchable = any(a.enabled for a in screen_actions(screen))
+        timed = screen.idle_timeout_s is not None
+        assert touchable or waiting or timed or screen.screen == "attract", screen.screen
+
+
+def test_every_emitted_key_is_translated_with_matching_placeholders(
+    reached: list[Kiosk], catalogue: Catalogue
+) -> None:
+    extra = catalogue.translations()
+    emitted = {
+        text.key: text for k in reached for out in k.outputs for text in texts(out.view.screen)
+    }
+    assert len(emitted) > 60
+    for lang in ("zh_CN", "en"):
+        table = {**load_locale(lang), **extra[lang]}
+        missing = sorted(key for key in emitted if key not in table)
+        assert not missing, f"{lang} lacks {missing}"
+        for key, text in emitted.items():
+            assert fields_of(table[key]) == set(text.params), f"{lang}: {key}"
+
+
+def test_locale_files_agree_with_each_other() -> None:
+    zh, en = load_locale("zh_CN"), load_locale("en")
+    assert zh.keys() == en.keys()
+    for key in zh:
+        assert fields_of(zh[key]) == fields_of(en[key]), key
+        assert zh[key].strip() and en[key].strip(), key
+    assert not any(key.startswith(("catalogue.", "ui.")) for key in zh)  # owned elsewhere
+
+
+def test_rating_labels_are_the_national_wording() -> None:
+    assert [level.level for level in RATING_LEVELS] == [5, 4, 3, 2, 1]
+    zh = load_locale("zh_CN")
+    for level in RATING_LEVELS:
+        assert zh[level.key] == level.official_name
+    assert [level.poor for level in RATING_LEVELS] == [False, False, False, True, True]
+
+
+def test_no_personal_data_in_any_event_anywhere(reached: list[Kiosk]) -> None:
+    for k in reached:
+        for out in k.outputs:
+            for effect in out.effects:
+                if isinstance(effect, RecordEvent):
+                    flat = repr(dict(effect.fields))
+                    for personal in (*PERSONAL, "欧***", "1101**********002X"):
+                        assert personal not in flat
+
+
+def test_catalogue_kinds_lead_to_the_right_step(catalogue: Catalogue) -> None:
+    for item in catalogue.items:
+        k = Kiosk(catalogue).at_menu()
+        k.tap(f"errand.{item.id}")
+        expected = "confirm" if item.kind is ItemKind.INSTANT else "guide"
+        assert k.screen.screen == expected

@@ -1,0 +1,157 @@
+"""Printed receipts: the masked proof of an instant errand and the guide's material list."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from devices.base import Align, CardHolder, FieldLine, QrCode, Receipt, Sex, TextLine
+from flows.catalogue import CatalogueItem, ItemKind, Localised, Material, ServiceGuide
+from flows.clock import CHINA_ZONE, FakeClock
+from flows.hub import DocumentField, ErrandDocument
+from flows.receipt import guide_receipt, proof_receipt
+
+HOLDER = CardHolder(
+    id_number="11010519491231002X",
+    name="欧阳娜娜",
+    sex=Sex.FEMALE,
+    birth_date=dt.date(1949, 12, 31),
+    card_number="A12345678",
+    region_code="110105",
+    expires=None,
+)
+DOCUMENT = ErrandDocument(
+    errand_id="ssc_enrollment_proof",
+    title="社会保险参保证明",
+    case_number="CASE-2025-000123",
+    verification_code="7K3Q-9XPA",
+    verify_url="https://hub.example.com/verify/7K3Q9XPA",
+    issued_at=dt.datetime(2025, 3, 14, 1, 0, tzinfo=dt.UTC),
+    fields=(
+        DocumentField("参保险种", "城乡居民基本养老保险"),
+        DocumentField("参保状态", "正常参保"),
+        DocumentField("累计缴费月数", "180"),
+    ),
+)
+GUIDE_ITEM = CatalogueItem(
+    id="enroll",
+    kind=ItemKind.APPLICATION,
+    title=Localised("城乡居民基本养老保险参保登记", "Pension enrollment"),
+    guide=ServiceGuide(
+        materials=(
+            Material("id_card", Localised("居民身份证", "ID card"), Localised("原件", "Original")),
+            Material("household", Localised("户口簿", "Hukou")),
+            Material(
+                "photo",
+                Localised("一寸照片", "Photo"),
+                Localised("1张", "1 photo"),
+                deferrable=True,
+            ),
+        ),
+        time_limit_working_days=5,
+        fees=Localised("不收费", "Free"),
+        legal_basis=(Localised("《国务院关于建立统一的城乡居民基本养老保险制度的意见》", "x"),),
+        department=Localised("县级社会保险经办机构", "County agency"),
+        guide_url="https://zwfw.example.com/guide/enroll",
+    ),
+)
+NOW = FakeClock().now()  # 2025-03-14 01:30 UTC, 09:30 in Beijing
+
+
+def strings(receipt: Receipt) -> list[str]:
+    out: list[str] = []
+    for block in receipt.blocks:
+        if isinstance(block, TextLine):
+            out.append(block.text)
+        elif isinstance(block, FieldLine):
+            out += [block.label, block.value]
+        elif isinstance(block, QrCode):
+            out += [block.data, block.caption]
+    return out
+
+
+def fields(receipt: Receipt) -> dict[str, str]:
+    return {b.label: b.value for b in receipt.blocks if isinstance(b, FieldLine)}
+
+
+def proof(document: ErrandDocument = DOCUMENT, holder: CardHolder = HOLDER) -> Receipt:
+    return proof_receipt(document, holder, terminal_id="T-0001", printed_at=NOW, zone=CHINA_ZONE)
+
+
+def test_proof_layout() -> None:
+    receipt = proof()
+    title = receipt.blocks[0]
+    assert title == TextLine("社会保险参保证明", Align.CENTER, emphasis=True, large=True)
+    printed = fields(receipt)
+    assert printed["姓名"] == "欧***"
+    assert printed["公民身份号码"] == "1101**********002X"
+    assert printed["参保险种"] == "城乡居民基本养老保险"
+    assert printed["累计缴费月数"] == "180"
+    assert printed["办件编号"] == "CASE-2025-000123"
+    assert printed["验证码"] == "7K3Q-9XPA"
+    assert printed["终端编号"] == "T-0001"
+    assert printed["打印时间"] == "2025-03-14 09:30:00"  # local time, not UTC
+    qr = [b for b in receipt.blocks if isinstance(b, QrCode)]
+    assert qr == [QrCode("https://hub.example.com/verify/7K3Q9XPA", "扫码核验")]
+    footer = receipt.blocks[-1]
+    assert isinstance(footer, TextLine) and "核验" in footer.text
+
+
+def test_proof_never_carries_the_full_name_or_number() -> None:
+    text = "\n".join(strings(proof()))
+    assert "11010519491231002X" not in text and "欧阳娜娜" not in text
+    assert "A12345678" not in text  # nor the card number
+    assert "1101**********002X" in text and "欧***" in text
+
+
+def test_proof_masks_personal_data_the_hub_sent_by_mistake() -> None:
+    leaky = dataclasses.replace(
+        DOCUMENT,
+        title="欧阳娜娜的社会保险参保证明",
+        fields=(
+            DocumentField("证件号码", "11010519491231002x"),
+            DocumentField("备注", "参保人欧阳娜娜，身份证11010519491231002X"),
+        ),
+    )
+    text = "\n".join(strings(proof(leaky)))
+    assert "欧阳娜娜" not in text
+    assert "11010519491231002" not in text
+    assert "参保人欧***，身份证1101**********002X" in text
+
+
+def test_proof_printed_time_follows_the_configured_zone() -> None:
+    receipt = proof_receipt(DOCUMENT, HOLDER, terminal_id="T-0001", printed_at=NOW, zone=dt.UTC)
+    assert fields(receipt)["打印时间"] == "2025-03-14 01:30:00"
+
+
+@pytest.mark.parametrize(("name", "masked"), [("王", "王"), ("张三", "张*")])
+def test_short_names(name: str, masked: str) -> None:
+    receipt = proof(holder=dataclasses.replace(HOLDER, name=name))
+    assert fields(receipt)["姓名"] == masked
+    # A one-character name is its own mask; the document's own text is left as the hub wrote it.
+    assert fields(receipt)["参保状态"] == "正常参保"
+
+
+def test_guide_receipt_lists_every_material_at_once() -> None:
+    receipt = guide_receipt(GUIDE_ITEM, terminal_id="T-0001", printed_at=NOW, zone=CHINA_ZONE)
+    assert receipt.blocks[0] == TextLine("一次性告知单", Align.CENTER, emphasis=True, large=True)
+    text = strings(receipt)
+    assert "城乡居民基本养老保险参保登记" in text
+    assert "1. 居民身份证（原件）" in text
+    assert "2. 户口簿" in text
+    assert "3. 一寸照片（1张）〔可容缺〕" in text
+    printed = fields(receipt)
+    assert printed["办结时限"] == "5个工作日"
+    assert printed["收费标准"] == "不收费"
+    assert printed["打印时间"] == "2025-03-14 09:30:00"
+    assert "办理部门：县级社会保险经办机构" in text
+    assert "《国务院关于建立统一的城乡居民基本养老保险制度的意见》" in text
+    assert QrCode("https://zwfw.example.com/guide/enroll", "扫码查看办事指南") in receipt.blocks
+
+
+def test_guide_receipt_needs_a_guide() -> None:
+    instant = CatalogueItem("proof", ItemKind.INSTANT, Localised("参保证明", "Proof"))
+    with pytest.raises(ValueError, match="no service guide"):
+        guide_receipt(instant, terminal_id="T-0001", printed_at=NOW, zone=CHINA_ZONE)
