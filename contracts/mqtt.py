@@ -1,0 +1,467 @@
+"""MQTT contract version 1 (DESIGN section 6): topic builders and the typed payload of every topic.
+
+Both sides import this module: the terminal builds payloads with it, the fleet side parses them with
+``parse_payload``. Models are strict and closed (``extra="forbid"``) wherever the contract is, so a
+typo or a stray field fails at the sender, not silently at the receiver. Timestamps are ISO 8601 in
+UTC, written as ``2024-06-01T08:30:00.000Z``.
+
+No payload may carry a name, an ID number, a card number, a phone number or an address. Events are
+the one open payload (type-specific fields), so ``personal_data_reason`` screens their field names
+and values, and ``EventPayload`` refuses anything it flags.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal, Self, TypeVar, get_args
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+CONTRACT_VERSION: Final = 1
+TOPIC_PREFIX = "kiosk/v1"
+
+# --- identifiers and topics ----------------------------------------------------------------------
+
+# Terminal ids and request ids become topic levels, so MQTT's separators and wildcards (/ + #) and
+# anything else a broker ACL pattern could trip over are kept out.
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+TopicKind = Literal["status", "heartbeat", "event", "cmd", "ack", "ota"]
+
+
+class TopicError(ValueError):
+    """A terminal id, request id or topic that is not part of contract version 1."""
+
+
+def _checked(what: str, value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise TopicError(f"{what} must be 1-64 characters of A-Z a-z 0-9 . _ : - (no / + #)")
+    return value
+
+
+def status_topic(terminal_id: str) -> str:
+    return f"{TOPIC_PREFIX}/{_checked('terminal id', terminal_id)}/status"
+
+
+def heartbeat_topic(terminal_id: str) -> str:
+    return f"{TOPIC_PREFIX}/{_checked('terminal id', terminal_id)}/heartbeat"
+
+
+def event_topic(terminal_id: str) -> str:
+    return f"{TOPIC_PREFIX}/{_checked('terminal id', terminal_id)}/event"
+
+
+def ota_topic(terminal_id: str) -> str:
+    return f"{TOPIC_PREFIX}/{_checked('terminal id', terminal_id)}/ota"
+
+
+def command_topic(terminal_id: str, request_id: str) -> str:
+    tid = _checked("terminal id", terminal_id)
+    return f"{TOPIC_PREFIX}/{tid}/cmd/{_checked('request id', request_id)}"
+
+
+def ack_topic(terminal_id: str, request_id: str) -> str:
+    return f"{command_topic(terminal_id, request_id)}/ack"
+
+
+def command_filter(terminal_id: str) -> str:
+    """What a terminal subscribes to: every command addressed to it, one level per request id."""
+    return f"{TOPIC_PREFIX}/{_checked('terminal id', terminal_id)}/cmd/+"
+
+
+_SINGLE_LEVEL_KINDS: dict[str, TopicKind] = {
+    "status": "status", "heartbeat": "heartbeat", "event": "event", "ota": "ota",
+}
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A parsed contract topic; ``request_id`` is set for ``cmd`` and ``ack`` only."""
+
+    terminal_id: str
+    kind: TopicKind
+    request_id: str | None = None
+
+
+def parse_topic(topic: str) -> Topic:
+    """Split a contract topic into its parts; raise TopicError for anything else."""
+    parts = topic.split("/")
+    if len(parts) < 4 or "/".join(parts[:2]) != TOPIC_PREFIX:
+        raise TopicError("not a kiosk/v1 topic")
+    tid = _checked("terminal id", parts[2])
+    rest = parts[3:]
+    if len(rest) == 1 and rest[0] in _SINGLE_LEVEL_KINDS:
+        return Topic(tid, _SINGLE_LEVEL_KINDS[rest[0]])
+    if len(rest) == 2 and rest[0] == "cmd":
+        return Topic(tid, "cmd", _checked("request id", rest[1]))
+    if len(rest) == 3 and rest[0] == "cmd" and rest[2] == "ack":
+        return Topic(tid, "ack", _checked("request id", rest[1]))
+    raise TopicError("unknown kiosk/v1 topic kind")
+
+
+# --- common types --------------------------------------------------------------------------------
+
+
+def utc_now() -> dt.datetime:
+    """Now in UTC to the millisecond (as on the wire), so a parsed payload equals its model."""
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _to_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC)
+
+
+def _format_utc(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# A timezone-aware instant: naive times are refused (a kiosk's local clock zone must never leak in
+# as if it were UTC), any offset is accepted and normalised to UTC, JSON always says "Z".
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    PlainSerializer(_format_utc, return_type=str, when_used="json"),
+]
+
+TerminalState = Literal[
+    "idle", "in_session", "maintenance", "updating", "degraded", "out_of_service"
+]
+TERMINAL_STATES: tuple[TerminalState, ...] = get_args(TerminalState)
+DeviceHealth = Literal["ok", "degraded", "fault"]
+Severity = Literal["info", "warning", "critical"]
+AckStatus = Literal["accepted", "in_progress", "succeeded", "failed", "rejected"]
+FINAL_ACK_STATUSES: frozenset[AckStatus] = frozenset({"succeeded", "failed", "rejected"})
+OtaState = Literal[
+    "idle",
+    "downloading",
+    "verifying",
+    "installing",
+    "pending_commit",
+    "committed",
+    "rolled_back",
+    "failed",
+]
+RatingLevel = Literal["1", "2", "3", "4", "5"]
+RATING_LEVELS: tuple[RatingLevel, ...] = get_args(RatingLevel)
+
+# Machine-readable codes (device names, reasons, event types, command names): lower-case words.
+Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Reason = Annotated[str, Field(pattern=r"^[a-z0-9_]{0,64}$")]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Percent = Annotated[float, Field(ge=0, le=100)]
+ShortText = Annotated[str, Field(max_length=256)]
+
+
+class Payload(BaseModel):
+    """Fields every payload carries: the contract version and when it was made."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    v: Literal[1] = CONTRACT_VERSION
+    ts: UtcDatetime = Field(default_factory=utc_now)
+
+
+class _Part(BaseModel):
+    """A closed nested object inside a payload."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+class StatusPayload(Payload):
+    """``status`` (QoS 1, retained): the birth (online) and the Will / clean goodbye (offline).
+
+    The Will is registered before the connection it guards, so both carry the same ``bdseq``; a
+    receiver pairs an ``online: false`` with the birth of the same ``bdseq`` and ignores stale ones.
+    """
+
+    online: bool
+    bdseq: NonNegativeInt
+    boot_id: Annotated[str, Field(min_length=1, max_length=64)]
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    site: Annotated[str, Field(min_length=1, max_length=64)]
+    started_at: UtcDatetime
+
+
+# --- heartbeat -----------------------------------------------------------------------------------
+
+
+class DeviceReport(_Part):
+    """One device in a heartbeat: its health and, unless ok, a reason such as ``paper_out``."""
+
+    state: DeviceHealth
+    reason: Reason = ""
+
+
+class SystemFigures(_Part):
+    """Host figures; each is null where this machine cannot tell (no thermal zone, no /proc)."""
+
+    cpu_pct: Percent | None
+    mem_pct: Percent | None
+    disk_free_mb: NonNegativeInt | None
+    temp_c: float | None
+
+
+class Counters(_Part):
+    """Today's counts since local midnight; ``ratings`` by level, "1" 非常不满意 .. "5" 非常满意."""
+
+    sessions: NonNegativeInt
+    completed_errands: NonNegativeInt
+    receipts: NonNegativeInt
+    ratings: dict[RatingLevel, NonNegativeInt]
+
+    @field_validator("ratings")
+    @classmethod
+    def _every_level(cls, ratings: dict[RatingLevel, int]) -> dict[RatingLevel, int]:
+        # Always all five levels, so a dashboard never has to guess whether a missing key means 0.
+        return {level: ratings.get(level, 0) for level in RATING_LEVELS}
+
+    @classmethod
+    def zero(cls) -> Self:
+        return cls(sessions=0, completed_errands=0, receipts=0, ratings={})
+
+
+class HeartbeatPayload(Payload):
+    """``heartbeat`` (QoS 0, not retained): every ``interval_s``; stale after 3 x ``interval_s``."""
+
+    seq: NonNegativeInt
+    interval_s: Annotated[float, Field(gt=0, le=86400)]
+    uptime_s: Annotated[float, Field(ge=0)]
+    state: TerminalState
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    devices: dict[Code, DeviceReport]
+    system: SystemFigures
+    outbox: NonNegativeInt
+    counters: Counters
+
+
+# --- events and personal data --------------------------------------------------------------------
+
+# Field names that name personal data, as whole words of a snake_case key (``holder_name``,
+# ``phone``) or as compounds (``id_number``, ``card_no``).
+_PERSONAL_WORDS = frozenset({
+    "name", "names", "surname", "fullname", "username", "holder", "person", "resident", "citizen",
+    "phone", "mobile", "tel", "telephone", "address", "email", "birth",
+    "birthday", "dob", "passport", "idno", "idcard", "sfz", "ssn", "pin", "password",
+})
+_PERSONAL_COMPOUNDS = ("id_number", "idnumber", "id_card", "id_no", "card_number", "card_no",
+                       "cardno", "card_num", "account_number")
+_PERSONAL_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # 公民身份号码: 17 digits and a digit or X; also the old 15-digit form.
+    ("an ID number", re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])")),
+    ("an ID number", re.compile(r"(?<!\d)\d{15}(?!\d)")),
+    # Bank card numbers (16-19 digits) printed on many social security cards.
+    ("a card number", re.compile(r"(?<!\d)\d{16,19}(?!\d)")),
+    # 社会保障卡卡号: a letter and eight digits.
+    ("a card number", re.compile(r"(?<![0-9A-Za-z])[A-Za-z]\d{8}(?![0-9A-Za-z])")),
+    # Mainland mobile numbers, with or without +86.
+    ("a phone number", re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d{9}(?!\d)")),
+    # Names and addresses cannot be recognised by shape, but they are written in Chinese; event
+    # values are machine codes, so any CJK text is refused rather than guessed at.
+    ("Chinese free text (a name, an address?)",
+     re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")),
+)
+
+EventValue = str | int | float | bool | None
+_EVENT_FIELD = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_EVENT_TEXT_MAX = 128
+_EVENT_FIELDS_MAX = 32
+
+
+def personal_data_reason(key: str, value: object) -> str | None:
+    """Why an event field looks personal (never echoing the value), or None when it looks safe."""
+    lowered = key.lower()
+    if set(lowered.split("_")) & _PERSONAL_WORDS or any(c in lowered for c in _PERSONAL_COMPOUNDS):
+        return f"field '{key}' names personal data"
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value)
+    for what, pattern in _PERSONAL_VALUES:
+        if pattern.search(text):
+            return f"value of field '{key}' looks like {what}"
+    return None
+
+
+def event_field_problem(key: str, value: object) -> str | None:
+    """Why ``key=value`` may not travel in an event (shape or personal data), or None if it may."""
+    if not _EVENT_FIELD.match(key):
+        return "event field names are lower-case snake_case, at most 40 characters"
+    if not isinstance(value, str | int | float | bool) and value is not None:
+        return f"value of field '{key}' must be a string, number, boolean or null"
+    if isinstance(value, str) and len(value) > _EVENT_TEXT_MAX:
+        return f"value of field '{key}' is longer than {_EVENT_TEXT_MAX} characters"
+    return personal_data_reason(key, value)
+
+
+class EventPayload(Payload):
+    """``event`` (QoS 1, not retained): an operations event plus its type-specific scalar fields.
+
+    ``seq`` grows by one per event recorded on this terminal and is never reused, even across
+    restarts, so a receiver can drop the duplicates that at-least-once delivery allows.
+    """
+
+    # Open on purpose: each event type adds its own fields; they are checked below.
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    seq: NonNegativeInt
+    type: Code
+    severity: Severity
+
+    @model_validator(mode="after")
+    def _scalar_impersonal_fields(self) -> Self:
+        extra = self.model_extra or {}
+        if len(extra) > _EVENT_FIELDS_MAX:
+            raise ValueError(f"at most {_EVENT_FIELDS_MAX} type-specific fields")
+        for key, value in extra.items():
+            problem = event_field_problem(key, value)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
+
+    @property
+    def fields(self) -> dict[str, EventValue]:
+        """The type-specific fields."""
+        return dict(self.model_extra or {})
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+class CommandPayload(Payload):
+    """``cmd/{request_id}`` (QoS 1, from the central side): run ``name`` with ``args`` once.
+
+    The terminal rejects unknown names, bad args and commands past ``expires_at``, and answers a
+    repeated request id with the ack it already gave.
+    """
+
+    name: Code
+    args: dict[str, JsonValue] = Field(default_factory=dict)
+    expires_at: UtcDatetime
+
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        return (now or utc_now()) >= self.expires_at
+
+
+class AckPayload(Payload):
+    """``cmd/{request_id}/ack`` (QoS 1): progress and outcome of one command."""
+
+    status: AckStatus
+    error: ShortText | None = None
+    result: dict[str, JsonValue] | None = None
+
+    @model_validator(mode="after")
+    def _error_says_why(self) -> Self:
+        if self.status in ("failed", "rejected") and not self.error:
+            raise ValueError(f"an ack with status {self.status} must say why in 'error'")
+        if self.status == "succeeded" and self.error is not None:
+            raise ValueError("a succeeded ack carries no error")
+        return self
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_ACK_STATUSES
+
+
+# --- OTA -----------------------------------------------------------------------------------------
+
+
+class OtaPayload(Payload):
+    """``ota`` (QoS 1, retained): the update client's current state."""
+
+    state: OtaState
+    version: Annotated[str, Field(max_length=64)] | None = None
+    percent: Percent | None = None
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _state_details(self) -> Self:
+        if self.state == "downloading" and self.percent is None:
+            raise ValueError("state downloading needs 'percent'")
+        if self.state in ("failed", "rolled_back") and not self.reason:
+            raise ValueError(f"state {self.state} needs a 'reason'")
+        return self
+
+
+# --- encoding and parsing ------------------------------------------------------------------------
+
+AnyPayload = (
+    StatusPayload | HeartbeatPayload | EventPayload | CommandPayload | AckPayload | OtaPayload
+)
+P = TypeVar("P", bound=Payload)
+
+
+class PayloadError(ValueError):
+    """A payload that is not valid contract v1 JSON; ``message`` says what is wrong.
+
+    The message names fields and rules but never repeats the offending values, so it is safe to
+    log and to send back in a rejection ack.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def encode(payload: Payload) -> bytes:
+    """The UTF-8 JSON bytes to publish."""
+    return payload.model_dump_json().encode("utf-8")
+
+
+_SHOWN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        # Keys come from the sender too; one that is not a plain identifier is not repeated.
+        where = ".".join(
+            str(p) if isinstance(p, int) or _SHOWN_KEY.match(p) else "<key>" for p in item["loc"]
+        ) or "payload"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_payload(model: type[P], raw: bytes | str) -> P:
+    """Parse and validate one payload of contract v1; raise PayloadError saying what is wrong."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        raise PayloadError("payload is not UTF-8") from None
+    try:
+        document: Any = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PayloadError(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    if not isinstance(document, dict):
+        raise PayloadError("payload must be a JSON object")
+    version = document.get("v")
+    if version is None:
+        raise PayloadError("missing contract version 'v'")
+    if version != CONTRACT_VERSION or isinstance(version, bool):
+        shown = version if isinstance(version, int) else type(version).__name__
+        raise PayloadError(f"unsupported contract version {shown}; this side speaks v1")
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as e:
+        raise PayloadError(f"invalid {model.__name__}: {_describe(e)}") from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """A ValidationError as 'field: rule' pairs, without the offending values."""
+    return _describe(error)

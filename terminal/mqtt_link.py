@@ -1,0 +1,320 @@
+"""paho-mqtt 2.x behind a small interface: background connect and reconnect, a Will per connect.
+
+Nothing here blocks the caller on the network: ``start()`` only schedules the connection
+(``connect_async`` + ``loop_start``), paho's network thread connects, reconnects with exponential
+backoff and keeps QoS 1 messages until they are acknowledged. Hooks run on that network thread and
+must return quickly; an exception in a hook is logged, never allowed to kill the thread (paho
+re-raises callback errors by default, which would silently end all reconnecting).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+log = logging.getLogger(__name__)
+
+# Bounded so a long outage cannot eat the memory of a small board: QoS 1 messages beyond this are
+# refused (their Delivery fails at once) instead of queued. Events are safe in the outbox anyway.
+MAX_QUEUED_MESSAGES = 1000
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Where and how to reach the broker. TLS is on when ``tls`` is set or any TLS file is given."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive_s: int = 30
+    connect_timeout_s: float = 5.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.ca_file is not None or self.cert_file is not None
+
+
+@dataclass(frozen=True)
+class LastWill:
+    """The message the broker publishes for us if our connection dies without a DISCONNECT."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+class Delivery:
+    """One publish: ``done`` once the broker acknowledged it (QoS 1) or it was written (QoS 0).
+
+    ``error`` is set when it was never handed to paho (not connected for QoS 0, queue full); such a
+    delivery will never be done.
+    """
+
+    def __init__(self, mid: int, qos: int, connection: int, error: str | None = None) -> None:
+        self.mid = mid
+        self.qos = qos
+        self.connection = connection  # the link's connection number when it was published
+        self.error = error
+        self._event = threading.Event()
+
+    @property
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the acknowledgement; True if it came."""
+        if self.error is not None:
+            return False
+        return self._event.wait(timeout_s)
+
+    def _set_done(self) -> None:
+        self._event.set()
+
+
+class MqttLink:
+    """A client id, a broker, and hooks; owns one paho client and its network thread.
+
+    ``will`` is asked for the Will right before every CONNECT packet (paho's socket-open point),
+    so each connection carries a Will built for that connection; it is called only when the TCP
+    (and TLS) connection is up, so it runs exactly once per CONNECT the broker receives.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        settings: BrokerSettings,
+        *,
+        will: Callable[[], LastWill | None] | None = None,
+        on_connect: Callable[[], None] | None = None,
+        on_disconnect: Callable[[], None] | None = None,
+        on_message: Callable[[str, bytes], None] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._will = will
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._on_message = on_message
+        self._lock = threading.Lock()
+        self._connected = False
+        self._connection = 0
+        self._started = False
+        self._subscriptions: dict[str, int] = {}
+        # mid -> Delivery awaiting on_publish; "early" holds mids acknowledged before publish()
+        # returned (the network thread can be that quick), matched up when the caller registers.
+        self._pending: dict[int, Delivery] = {}
+        self._early: set[int] = set()
+        self._client = self._make_client(client_id)
+
+    def _make_client(self, client_id: str) -> paho.Client:
+        s = self._settings
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=MQTTProtocolVersion.MQTTv311,
+            clean_session=True,
+        )
+        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        client.connect_timeout = s.connect_timeout_s
+        # paho annotates these as int but computes in float seconds; tests use fractions.
+        client.reconnect_delay_set(
+            min_delay=s.reconnect_min_s,  # type: ignore[arg-type]
+            max_delay=s.reconnect_max_s,  # type: ignore[arg-type]
+        )
+        client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.uses_tls:
+            client.tls_set(
+                ca_certs=str(s.ca_file) if s.ca_file else None,
+                certfile=str(s.cert_file) if s.cert_file else None,
+                keyfile=str(s.key_file) if s.key_file else None,
+            )
+        client.on_socket_open = self._handle_socket_open
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_publish = self._handle_publish
+        client.on_message = self._handle_message
+        return client
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin connecting in the background; returns at once, whether or not a broker is up."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        s = self._settings
+        # connect_async does no I/O (not even DNS); the network thread connects and retries.
+        self._client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
+        self._client.loop_start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Disconnect cleanly (the broker drops our Will) and end the network thread.
+
+        Waits at most ``timeout_s``: the thread may be inside a connection attempt to a dead
+        broker (bounded by ``connect_timeout_s``); it is a daemon and ends on its own.
+        """
+        with self._lock:
+            if not self._started:
+                return
+            self._started = False
+        self._client.disconnect()
+        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout_s)
+        if stopper.is_alive():
+            log.warning("MQTT network thread did not end within %.1f s", timeout_s)
+        with self._lock:
+            self._connected = False
+            self._pending.clear()
+            self._early.clear()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def connection(self) -> int:
+        """How many times this link has connected; names the current connection."""
+        return self._connection
+
+    # --- publishing and subscribing --------------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> Delivery:
+        """Hand a message to paho; never blocks on the network.
+
+        QoS 0 while disconnected is dropped (its Delivery carries an error). QoS 1 is queued by
+        paho and sent, or re-sent, once connected, until the broker acknowledges it.
+        """
+        connection = self._connection
+        if qos == 0 and not self._connected:
+            return Delivery(0, qos, connection, error="not connected")
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            return Delivery(info.mid, qos, connection, error="outgoing queue full")
+        if qos == 0 and info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return Delivery(info.mid, qos, connection, error=paho.error_string(info.rc))
+        # QoS 1 with NO_CONN is fine: paho keeps it and sends it after the next CONNACK.
+        delivery = Delivery(info.mid, qos, connection)
+        with self._lock:
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+                delivery._set_done()
+            else:
+                self._pending[info.mid] = delivery
+        return delivery
+
+    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        """Subscribe now if connected, and again after every reconnect (the session is clean)."""
+        with self._lock:
+            self._subscriptions[topic_filter] = qos
+        if self._connected:
+            self._client.subscribe(topic_filter, qos)
+
+    # --- paho callbacks (network thread) ---------------------------------------------------------
+
+    def _handle_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        # Called after the TCP/TLS connection is up and right before paho sends CONNECT, which
+        # reads the Will from the client: the one place a per-connection Will can be set.
+        if self._will is None:
+            return
+        try:
+            will = self._will()
+        except Exception:
+            log.exception("building the MQTT Will failed; connecting without one")
+            will = None
+        if will is None:
+            client.will_clear()
+        else:
+            client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+
+    def _handle_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
+        if reason.is_failure:
+            # Refused (bad credentials, not authorised): paho retries with backoff.
+            log.warning("MQTT broker refused the connection: %s", reason.getName())
+            return
+        with self._lock:
+            self._connected = True
+            self._connection += 1
+            subscriptions = dict(self._subscriptions)
+        log.info("MQTT connected to %s:%d", self._settings.host, self._settings.port)
+        for topic_filter, qos in subscriptions.items():
+            client.subscribe(topic_filter, qos)
+        self._call("on_connect", self._on_connect)
+
+    def _handle_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
+        with self._lock:
+            was_connected = self._connected
+            self._connected = False
+            # QoS 0 messages still queued were dropped by paho and will never be acknowledged.
+            for mid in [m for m, d in self._pending.items() if d.qos == 0]:
+                del self._pending[mid]
+        if was_connected:
+            log.warning("MQTT connection lost (%s); reconnecting in the background",
+                        reason.getName())
+            self._call("on_disconnect", self._on_disconnect)
+
+    def _handle_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
+        with self._lock:
+            delivery = self._pending.pop(mid, None)
+            if delivery is None:
+                self._early.add(mid)
+        if delivery is not None:
+            delivery._set_done()
+
+    def _handle_message(
+        self, client: paho.Client, userdata: Any, message: paho.MQTTMessage
+    ) -> None:
+        if self._on_message is None:
+            return
+        try:
+            self._on_message(message.topic, bytes(message.payload))
+        except Exception:
+            log.exception("handling an MQTT message failed")
+
+    @staticmethod
+    def _call(name: str, hook: Callable[[], None] | None) -> None:
+        if hook is None:
+            return
+        try:
+            hook()
+        except Exception:
+            log.exception("MQTT %s hook failed", name)

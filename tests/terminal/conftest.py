@@ -1,0 +1,24 @@
+"""Fixtures for terminal tests: a real mosquitto on a free port, stopped after each test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from simulator.broker import Mosquitto
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[Mosquitto]:
+    """A fresh broker per test, so retained messages never leak from one test into another.
+
+    Sessions and retained messages survive ``restart()`` (persistence saved on stop), so a test's
+    own subscriber misses nothing that arrives while it reconnects after the "broker down" fault.
+    """
+    broker = Mosquitto(persistent=True)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.close()

@@ -1,0 +1,746 @@
+"""TelemetryAgent against a real mosquitto: status, Will and bdseq, heartbeats, outbox, commands.
+
+A paho client in the test takes the fleet's seat (``Recorder``) and checks what the broker really
+delivers. Nothing on the agent's side is faked: the "terminal" below is just the snapshot source
+the agent reads, and the broker-down fault stops and restarts the real mosquitto.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from contracts.mqtt import (
+    AckPayload,
+    CommandPayload,
+    Counters,
+    EventPayload,
+    HeartbeatPayload,
+    Payload,
+    StatusPayload,
+    ack_topic,
+    command_topic,
+    encode,
+    event_topic,
+    heartbeat_topic,
+    parse_payload,
+    parse_topic,
+    status_topic,
+    utc_now,
+)
+from devices.base import DeviceState
+from simulator.broker import Mosquitto, free_port
+from terminal.mqtt_link import BrokerSettings
+from terminal.outbox import Outbox
+from terminal.telemetry import (
+    INTERRUPTED,
+    CommandError,
+    NoArgs,
+    TelemetryAgent,
+    TerminalSnapshot,
+)
+
+pytestmark = pytest.mark.mosquitto
+
+TID = "T-TEST-0001"
+REPO = Path(__file__).resolve().parents[2]
+
+P = TypeVar("P", bound=Payload)
+
+
+# --- the test's side of the wire -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+class Recorder:
+    """The fleet's seat: a paho client recording everything under ``kiosk/v1/#``.
+
+    With a ``client_id`` it keeps a persistent session, so (with the fixture's persistent broker)
+    nothing published while it reconnects after a broker restart is lost to the test.
+    """
+
+    def __init__(self, port: int, *, client_id: str | None = None) -> None:
+        self.messages: list[Received] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self._client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id or "",
+            clean_session=client_id is None,
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
+        self._client.connect("127.0.0.1", port, keepalive=10)
+        self._client.loop_start()
+        assert self._subscribed.wait(5), "recorder could not subscribe"
+
+    def _on_connect(self, client: paho.Client, *_: Any) -> None:
+        client.subscribe("kiosk/v1/#", qos=1)
+
+    def _on_subscribe(self, *_: Any) -> None:
+        self._subscribed.set()
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self._cond.notify_all()
+
+    def wait_for(
+        self, predicate: Callable[[Received], bool], *, after: int = 0, timeout: float = 5.0
+    ) -> tuple[int, Received]:
+        """The first message from index ``after`` on that matches, waiting up to ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i in range(after, len(self.messages)):
+                    if predicate(self.messages[i]):
+                        return i, self.messages[i]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    topics = [m.topic for m in self.messages[after:]]
+                    raise AssertionError(f"no matching message in {timeout} s; saw {topics}")
+                self._cond.wait(remaining)
+
+    def all(self, topic: str) -> list[Received]:
+        with self._cond:
+            return [m for m in self.messages if m.topic == topic]
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self._client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def status_is(*, online: bool, bdseq: int | None = None) -> Callable[[Received], bool]:
+    def match(m: Received) -> bool:
+        if m.topic != status_topic(TID):
+            return False
+        status = parse_payload(StatusPayload, m.payload)
+        return status.online is online and (bdseq is None or status.bdseq == bdseq)
+
+    return match
+
+
+def heartbeat_with_seq(seq: int) -> Callable[[Received], bool]:
+    def match(m: Received) -> bool:
+        return (m.topic == heartbeat_topic(TID)
+                and parse_payload(HeartbeatPayload, m.payload).seq == seq)
+
+    return match
+
+
+def parsed(model: type[P], messages: list[Received]) -> list[P]:
+    return [parse_payload(model, m.payload) for m in messages]
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.01)
+
+
+# --- the agent's side ----------------------------------------------------------------------------
+
+
+class Terminal:
+    """What the terminal would hand the agent: its state, device states and counters."""
+
+    def __init__(self) -> None:
+        self.state = "idle"
+        self.devices = {"printer": DeviceState.ok(), "card_reader": DeviceState.ok()}
+        self.counters = Counters(sessions=2, completed_errands=1, receipts=1, ratings={"5": 1})
+
+    def snapshot(self) -> TerminalSnapshot:
+        return TerminalSnapshot(state=self.state, devices=dict(self.devices),  # type: ignore[arg-type]
+                                counters=self.counters)
+
+
+def fast_settings(port: int) -> BrokerSettings:
+    return BrokerSettings(host="127.0.0.1", port=port, keepalive_s=5, reconnect_min_s=0.1,
+                          reconnect_max_s=0.5, connect_timeout_s=1.0)
+
+
+AgentFactory = Callable[..., TelemetryAgent]
+
+
+@pytest.fixture
+def terminal() -> Terminal:
+    return Terminal()
+
+
+@pytest.fixture
+def make_agent(tmp_path: Path, mosquitto: Mosquitto, terminal: Terminal) -> Iterator[AgentFactory]:
+    agents: list[TelemetryAgent] = []
+
+    def make(*, state_dir: Path | None = None, interval_s: float = 30.0,
+             port: int | None = None) -> TelemetryAgent:
+        agent = TelemetryAgent(
+            terminal_id=TID,
+            site="test-site",
+            version="1.2.3",
+            broker=fast_settings(port or mosquitto.port),
+            state_dir=state_dir or tmp_path / "state",
+            snapshot=terminal.snapshot,
+            interval_s=interval_s,
+        )
+        agents.append(agent)
+        return agent
+
+    yield make
+    for agent in agents:
+        agent.stop(timeout_s=2)
+
+
+@pytest.fixture
+def recorder(mosquitto: Mosquitto) -> Iterator[Recorder]:
+    rec = Recorder(mosquitto.port, client_id="fleet-test")
+    yield rec
+    rec.close()
+
+
+# --- status, Will, bdseq -------------------------------------------------------------------------
+
+
+def test_birth_is_retained_with_bdseq(mosquitto: Mosquitto, make_agent: AgentFactory) -> None:
+    # Agent connects and publishes its birth; a subscriber arriving later still gets it, retained.
+    agent = make_agent()
+    agent.start()
+    eventually(lambda: agent.connected, what="agent connected")
+    late = Recorder(mosquitto.port)
+    try:
+        _, message = late.wait_for(status_is(online=True))
+    finally:
+        late.close()
+    assert message.retain
+    birth = parse_payload(StatusPayload, message.payload)
+    assert birth.bdseq == 1
+    assert birth.boot_id == agent.boot_id
+    assert (birth.version, birth.site) == ("1.2.3", "test-site")
+    assert birth.started_at == agent.started_at
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from contracts.mqtt import Counters
+from terminal.mqtt_link import BrokerSettings
+from terminal.outbox import Outbox
+from terminal.telemetry import TelemetryAgent, TerminalSnapshot
+agent = TelemetryAgent(
+    terminal_id=sys.argv[1], site="test-site", version="1.2.3",
+    broker=BrokerSettings("127.0.0.1", int(sys.argv[2]), reconnect_min_s=0.1, reconnect_max_s=0.5),
+    state_dir=Path(sys.argv[3]),
+    snapshot=lambda: TerminalSnapshot("idle", {}, Counters.zero()),
+)
+agent.start()
+time.sleep(60)
+"""
+
+
+def test_will_carries_the_bdseq_of_its_own_connection(
+    mosquitto: Mosquitto, recorder: Recorder, tmp_path: Path
+) -> None:
+    # A terminal process connects (bdseq 1), the broker restarts and it reconnects (bdseq 2), then
+    # the process is killed outright: the broker publishes the Will registered for connection 2,
+    # i.e. online false with bdseq 2, not the stale Will of connection 1.
+    log_file = (tmp_path / "child.log").open("wb")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, TID, str(mosquitto.port), str(tmp_path / "state")],
+        cwd=REPO, stdout=log_file, stderr=log_file,
+    )
+    try:
+        i, _ = recorder.wait_for(status_is(online=True, bdseq=1), timeout=10)
+        mosquitto.restart()
+        i, message = recorder.wait_for(status_is(online=True, bdseq=2), after=i + 1)
+        birth = parse_payload(StatusPayload, message.payload)
+        assert not [m for m in recorder.messages[i:] if status_is(online=False)(m)]
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(5)
+        _, message = recorder.wait_for(status_is(online=False), after=i + 1)
+    finally:
+        child.kill()
+        child.wait(5)
+        log_file.close()
+    will = parse_payload(StatusPayload, message.payload)
+    assert will.bdseq == birth.bdseq == 2
+    assert will.boot_id == birth.boot_id
+    late = Recorder(mosquitto.port)
+    try:
+        _, retained = late.wait_for(lambda m: m.topic == status_topic(TID))
+    finally:
+        late.close()
+    assert retained.retain
+    assert parse_payload(StatusPayload, retained.payload).online is False
+
+
+def test_bdseq_grows_across_restarts_with_the_same_state_dir(
+    recorder: Recorder, make_agent: AgentFactory, tmp_path: Path
+) -> None:
+    first = make_agent()
+    first.start()
+    i, _ = recorder.wait_for(status_is(online=True, bdseq=1))
+    first.stop()
+    second = make_agent()
+    second.start()
+    _, message = recorder.wait_for(status_is(online=True), after=i + 1)
+    birth = parse_payload(StatusPayload, message.payload)
+    assert birth.bdseq == 2
+    assert birth.boot_id == second.boot_id != first.boot_id
+    second.stop()
+    # bdseq lives in the state dir: another dir starts over.
+    third = make_agent(state_dir=tmp_path / "other-state")
+    third.start()
+    recorder.wait_for(status_is(online=True, bdseq=1), after=i + 1)
+
+
+def test_clean_stop_says_offline_itself(
+    mosquitto: Mosquitto, recorder: Recorder, make_agent: AgentFactory
+) -> None:
+    agent = make_agent()
+    agent.start()
+    i, _ = recorder.wait_for(status_is(online=True, bdseq=1))
+    stopped_at = utc_now()
+    agent.stop()
+    _, message = recorder.wait_for(status_is(online=False), after=i + 1)
+    goodbye = parse_payload(StatusPayload, message.payload)
+    assert goodbye.bdseq == 1
+    # Made at stop time, so it is the agent's own goodbye, not the Will (built at connect time).
+    assert goodbye.ts >= stopped_at
+    late = Recorder(mosquitto.port)
+    try:
+        _, retained = late.wait_for(lambda m: m.topic == status_topic(TID))
+    finally:
+        late.close()
+    assert parse_payload(StatusPayload, retained.payload).online is False
+
+
+# --- heartbeats ----------------------------------------------------------------------------------
+
+
+def test_heartbeats_count_up_and_report_devices(
+    recorder: Recorder, make_agent: AgentFactory
+) -> None:
+    agent = make_agent(interval_s=0.2)
+    agent.start()
+    recorder.wait_for(heartbeat_with_seq(4))
+    beats = parsed(HeartbeatPayload, recorder.all(heartbeat_topic(TID)))[:4]
+    assert [b.seq for b in beats] == [1, 2, 3, 4]
+    assert not any(m.retain for m in recorder.all(heartbeat_topic(TID)))
+    last = beats[-1]
+    assert last.interval_s == 0.2
+    assert last.state == "idle"
+    assert last.version == "1.2.3"
+    assert {name: d.state for name, d in last.devices.items()} == {
+        "printer": "ok", "card_reader": "ok"
+    }
+    assert last.counters.sessions == 2
+    assert last.counters.ratings == {"1": 0, "2": 0, "3": 0, "4": 0, "5": 1}
+    assert last.outbox == 0
+    assert last.system.mem_pct is not None
+    assert last.system.disk_free_mb is not None and last.system.disk_free_mb > 0
+    assert beats[0].uptime_s < beats[-1].uptime_s
+    # Paced by the interval, not sent back to back.
+    assert (beats[3].ts - beats[1].ts).total_seconds() >= 0.3
+
+
+def test_a_device_fault_shows_in_the_next_heartbeat(
+    recorder: Recorder, make_agent: AgentFactory, terminal: Terminal
+) -> None:
+    # The interval is 30 s, so the second heartbeat within seconds is heartbeat_now's doing.
+    agent = make_agent(interval_s=30)
+    agent.start()
+    _, message = recorder.wait_for(heartbeat_with_seq(1))
+    assert parse_payload(HeartbeatPayload, message.payload).devices["printer"].state == "ok"
+    terminal.devices["printer"] = DeviceState.fault("paper_out")
+    terminal.state = "degraded"
+    agent.heartbeat_now()
+    _, message = recorder.wait_for(heartbeat_with_seq(2), timeout=2)
+    beat = parse_payload(HeartbeatPayload, message.payload)
+    assert beat.state == "degraded"
+    assert (beat.devices["printer"].state, beat.devices["printer"].reason) == ("fault", "paper_out")
+    assert beat.devices["card_reader"].state == "ok"
+
+
+# --- events and the broker-down fault ------------------------------------------------------------
+
+
+def test_events_recorded_while_the_broker_is_down_arrive_in_order(
+    mosquitto: Mosquitto, recorder: Recorder, make_agent: AgentFactory
+) -> None:
+    agent = make_agent()
+    agent.start()
+    first = agent.record_event("app_started", "info")
+    assert first is not None
+    recorder.wait_for(lambda m: m.topic == event_topic(TID))
+    eventually(lambda: agent.outbox.count("event") == 0, what="first event acknowledged")
+
+    mosquitto.stop()
+    eventually(lambda: not agent.connected, what="agent noticed the broker is gone")
+    durations = []
+    for n in range(5):
+        started = time.perf_counter()
+        agent.record_event("door_opened", "warning", door="cabinet", n=n)
+        agent.heartbeat_now()
+        durations.append(time.perf_counter() - started)
+    assert max(durations) < 0.05, durations
+    assert agent.outbox.count("event") == 5  # kept, not lost and not yet sent
+
+    mosquitto.start()  # same port
+    recorder.wait_for(lambda m: m.topic == event_topic(TID)
+                      and parse_payload(EventPayload, m.payload).fields.get("n") == 4, timeout=10)
+    events = parsed(EventPayload, recorder.all(event_topic(TID)))
+    assert [e.seq for e in events] == [first, first + 1, first + 2, first + 3, first + 4, first + 5]
+    assert [e.fields.get("n") for e in events[1:]] == [0, 1, 2, 3, 4]
+    assert all(e.type == "door_opened" and e.severity == "warning" for e in events[1:])
+    eventually(lambda: agent.outbox.count("event") == 0, what="outbox drained after PUBACKs")
+
+
+def test_a_dead_broker_never_blocks_the_terminal(tmp_path: Path, terminal: Terminal) -> None:
+    # No broker on the port at all: every call returns at once; the agent connects by itself
+    # when a broker appears there, and failed TCP attempts use up no bdseq.
+    port = free_port()
+
+    def agent_for(state: str) -> TelemetryAgent:
+        return TelemetryAgent(terminal_id=TID, site="s", version="1", broker=fast_settings(port),
+                              state_dir=tmp_path / state, snapshot=terminal.snapshot)
+
+    started = time.perf_counter()
+    lonely = agent_for("lonely")
+    lonely.start()
+    lonely.record_event("app_started", "info")
+    lonely.heartbeat_now()
+    assert time.perf_counter() - started < 0.5
+    started = time.perf_counter()
+    lonely.stop(timeout_s=2)
+    assert time.perf_counter() - started < 2.5
+
+    agent = agent_for("state")
+    agent.start()
+    agent.record_event("app_started", "info")
+    assert not agent.connected
+    with Mosquitto(port=port) as broker:
+        assert broker.port == port
+        eventually(lambda: agent.connected, what="agent connected once the broker came up")
+        eventually(lambda: agent.outbox.count("event") == 0, what="queued event delivered")
+        assert agent.bdseq == 1
+        agent.stop(timeout_s=2)
+
+
+# --- the outbox events go through (no broker needed) ---------------------------------------------
+
+
+@pytest.mark.parametrize("synchronous", ["NORMAL", "FULL"])
+def test_outbox_keeps_order_and_never_reuses_a_seq(tmp_path: Path, synchronous: str) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3", synchronous=synchronous)  # type: ignore[arg-type]
+    first = outbox.put("event", '{"a": 1}')
+    outbox.put("hub_submission", "sealed")
+    second = outbox.put_numbered("event", lambda seq: json.dumps({"seq": seq}))
+    assert [i.id for i in outbox.pending("event")] == [first, second.id]
+    assert second.seq == 2 and json.loads(second.payload_json) == {"seq": 2}
+    assert (outbox.count(), outbox.count("event"), outbox.count("hub_submission")) == (3, 2, 1)
+    outbox.mark_done(second.id)
+    outbox.mark_done(second.id)  # twice is harmless
+    outbox.close()
+    reopened = Outbox(tmp_path / "outbox.sqlite3")
+    assert [i.payload_json for i in reopened.pending("event")] == ['{"a": 1}']
+    assert reopened.put_numbered("event", str).seq == 3  # the deleted 2 is not handed out again
+    reopened.close()
+
+
+def test_outbox_is_safe_across_threads(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+
+    def put_many() -> None:
+        for _ in range(50):
+            outbox.put("event", "{}")
+
+    threads = [threading.Thread(target=put_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    items = outbox.pending("event", limit=1000)
+    assert [i.seq for i in items] == list(range(1, 201))
+    assert len({i.id for i in items}) == 200
+    outbox.close()
+
+
+def test_an_unreadable_outbox_is_set_aside_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    outbox = Outbox(path)
+    assert outbox.count() == 0
+    assert outbox.put("event", "{}") == 1
+    assert len(list(tmp_path.glob("outbox.sqlite3.corrupt-*"))) == 1  # kept for a technician
+    outbox.close()
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def send_command(rec: Recorder, request_id: str, name: str = "ping", *,
+                 args: dict[str, Any] | None = None, expires_in_s: float = 60.0,
+                 raw: bytes | None = None) -> None:
+    payload = raw if raw is not None else encode(CommandPayload(
+        name=name, args=args or {}, expires_at=utc_now() + dt.timedelta(seconds=expires_in_s)))
+    rec.publish(command_topic(TID, request_id), payload)
+
+
+def acks_until_final(rec: Recorder, request_id: str, count: int = 1) -> list[Received]:
+    """Every ack for ``request_id`` up to and including its ``count``-th final one."""
+    topic = ack_topic(TID, request_id)
+    finals = 0
+    index = 0
+    while finals < count:
+        index, _ = rec.wait_for(
+            lambda m: m.topic == topic and parse_payload(AckPayload, m.payload).final,
+            after=index)
+        finals += 1
+        index += 1
+    return [m for m in rec.messages[:index] if m.topic == topic]
+
+
+@pytest.fixture
+def running(recorder: Recorder, make_agent: AgentFactory) -> TelemetryAgent:
+    agent = make_agent()
+    agent.start()
+    recorder.wait_for(status_is(online=True))
+    return agent
+
+
+def test_ping_is_accepted_then_succeeds(recorder: Recorder, running: TelemetryAgent) -> None:
+    send_command(recorder, "req-ping")
+    acks = parsed(AckPayload, acks_until_final(recorder, "req-ping"))
+    assert [a.status for a in acks] == ["accepted", "succeeded"]
+    assert acks[-1].result == {"pong": True}
+    assert acks[-1].error is None
+
+
+@dataclass(frozen=True)
+class BadCommand:
+    expected: str  # in the rejection's error
+    name: str = "ping"
+    args: dict[str, Any] | None = None
+    expires_in_s: float = 60.0
+    raw: bytes | None = None
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        BadCommand("unknown command 'reboot_now'", "reboot_now"),
+        BadCommand("interval_s", "set_heartbeat_interval", {"interval_s": 1}),
+        BadCommand("interval_s", "set_heartbeat_interval", {"interval_s": "10"}),
+        BadCommand("interval_s: Field required", "set_heartbeat_interval", {}),
+        BadCommand("loud", "ping", {"loud": True}),
+        BadCommand("expired", "ping", expires_in_s=-1),
+        BadCommand("malformed JSON", raw=b'{"v": 1, "name": "ping", "args": '),
+        BadCommand("unsupported contract version 9", raw=b'{"v": 9, "name": "ping"}'),
+        BadCommand("expires_at: Field required", raw=b'{"v": 1, "name": "ping"}'),
+    ],
+    ids=lambda case: case.expected,
+)
+def test_bad_commands_are_rejected_and_never_run(
+    recorder: Recorder, running: TelemetryAgent, case: BadCommand
+) -> None:
+    send_command(recorder, "req-bad", case.name, args=case.args,
+                 expires_in_s=case.expires_in_s, raw=case.raw)
+    acks = parsed(AckPayload, acks_until_final(recorder, "req-bad"))
+    assert [a.status for a in acks] == ["rejected"]  # never "accepted": nothing was half-done
+    assert acks[0].error is not None and case.expected in acks[0].error
+    assert running.interval_s == 30
+
+
+def test_set_heartbeat_interval_applies_and_is_announced_at_once(
+    recorder: Recorder, running: TelemetryAgent
+) -> None:
+    i, _ = recorder.wait_for(heartbeat_with_seq(1))
+    send_command(recorder, "req-interval", "set_heartbeat_interval", args={"interval_s": 5})
+    acks = parsed(AckPayload, acks_until_final(recorder, "req-interval"))
+    assert [a.status for a in acks] == ["accepted", "succeeded"]
+    assert acks[-1].result == {"interval_s": 5}
+    assert running.interval_s == 5
+    _, message = recorder.wait_for(heartbeat_with_seq(2), after=i + 1, timeout=2)
+    assert parse_payload(HeartbeatPayload, message.payload).interval_s == 5
+
+
+def test_a_duplicate_request_id_gets_the_same_ack_and_runs_once(
+    recorder: Recorder, make_agent: AgentFactory
+) -> None:
+    runs: list[int] = []
+
+    def count(_: NoArgs) -> dict[str, int]:
+        runs.append(1)
+        return {"runs": len(runs)}
+
+    agent = make_agent()
+    agent.register_command("count", NoArgs, count)
+    agent.start()
+    recorder.wait_for(status_is(online=True))
+    send_command(recorder, "req-dup", "count")
+    first = acks_until_final(recorder, "req-dup")
+    send_command(recorder, "req-dup", "count")
+    again = acks_until_final(recorder, "req-dup", count=2)
+    assert again[-1].payload == first[-1].payload  # byte for byte, timestamp included
+    assert parse_payload(AckPayload, again[-1].payload).result == {"runs": 1}
+    assert len(runs) == 1
+
+    # The memory of request ids survives a restart of the terminal.
+    agent.stop()
+    restarted = make_agent()
+    restarted.register_command("count", NoArgs, count)
+    restarted.start()
+    eventually(lambda: restarted.connected, what="restarted agent connected")
+    send_command(recorder, "req-dup", "count")
+    after_restart = acks_until_final(recorder, "req-dup", count=3)
+    assert after_restart[-1].payload == first[-1].payload
+    assert len(runs) == 1
+
+
+def test_a_command_cut_short_by_a_shutdown_is_reported_failed_not_rerun(
+    recorder: Recorder, make_agent: AgentFactory
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def slow(_: NoArgs) -> dict[str, bool]:
+        runs.append(1)
+        started.set()
+        release.wait(5)
+        return {"done": True}
+
+    agent = make_agent()
+    agent.register_command("slow", NoArgs, slow)
+    agent.start()
+    recorder.wait_for(status_is(online=True))
+    try:
+        send_command(recorder, "req-slow", "slow")
+        assert started.wait(5)
+        agent.stop(timeout_s=1.2)  # the terminal goes down while the command runs
+        restarted = make_agent()
+        restarted.register_command("slow", NoArgs, slow)
+        restarted.start()
+        acks = acks_until_final(recorder, "req-slow")
+        assert [(a.status, a.error) for a in parsed(AckPayload, acks)] == [
+            ("accepted", None), ("failed", INTERRUPTED)
+        ]
+        send_command(recorder, "req-slow", "slow")
+        again = acks_until_final(recorder, "req-slow", count=2)
+        assert again[-1].payload == acks[-1].payload
+        assert len(runs) == 1
+    finally:
+        release.set()
+
+
+def test_handler_failures_are_reported_without_internal_details(
+    recorder: Recorder, make_agent: AgentFactory
+) -> None:
+    def jam(_: NoArgs) -> None:
+        raise CommandError("printer jammed")
+
+    def crash(_: NoArgs) -> None:
+        raise RuntimeError("internal detail that must not travel")
+
+    agent = make_agent()
+    agent.register_command("jam", NoArgs, jam)
+    agent.register_command("crash", NoArgs, crash)
+    agent.start()
+    recorder.wait_for(status_is(online=True))
+    send_command(recorder, "req-jam", "jam")
+    send_command(recorder, "req-crash", "crash")
+    jammed = parsed(AckPayload, acks_until_final(recorder, "req-jam"))
+    crashed = parsed(AckPayload, acks_until_final(recorder, "req-crash"))
+    assert [(a.status, a.error) for a in jammed] == [
+        ("accepted", None), ("failed", "printer jammed")
+    ]
+    assert crashed[-1].status == "failed"
+    assert crashed[-1].error == "internal error (RuntimeError)"
+
+
+# --- privacy -------------------------------------------------------------------------------------
+
+PERSON = {
+    "id_number": "11010519491231002X",
+    "name": "欧阳小明",
+    "phone": "13812345678",
+    "card_number": "A12345678",
+    "bank_card": "6222021234567890123",
+    "address": "浙江省瑞安市塘下镇人民路88号",
+}
+
+
+def test_no_personal_data_reaches_a_payload_a_log_or_the_state_dir(
+    recorder: Recorder, make_agent: AgentFactory, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    agent = make_agent()
+    agent.register_command("lookup", NoArgs, lambda _: {"holder": PERSON["name"]})
+    agent.start()
+    recorder.wait_for(status_is(online=True))
+
+    seq = agent.record_event(
+        "rating_submitted", "info",
+        level=5,
+        name=PERSON["name"],
+        id_number=PERSON["id_number"],
+        note=PERSON["id_number"].lower(),
+        contact_phone=PERSON["phone"],
+        card=PERSON["card_number"],
+        bank=PERSON["bank_card"],
+        detail=f"lives at {PERSON['address']}",
+        **{PERSON["name"]: 1},
+    )
+    send_command(recorder, "req-p1", "set_heartbeat_interval",
+                 args={"interval_s": PERSON["id_number"]})
+    send_command(recorder, "req-p2", raw=json.dumps(
+        {"v": 1, "name": PERSON["name"], "args": {PERSON["phone"]: 1}}).encode())
+    send_command(recorder, "req-p3", "lookup")
+    for request_id in ("req-p1", "req-p2", "req-p3"):
+        acks_until_final(recorder, request_id)
+
+    _, message = recorder.wait_for(lambda m: m.topic == event_topic(TID))
+    event = parse_payload(EventPayload, message.payload)
+    assert event.seq == seq
+    assert event.fields == {"level": 5, "dropped_fields": 8}  # the rating itself still travels
+    assert parse_payload(AckPayload, recorder.all(ack_topic(TID, "req-p3"))[-1].payload
+                         ).status == "failed"
+    agent.stop()
+
+    # Everything the terminal published (the test's own commands aside), logged or stored.
+    published = [m for m in recorder.messages if parse_topic(m.topic).kind != "cmd"]
+    assert {parse_topic(m.topic).kind for m in published} >= {"status", "heartbeat", "event", "ack"}
+    haystacks = [m.topic.encode() + b" " + m.payload for m in published]
+    haystacks.append(caplog.text.encode())
+    haystacks += [p.read_bytes() for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    for key, value in PERSON.items():
+        for needle in {value.encode("utf-8"), value.encode("gb18030"), value.lower().encode()}:
+            for haystack in haystacks:
+                assert needle not in haystack, f"{key} leaked"
