@@ -1,0 +1,266 @@
+"""`kiosk-sim`: the terminal with virtual hardware, the hub, a broker and the control panel."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+from types import FrameType
+from typing import Any, cast
+
+from simulator.hub_records import SPECIAL_PEOPLE
+from simulator.panel import (
+    BackendError,
+    ControlPanel,
+    DeviceSummary,
+    PresetPerson,
+    ReceiptEntry,
+)
+from simulator.pcsc import pcscd_answering
+from simulator.rig import RigError, RigOptions, SimulatorRig
+from simulator.vcard import VirtualCard
+from simulator.vprinter import PrinterStatus
+
+log = logging.getLogger("kiosk-sim")
+
+# Sample residents for the panel's dropdown: valid ID numbers, made up, and the hub's specials.
+SAMPLE_PEOPLE: tuple[PresetPerson, ...] = (
+    {"label": "张三 (enrolled)", "id_number": "11010519491231002X", "name": "张三"},
+    {"label": "欧阳娜娜 (enrolled)", "id_number": "34052419800101001X", "name": "欧阳娜娜"},
+)
+DEFAULT_PERSON = SAMPLE_PEOPLE[0]
+
+
+class RigBackend:
+    """The control panel's operations, wired to the rig's virtual devices and the terminal."""
+
+    def __init__(self, rig: SimulatorRig) -> None:
+        self._rig = rig
+        self._broker_up = True
+
+    def _slot(self) -> Any:
+        if self._rig.card_slot is None:
+            raise BackendError("no virtual card: the simulator uses a real reader (--real-reader)")
+        return self._rig.card_slot
+
+    def insert_card(self, kind: str, id_number: str | None, name: str | None) -> None:
+        if kind == "other":
+            card = VirtualCard.other()
+        else:
+            card = VirtualCard.ssse(id_number=id_number or DEFAULT_PERSON["id_number"],
+                                    name=name or DEFAULT_PERSON["name"])
+        slot = self._slot()
+        if slot.card is not None:
+            slot.remove()
+        slot.insert(card)
+
+    def remove_card(self) -> None:
+        self._slot().remove()
+
+    def pull_card_mid_read(self) -> None:
+        # Two APDUs in: the SELECT has answered, the records have not.
+        self._slot().pull_after(2)
+
+    def _printer(self) -> Any:
+        if self._rig.printer is None:
+            raise BackendError("no virtual printer: the simulator prints on a real one")
+        return self._rig.printer
+
+    def set_printer_status(self, status: str) -> None:
+        self._printer().status = PrinterStatus(status)
+
+    def paper_out_after(self, lines: int) -> None:
+        self._printer().paper_out_after(lines)
+
+    def set_hub_fault(self, mode: str, delay_s: float) -> None:
+        if self._rig.hub is None:
+            raise BackendError("no simulated hub: the simulator talks to a real one")
+        self._rig.hub.set_fault(mode, delay_s)
+
+    def set_broker_up(self, up: bool) -> None:
+        if self._rig.broker is None:
+            raise BackendError("no local broker: the simulator uses an external one")
+        if up:
+            self._rig.broker.start()
+        else:
+            self._rig.broker.stop()
+        self._broker_up = up
+
+    def restart_pcscd(self) -> None:
+        if self._rig.pcscd is None:
+            raise BackendError("pcscd was not started by the simulator; restart it yourself")
+        self._rig.pcscd.restart()
+
+    def list_receipts(self) -> list[ReceiptEntry]:
+        if self._rig.printer is None:
+            return []
+        return [
+            {"index": r.index, "printed_at": str(r.printed_at), "text": r.text}
+            for r in self._rig.printer.receipts()
+        ]
+
+    def receipt_png(self, index: int) -> bytes:
+        for receipt in self._rig.printer.receipts() if self._rig.printer else []:
+            if receipt.index == index:
+                return Path(receipt.png_path).read_bytes()
+        raise LookupError(index)
+
+    def device_summary(self) -> DeviceSummary:
+        slot = self._rig.card_slot
+        card = slot.card if slot is not None else None
+        hub_mode = "external"
+        if self._rig.hub is not None:
+            hub_mode = self._rig.hub.fault_mode if hasattr(self._rig.hub, "fault_mode") else "ok"
+        return {
+            "card_present": card is not None,
+            "card_kind": card.kind if card is not None else None,
+            "printer_status": str(self._rig.printer.status) if self._rig.printer else "external",
+            "hub_mode": hub_mode,
+            "broker_up": self._rig.broker.running if self._rig.broker else True,
+            "pcscd_up": pcscd_answering(),
+        }
+
+    def presets(self) -> list[PresetPerson]:
+        specials: list[PresetPerson] = [
+            {"label": person.label, "id_number": person.id_number, "name": "李四"}
+            for person in SPECIAL_PEOPLE.values()
+        ]
+        return [*SAMPLE_PEOPLE, *specials]
+
+    def screen(self) -> dict[str, object]:
+        return cast(dict[str, object], self._rig.screen())
+
+    def screenshot(self) -> bytes:
+        status, body = self._rig.api("GET", "/screenshot")
+        if status != 200:
+            raise BackendError(f"terminal screenshot failed ({status})")
+        return body
+
+    def touch(self, x: int, y: int) -> None:
+        status, body = self._rig.api("POST", "/touch", {"x": x, "y": y})
+        if status != 200:
+            raise BackendError(f"touch failed ({status}): {body[:200].decode(errors='replace')}")
+
+    def tap(self, target: str) -> None:
+        self._rig.tap(target)
+
+
+def _host_port(value: str, default_port: int) -> tuple[str, int]:
+    if "://" in value:
+        parsed = urllib.parse.urlsplit(value)
+        host, port = parsed.hostname or "", parsed.port or default_port
+    else:
+        host, _, port_text = value.rpartition(":") if ":" in value else (value, "", "")
+        port = int(port_text) if port_text else default_port
+    if not host:
+        raise argparse.ArgumentTypeError(f"no host in {value!r}")
+    return host, port
+
+
+def _size(value: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in value.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1920x1080, not {value!r}") from None
+    return width, height
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiosk-sim",
+        description="Run the terminal with virtual hardware: a social security card on pcscd's "
+        "vpcd reader, an ESC/POS printer on TCP, the simulated hub, mosquitto, and a control "
+        "panel. Any virtual device can be replaced by a real endpoint.",
+    )
+    parser.add_argument("--workdir", type=Path, default=Path("var/sim"),
+                        help="where receipts, the hub database and logs go (default var/sim)")
+    parser.add_argument("--size", type=_size, default=(1920, 1080),
+                        help="terminal window size, e.g. 1920x1080, 1080x1920, 800x480")
+    parser.add_argument("--printer", metavar="HOST:PORT",
+                        help="print on a real network printer instead of the virtual one")
+    parser.add_argument("--broker", metavar="URL",
+                        help="use an external MQTT broker (mqtt://host:port) instead of mosquitto")
+    parser.add_argument("--hub", metavar="URL", help="use a real hub instead of the simulated one")
+    parser.add_argument("--real-reader", action="store_true",
+                        help="no virtual card: whatever PC/SC reader is present holds the card")
+    parser.add_argument("--xvfb", action="store_true",
+                        help="run the terminal under Xvfb even when a display is present")
+    parser.add_argument("--panel-port", type=int, default=8700)
+    parser.add_argument("--automation-port", type=int, default=8701)
+    parser.add_argument("--terminal-id", default="T-SIM-0001")
+    parser.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",
+                        help="heartbeat interval (default 30)")
+    parser.add_argument("--card", metavar="ID_NUMBER[:NAME]",
+                        help="insert a social security card with this holder at start")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    options = RigOptions(
+        workdir=args.workdir,
+        terminal_id=args.terminal_id,
+        size=args.size,
+        printer=_host_port(args.printer, 9100) if args.printer else None,
+        broker=_host_port(args.broker, 1883) if args.broker else None,
+        hub_url=args.hub,
+        real_reader=args.real_reader,
+        automation_port=args.automation_port,
+        heartbeat_interval_s=args.heartbeat,
+        force_xvfb=args.xvfb,
+    )
+    rig = SimulatorRig(options)
+    log.info("starting the simulator in %s", rig.workdir)
+    try:
+        rig.start()
+    except (RigError, OSError, RuntimeError) as e:
+        print(f"kiosk-sim: {e}", file=sys.stderr)
+        return 1
+    panel = ControlPanel(RigBackend(rig), port=args.panel_port)
+    try:
+        panel.start()
+    except OSError as e:
+        rig.stop()
+        print(f"kiosk-sim: control panel port {args.panel_port}: {e}", file=sys.stderr)
+        return 1
+    if args.card and rig.card_slot is not None:
+        id_number, _, name = args.card.partition(":")
+        rig.card_slot.insert(VirtualCard.ssse(id_number=id_number, name=name or "张三"))
+
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(
+        f"\n  Control panel:   {panel.url}\n"
+        f"  Automation API:  {rig.automation_url}  (GET /screen, POST /tap)\n"
+        f"  Printer:         {rig.printer_address[0]}:{rig.printer_address[1]}\n"
+        f"  Hub:             {rig.hub_url}\n"
+        f"  Broker:          mqtt://{rig.broker_address[0]}:{rig.broker_address[1]}\n"
+        f"  Receipts:        {rig.workdir / 'receipts'}\n"
+        f"  Terminal log:    {rig.workdir / 'terminal.log'}\n\n"
+        "  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    try:
+        while not stop.wait(1.0):
+            if rig.terminal is not None and rig.terminal.poll() is not None:
+                print(f"kiosk-sim: the terminal exited with {rig.terminal.returncode}; "
+                      f"see {rig.workdir / 'terminal.log'}", file=sys.stderr)
+                return 1
+    finally:
+        panel.stop()
+        rig.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""The simulator rig: virtual devices at the wire, the hub, a broker, a display and the terminal.
+
+Each virtual piece replaces only the far end of a link, and each can be swapped for a real
+endpoint (a network printer, an external broker, a real hub, whatever PC/SC reader is present).
+The terminal runs as its own process with a generated config, exactly as in production but with
+the automation API on; the rig is shared by ``kiosk-sim`` and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulator.broker import Mosquitto
+from simulator.display import VirtualDisplay
+from simulator.hub import SimHub
+from simulator.pcsc import DEFAULT_VPCD_PORT, Pcscd, pcscd_answering
+from simulator.vcard import VirtualCardSlot
+from simulator.vprinter import VirtualPrinter
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+class RigError(RuntimeError):
+    """The rig could not start a piece; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class RigOptions:
+    """What to start. A ``None`` endpoint means "start the virtual one"."""
+
+    workdir: Path = Path("var/sim")
+    terminal_id: str = "T-SIM-0001"
+    site: str = "simulator"
+    size: tuple[int, int] = (1920, 1080)
+    printer: tuple[str, int] | None = None  # a real network printer
+    printer_port: int = 9100  # for the virtual printer; 0 = any free port
+    broker: tuple[str, int] | None = None  # an external broker
+    hub_url: str | None = None  # a real hub
+    hub_port: int = 8702
+    real_reader: bool = False  # use whatever PC/SC reader is present; no virtual card
+    vpcd_port: int = DEFAULT_VPCD_PORT
+    pcscd: Pcscd | None = None  # an already running pcscd of ours to share (tests)
+    automation_port: int = 8701
+    heartbeat_interval_s: int = 30
+    idle_timeout_s: int = 60
+    force_xvfb: bool = False
+    start_terminal: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _pick(port: int) -> int:
+    """The wanted port when it is free, else any free one (a second simulator, a test run)."""
+    return port if port and _port_free(port) else _free_port()
+
+
+class SimulatorRig:
+    """Starts every piece in dependency order; ``stop`` undoes what ``start`` did, in reverse."""
+
+    def __init__(self, options: RigOptions) -> None:
+        self.options = options
+        self.workdir = options.workdir.resolve()
+        self.pcscd: Pcscd | None = None
+        self.card_slot: VirtualCardSlot | None = None
+        self.printer: VirtualPrinter | None = None
+        self.hub: SimHub | None = None
+        self.broker: Mosquitto | None = None
+        self.display: VirtualDisplay | None = None
+        self.terminal: subprocess.Popen[bytes] | None = None
+        self.automation_port = 0
+        self.printer_address: tuple[str, int] = ("", 0)
+        self.broker_address: tuple[str, int] = ("", 0)
+        self.hub_url = ""
+        self._own_pcscd = False
+
+    # --- start and stop ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        o = self.options
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not o.real_reader:
+            self._start_card()
+        if o.printer is None:
+            self.printer = VirtualPrinter(out_dir=self.workdir / "receipts",
+                                          port=_pick(o.printer_port))
+            self.printer.start()
+            self.printer_address = self.printer.address
+        else:
+            self.printer_address = o.printer
+        if o.hub_url is None:
+            self.hub = SimHub(db_path=self.workdir / "hub.sqlite", port=_pick(o.hub_port))
+            self.hub.start()
+            self.hub_url = self.hub.url
+        else:
+            self.hub_url = o.hub_url
+        if o.broker is None:
+            self.broker = Mosquitto()
+            self.broker.start()
+            self.broker_address = (self.broker.host, self.broker.port)
+        else:
+            self.broker_address = o.broker
+        if o.start_terminal:
+            self._start_terminal()
+
+    def _start_card(self) -> None:
+        o = self.options
+        if o.pcscd is not None:
+            self.pcscd = o.pcscd
+            port = o.pcscd.ports[0]
+        elif pcscd_answering():
+            # One pcscd per machine: a running one (a system service with Debian's stock vpcd
+            # config) is used as it is, on the stock vpcd port.
+            log.info("using the pcscd already running; virtual card on vpcd port %d", o.vpcd_port)
+            port = o.vpcd_port
+        else:
+            self.pcscd = Pcscd(base_port=o.vpcd_port)
+            self.pcscd.start()
+            self._own_pcscd = True
+            port = self.pcscd.ports[0]
+        self.card_slot = VirtualCardSlot(port)
+
+    def _terminal_config(self) -> Path:
+        o = self.options
+        width, height = o.size
+        printer_host, printer_port = self.printer_address
+        broker_host, broker_port = self.broker_address
+        config = f"""# Written by the simulator for this run; terminal/config.py lists every option.
+[terminal]
+id = "{o.terminal_id}"
+site = "{o.site}"
+state_dir = "{self.workdir / 'terminal-state'}"
+idle_timeout_s = {o.idle_timeout_s}
+
+[display]
+fullscreen = false
+width = {width}
+height = {height}
+
+[card]
+reader_filter = ""
+
+[printer]
+kind = "network"
+host = "{printer_host}"
+port = {printer_port}
+
+[hub]
+url = "{self.hub_url}"
+timeout_s = 5.0
+
+[mqtt]
+host = "{broker_host}"
+port = {broker_port}
+heartbeat_interval_s = {o.heartbeat_interval_s}
+
+[automation]
+enabled = true
+port = {self.automation_port}
+"""
+        path = self.workdir / "terminal.toml"
+        path.write_text(config, encoding="utf-8")
+        return path
+
+    def _start_terminal(self) -> None:
+        o = self.options
+        env = dict(os.environ)
+        env.update(o.extra_env)
+        if o.force_xvfb or not env.get("DISPLAY"):
+            self.display = VirtualDisplay(*o.size)
+            env["DISPLAY"] = self.display.start()
+        self.automation_port = _pick(o.automation_port)
+        config_path = self._terminal_config()
+        log_file = (self.workdir / "terminal.log").open("ab")
+        self.terminal = subprocess.Popen(
+            [sys.executable, "-m", "terminal", "--config", str(config_path)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        log_file.close()
+        self.wait_for_screen("attract", timeout_s=60)
+
+    def stop(self) -> None:
+        if self.terminal is not None:
+            self.terminal.terminate()
+            try:
+                self.terminal.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.terminal.kill()
+                self.terminal.wait(timeout=5)
+            self.terminal = None
+        for stop in (
+            self.display.stop if self.display else None,
+            self.broker.stop if self.broker else None,
+            self.hub.stop if self.hub else None,
+            self.printer.stop if self.printer else None,
+            self.card_slot.close if self.card_slot else None,
+            self.pcscd.close if self.pcscd and self._own_pcscd else None,
+        ):
+            if stop is not None:
+                with contextlib.suppress(Exception):
+                    stop()
+        self.display = self.broker = self.hub = self.printer = self.card_slot = None
+
+    # --- the terminal's automation API ---------------------------------------------------------
+
+    @property
+    def automation_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.automation_port}"
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None,
+            timeout_s: float = 6.0) -> tuple[int, bytes]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.automation_url + path, data=data, method=method,
+            headers={"Content-Type": "application/json"} if data is not None else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                return int(response.status), bytes(response.read())
+        except urllib.error.HTTPError as e:
+            return int(e.code), bytes(e.read())
+
+    def screen(self) -> dict[str, Any]:
+        status, body = self.api("GET", "/screen")
+        if status != 200:
+            raise RigError(f"GET /screen answered {status}: {body[:200]!r}")
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    def tap(self, target: str) -> dict[str, Any]:
+        status, body = self.api("POST", "/tap", {"target": target})
+        if status != 200:
+            raise RigError(f"tap {target!r} answered {status}: {body[:200]!r}")
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    def wait_for_screen(self, screen_id: str, timeout_s: float = 15.0) -> dict[str, Any]:
+        """Poll GET /screen until it shows ``screen_id``; raise RigError naming what it shows."""
+        deadline = time.monotonic() + timeout_s
+        last: dict[str, Any] | str = "nothing yet"
+        while time.monotonic() < deadline:
+            if self.terminal is not None and self.terminal.poll() is not None:
+                raise RigError(f"the terminal exited with {self.terminal.returncode}; "
+                               f"see {self.workdir / 'terminal.log'}")
+            try:
+                last = self.screen()
+                if last.get("screen") == screen_id:
+                    return last
+            except (OSError, RigError, ValueError) as e:
+                last = f"API not answering: {e}"
+            time.sleep(0.05)
+        raise RigError(f"screen {screen_id!r} not reached in {timeout_s} s; last: {last}")
