@@ -1,0 +1,86 @@
+"""One simulator rig per module: pcscd + vpcd, printer, hub, mosquitto, Xvfb and the terminal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import paho.mqtt.client as mqtt
+import pytest
+from e2e_support import MqttTap
+
+from simulator.pcsc import Pcscd
+from simulator.rig import RigOptions, SimulatorRig
+from simulator.vprinter import PrinterStatus
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorRig]:
+    workdir = tmp_path_factory.mktemp("sim")
+    pcscd = Pcscd()
+    pcscd.start()
+    rig = SimulatorRig(RigOptions(
+        workdir=workdir,
+        size=(1280, 800),
+        printer_port=0,
+        hub_port=0,
+        automation_port=0,
+        pcscd=pcscd,
+        heartbeat_interval_s=2,
+        idle_timeout_s=10,
+        force_xvfb=True,
+    ))
+    try:
+        rig.start()
+        yield rig
+    finally:
+        rig.stop()
+        pcscd.close()
+
+
+@pytest.fixture(scope="module")
+def mqtt_tap(rig: SimulatorRig) -> Iterator[MqttTap]:
+    tap = MqttTap()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-tap")
+    # Back on its feet quickly after a broker outage, before the terminal re-sends its events.
+    client.reconnect_delay_set(min_delay=1, max_delay=1)
+    client.on_connect = lambda c, *_a: c.subscribe("kiosk/v1/#", qos=1)
+    client.on_message = lambda _c, _u, m: tap.add(m.topic, m.payload)
+    host, port = rig.broker_address
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        yield tap
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+@pytest.fixture
+def at_attract(rig: SimulatorRig) -> SimulatorRig:
+    """Every test starts from a calm terminal: no card, healthy printer and hub, attract shown."""
+    assert rig.card_slot is not None and rig.printer is not None and rig.hub is not None
+    if rig.card_slot.card is not None:
+        rig.card_slot.remove()
+    rig.printer.status = PrinterStatus.OK
+    rig.hub.set_fault("ok")
+    if rig.broker is not None and not rig.broker.running:
+        rig.broker.start()
+    settle_to_attract(rig)
+    return rig
+
+
+def settle_to_attract(rig: SimulatorRig, timeout_s: float = 20.0) -> None:
+    """Leave whatever a previous test left on screen the way a resident would: tap on."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        screen = rig.screen()
+        if screen["screen"] == "attract":
+            return
+        targets = {t["id"] for t in screen["targets"] if t["enabled"]}
+        for way_out in ("continue", "finish", "skip", "cancel"):
+            if way_out in targets:
+                rig.api("POST", "/tap", {"target": way_out})
+                break
+        time.sleep(0.2)
+    raise AssertionError(f"terminal did not return to attract: {rig.screen()}")

@@ -1,0 +1,47 @@
+"""Shared pieces of the end-to-end tests: where artifacts go, and a tap on all MQTT traffic."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ARTIFACTS = Path(__file__).parents[2] / "artifacts"
+
+
+@dataclass
+class MqttTap:
+    """A subscriber on kiosk/v1/# that keeps every message, for contract and privacy checks."""
+
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
+
+    def add(self, topic: str, payload: bytes) -> None:
+        with self.arrived:
+            self.messages.append((topic, payload))
+            self.arrived.notify_all()
+
+    def payloads(self, suffix: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [json.loads(p) for t, p in self.messages if t.endswith(suffix) and p]
+
+    def wait_for(
+        self, suffix: str, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 15.0
+    ) -> dict[str, Any]:
+        """The first payload on a topic ending in ``suffix`` for which ``predicate`` holds."""
+        with self.arrived:
+            ok = self.arrived.wait_for(
+                lambda: any(predicate(p) for p in self._decoded(suffix)), timeout_s
+            )
+            assert ok, f"no {suffix} message matched within {timeout_s} s"
+            return next(p for p in self._decoded(suffix) if predicate(p))
+
+    def _decoded(self, suffix: str) -> list[dict[str, Any]]:
+        return [json.loads(p) for t, p in self.messages if t.endswith(suffix) and p]
