@@ -40,7 +40,8 @@ class RigBackend:
 
     def __init__(self, rig: SimulatorRig) -> None:
         self._rig = rig
-        self._broker_up = True
+        self._hub_mode = "ok" if rig.hub is not None else "external"
+        self._hub_delay_s = 0.0
 
     def _slot(self) -> Any:
         if self._rig.card_slot is None:
@@ -80,6 +81,7 @@ class RigBackend:
         if self._rig.hub is None:
             raise BackendError("no simulated hub: the simulator talks to a real one")
         self._rig.hub.set_fault(mode, delay_s)
+        self._hub_mode, self._hub_delay_s = mode, delay_s
 
     def set_broker_up(self, up: bool) -> None:
         if self._rig.broker is None:
@@ -88,7 +90,6 @@ class RigBackend:
             self._rig.broker.start()
         else:
             self._rig.broker.stop()
-        self._broker_up = up
 
     def restart_pcscd(self) -> None:
         if self._rig.pcscd is None:
@@ -112,14 +113,12 @@ class RigBackend:
     def device_summary(self) -> DeviceSummary:
         slot = self._rig.card_slot
         card = slot.card if slot is not None else None
-        hub_mode = "external"
-        if self._rig.hub is not None:
-            hub_mode = self._rig.hub.fault_mode if hasattr(self._rig.hub, "fault_mode") else "ok"
         return {
             "card_present": card is not None,
             "card_kind": card.kind if card is not None else None,
             "printer_status": str(self._rig.printer.status) if self._rig.printer else "external",
-            "hub_mode": hub_mode,
+            "hub_mode": self._hub_mode,
+            "hub_delay_s": self._hub_delay_s,
             "broker_up": self._rig.broker.running if self._rig.broker else True,
             "pcscd_up": pcscd_answering(),
         }
