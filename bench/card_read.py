@@ -21,6 +21,7 @@ import random
 import statistics
 import threading
 import time
+from collections.abc import Callable
 
 from smartcard import scard
 
@@ -51,6 +52,7 @@ def bench_card() -> VirtualCard:
 
 
 def raw_read(context: int, reader: str) -> None:
+    """The SSSE identity records read with bare pyscard calls: the baseline's read."""
     hresult, card, protocol = scard.SCardConnect(
         context, reader, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
     )
@@ -66,10 +68,15 @@ def raw_read(context: int, reader: str) -> None:
 
 
 class RawWatcher:
-    """The baseline watcher: a bare SCardGetStatusChange loop on one reader."""
+    """The baseline watcher: a bare SCardGetStatusChange loop on one reader.
 
-    def __init__(self, reader: str) -> None:
+    ``seen`` gets ``clock()`` at each card arrival; bench.identity passes ``time.monotonic`` to
+    line the stamps up with the terminal's.
+    """
+
+    def __init__(self, reader: str, clock: Callable[[], float] = time.perf_counter) -> None:
         self.reader = reader
+        self.clock = clock
         self.seen: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -85,7 +92,7 @@ class RawWatcher:
             was_present = bool(current & scard.SCARD_STATE_PRESENT)
             current = states[0][1] & ~scard.SCARD_STATE_CHANGED
             if current & scard.SCARD_STATE_PRESENT and not was_present:
-                self.seen.append(time.perf_counter())
+                self.seen.append(self.clock())
         scard.SCardReleaseContext(context)
 
     def stop(self) -> None:
