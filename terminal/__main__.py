@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"kiosk-terminal: {e}", file=sys.stderr)
         return 2
+    # python-escpos parses its printer database at import and caches the result in a fresh
+    # mkdtemp() unless told where: ~130 ms of every start-up, and a directory left in /tmp by
+    # each one. A cache under the state directory is reused across starts and cleaned with it.
+    cache = config.terminal.state_dir / "cache" / "escpos"
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(cache))
     from terminal.app import run  # noqa: PLC0415 - Kivy must not load before the config is good
 
     return run(config)
