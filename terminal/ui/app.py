@@ -1,0 +1,302 @@
+"""KioskUi: the Kivy shell that shows flow screens and reports touches; renders, holds nothing.
+
+Import only after ``terminal.ui.boot.configure_kivy``: importing Kivy's window creates it.
+Threads: ``show`` runs on the main thread only. The helpers marked thread-safe may be called
+from any thread (the automation API, tests); they hop onto the main thread through the Clock
+and wait, raising ``MainThreadTimeoutError`` if it does not answer.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.graphics import Color, Rectangle
+from kivy.graphics.opengl import GL_RGBA, GL_UNSIGNED_BYTE, glReadPixels
+from kivy.uix.floatlayout import FloatLayout
+from PIL import Image
+
+from flows.steps import Attract, View
+from terminal.i18n import DEFAULT_LANGUAGE, Translator
+from terminal.presentation import LANG_TOGGLE, ScreenModel, describe_model, present
+from terminal.ui import geometry, theme, touch
+from terminal.ui.chrome import Frame
+from terminal.ui.fonts import find_cjk_font, register_font
+from terminal.ui.mainthread import MainThread
+from terminal.ui.theme import Metrics
+
+log = logging.getLogger(__name__)
+
+# A touch that began this soon after a new screen appeared is dropped: a resident's double tap
+# must not press whatever button sits under the finger on the next screen.
+TOUCH_GUARD_S = 0.3
+# Frames a new screen needs before its layout stops moving (sizes settle over a few ticks).
+SETTLE_FRAMES = 3
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class _Shell(App):  # type: ignore[misc]
+    """The Kivy App: only hands Kivy its root widget and blocks Kivy's own escape routes."""
+
+    title = "Civic kiosk"
+    use_kivy_settings = False
+
+    def __init__(self, root: FloatLayout, on_start: Callable[[], None]) -> None:
+        super().__init__()
+        self._root = root
+        self._on_start = on_start
+
+    def build(self) -> FloatLayout:
+        return self._root
+
+    def on_start(self) -> None:
+        self._on_start()
+
+    def open_settings(self, *largs: Any) -> bool:
+        return False  # F1 would open Kivy's settings panel: a way out of the kiosk
+
+
+class _Backdrop(FloatLayout):  # type: ignore[misc]
+    """The window's root: a plain light background behind whatever frame is shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        with self.canvas.before:
+            Color(*theme.BACKGROUND)
+            self._back = Rectangle()
+        self.bind(pos=self._follow, size=self._follow)
+
+    def _follow(self, *_: Any) -> None:
+        self._back.pos, self._back.size = self.pos, self.size
+
+
+class KioskUi:
+    """Renders ``View``s, owns the display language, and reports taps to ``on_tap``.
+
+    ``on_tap(target_id)`` is called on the main thread for every accepted touch on an enabled
+    target except the language switch, which the UI handles itself (then ``on_language``).
+    ``on_settled(screen_id)`` fires once a newly shown screen has finished laying out.
+    """
+
+    def __init__(
+        self,
+        translator: Translator,
+        *,
+        on_tap: Callable[[str], None] | None = None,
+        on_language: Callable[[str], None] | None = None,
+        on_settled: Callable[[str], None] | None = None,
+        font_path: Path | None = None,
+        touch_guard_s: float = TOUCH_GUARD_S,
+    ) -> None:
+        self.on_tap: Callable[[str], None] = on_tap or (lambda _target: None)
+        self.on_language = on_language
+        self.on_settled = on_settled
+        self._translator = translator
+        self._touch_guard_s = touch_guard_s
+        self._font = register_font(find_cjk_font(font_path))
+        self._main = MainThread()
+        self._root = _Backdrop()
+        self._app = _Shell(self._root, self._started)
+        self._view: View | None = None
+        self._model: ScreenModel | None = None
+        self._frame: Frame | None = None
+        self._running = False
+        self._language = DEFAULT_LANGUAGE
+        self._metrics = Metrics(int(Window.width), int(Window.height))
+        self._frames_since_show = 0
+        self._settled = False
+        self._fingerprint: object = None
+        # time.time(), not a monotonic clock: Kivy stamps touches with time.time().
+        self._shown_at = 0.0
+
+    # --- life cycle (main thread) ----------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run the Kivy main loop on this thread until ``stop``; this thread becomes the UI's."""
+        self._main.claim()
+        # Refuse Alt+F4 and any window-manager close: the kiosk has no way out.
+        Window.bind(on_request_close=lambda *_a, **_k: True, on_resize=self._resized)
+        self._app.run()
+
+    def stop(self) -> None:
+        """Thread-safe: end the main loop (tools and tests; a kiosk never stops itself)."""
+        Clock.schedule_once(lambda _dt: self._app.stop(), 0)
+
+    def _started(self) -> None:
+        self._running = True
+        Clock.schedule_interval(self._tick, 0)
+        self._render()
+
+    @property
+    def language(self) -> str:
+        return self._language
+
+    @property
+    def frames_since_show(self) -> int:
+        return self._frames_since_show
+
+    @property
+    def settled(self) -> bool:
+        """The current screen has been laid out and drawn, and has stopped moving."""
+        return self._settled
+
+    # --- rendering (main thread) -----------------------------------------------------------------
+
+    def show(self, view: View) -> None:
+        """Display ``view`` (main thread only). A view that differs only in its countdown just
+        updates the countdown, keeping scroll positions."""
+        if not self._main.is_current():
+            raise RuntimeError("KioskUi.show must be called on the main thread")
+        previous = self._view
+        self._view = view
+        if isinstance(view.screen, Attract) and (
+            previous is not None and not isinstance(previous.screen, Attract)
+        ):
+            self._language = DEFAULT_LANGUAGE  # a new resident starts in Chinese
+        if previous is not None and previous.screen == view.screen and self._frame is not None:
+            self._model = present(view, self._translator, self._language)
+            self._frame.set_countdown(self._model.countdown)
+            return
+        self._render()
+
+    def _render(self) -> None:
+        if self._view is None or not self._running:
+            return
+        if self._frame is not None:
+            self._frame.dispose()
+        self._root.clear_widgets()
+        self._model = present(self._view, self._translator, self._language)
+        self._frame = Frame(self._model, self._metrics, self._activate)
+        self._root.add_widget(self._frame)
+        self._frames_since_show = 0
+        self._settled = False
+        self._fingerprint = None
+        self._shown_at = time.time()
+
+    def _resized(self, _window: Any, width: int, height: int) -> None:
+        # Portrait and landscape get different layouts, so a rotation redraws from scratch.
+        self._metrics = Metrics(int(width), int(height))
+        self._render()
+
+    def _tick(self, _dt: float) -> None:
+        self._frames_since_show += 1
+        if self._settled or self._frame is None:
+            return
+        fingerprint = self._layout_fingerprint()
+        if self._frames_since_show >= SETTLE_FRAMES and fingerprint == self._fingerprint:
+            self._settled = True
+            if self.on_settled is not None and self._model is not None:
+                self.on_settled(self._model.screen)
+        self._fingerprint = fingerprint
+
+    def _layout_fingerprint(self) -> object:
+        return tuple(
+            (round(w.x), round(w.y), round(w.width), round(w.height))
+            for w in self._root.walk(restrict=True)
+        )
+
+    # --- input (main thread) ---------------------------------------------------------------------
+
+    def _activate(self, target_id: str, touched_at: float) -> None:
+        """A finger released on an enabled target (``touched_at``: when it came down)."""
+        if touched_at - self._shown_at < self._touch_guard_s:
+            log.info("touch on %s ignored: it began as the screen changed", target_id)
+            return
+        self._dispatch(target_id)
+
+    def _dispatch(self, target_id: str) -> None:
+        if target_id == LANG_TOGGLE:
+            self._switch_language()
+            return
+        try:
+            self.on_tap(target_id)
+        except Exception:
+            # A failing handler must not take the kiosk down with it; the flow stays where it was.
+            log.exception("tap handler failed for %s", target_id)
+
+    def _switch_language(self) -> None:
+        languages = self._translator.languages
+        index = languages.index(self._language) if self._language in languages else -1
+        self._language = languages[(index + 1) % len(languages)]
+        self._render()
+        if self.on_language is not None:
+            self.on_language(self._language)
+
+    # --- thread-safe helpers (tests, tools, automation API) ------------------------------------
+
+    def current_description(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+        """The automation JSON of what is on the glass, with each target's ``bounds``
+        ([x, y, w, h], window pixels, origin top-left), once the screen has settled."""
+        return self._main.call(self._describe, timeout_s, ready=self._ready)
+
+    def tap(self, target_id: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+        """Activate a target as a touch would; False (and nothing happens) if it is not on
+        screen or disabled."""
+        return self._main.call(lambda: self._tap(target_id), timeout_s, ready=self._ready)
+
+    def screenshot_png(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> bytes:
+        """The window as PNG, once the screen has settled."""
+        return self._main.call(self._screenshot, timeout_s, ready=self._ready)
+
+    def touch_at(self, x: float, y: float, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        """A real touch down and up at window pixel (x, y), origin top-left. Waits until the
+        screen has settled and a finger would no longer be ignored (see ``TOUCH_GUARD_S``).
+        Raises ValueError outside the window."""
+        down = self._main.call(lambda: touch.press(x, y), timeout_s, ready=self._touchable)
+        time.sleep(0.05)  # a finger rests on the glass a moment; Kivy sees a press, then a release
+        self._main.call(lambda: touch.release(down), timeout_s)
+
+    def layout_issues(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[str]:
+        """Clipped labels, overlapping or undersized targets on the current screen."""
+        return self._main.call(
+            lambda: geometry.layout_issues(self._root, (Window.width, Window.height)),
+            timeout_s,
+            ready=self._ready,
+        )
+
+    # --- their main-thread halves --------------------------------------------------------------
+
+    def _ready(self) -> bool:
+        return self._settled or self._frame is None
+
+    def _touchable(self) -> bool:
+        return self._ready() and time.time() - self._shown_at >= self._touch_guard_s
+
+    def _describe(self) -> dict[str, Any]:
+        if self._model is None:
+            return {
+                "screen": None,
+                "title": "",
+                "texts": [],
+                "targets": [],
+                "language": self._language,
+                "countdown_s": None,
+            }
+        bounds = geometry.target_bounds(self._root, Window.height)
+        return describe_model(self._model, bounds)
+
+    def _tap(self, target_id: str) -> bool:
+        widget = geometry.find_target(self._root, target_id)
+        if widget is None or widget.disabled:
+            return False
+        self._dispatch(target_id)
+        return True
+
+    def _screenshot(self) -> bytes:
+        width, height = int(Window.width), int(Window.height)
+        # Draw the current frame into the back buffer and read it there: what the front buffer
+        # holds after a swap is undefined in GL.
+        Window.dispatch("on_draw")
+        pixels = glReadPixels(0, 0, width, height, GL_RGBA, GL_UNSIGNED_BYTE)
+        image = Image.frombytes("RGBA", (width, height), pixels)
+        image = image.transpose(Image.Transpose.FLIP_TOP_BOTTOM).convert("RGB")
+        out = io.BytesIO()
+        image.save(out, format="PNG", compress_level=3)
+        return out.getvalue()

@@ -1,0 +1,544 @@
+"""Kivy building blocks of the screens: wrapping labels, touch targets, spinner, icons, QR."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.core.text import Label as CoreLabel
+from kivy.effects.scroll import ScrollEffect
+from kivy.graphics import Color, Ellipse, Line, Rectangle, RoundedRectangle
+from kivy.graphics.texture import Texture
+from kivy.uix.anchorlayout import AnchorLayout
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.label import Label
+from kivy.uix.layout import Layout
+from kivy.uix.scrollview import ScrollView
+from kivy.uix.widget import Widget
+
+from terminal.presentation import TargetModel
+from terminal.ui import theme
+from terminal.ui.fonts import FONT_NAME
+from terminal.ui.linebreak import break_lines
+from terminal.ui.qr import qr_matrix
+from terminal.ui.theme import Metrics, Rgba
+
+# Called with the target id and the time (time.time(), as Kivy stamps touches) the touch began.
+Activate = Callable[[str, float], None]
+
+# CJK text needs a little more leading than Latin to stay legible at a distance.
+LINE_HEIGHT = 1.2
+
+
+# Lines are broken a little short of the box: Kivy measures the laid-out line again and would
+# cut it at a character itself if ours came out a pixel too long.
+WRAP_SLACK_PX = 2.0
+
+
+def measurer(font_size: float, bold: bool = False) -> Callable[[str], float]:
+    """Width of a one-line string in the UI font at this size."""
+    core = CoreLabel(font_name=FONT_NAME, font_size=font_size, bold=bold)
+    return lambda text: float(core.get_extents(text)[0])
+
+
+def text_width(text: str, font_size: float, bold: bool = False) -> float:
+    """Width of ``text`` on one line (the widest line if it has several) in the UI font."""
+    measure = measurer(font_size, bold)
+    return max((measure(line) for line in text.split("\n")), default=0.0)
+
+
+class Panel:
+    """A rounded fill and optional border (``border_width`` px thick) behind a widget.
+
+    The border is a rounded rectangle with the fill inset inside it rather than a Line: Kivy's
+    rounded Line shows a kink where it starts and ends.
+    """
+
+    def __init__(
+        self,
+        widget: Widget,
+        fill: Rgba,
+        *,
+        border: Rgba | None = None,
+        radius: float = 0.0,
+        border_width: float = 1.0,
+    ) -> None:
+        self._widget = widget
+        self._radius = radius
+        self._border_width = border_width
+        with widget.canvas.before:
+            self._stroke = Color(*(border or fill))
+            self._outer = RoundedRectangle(radius=[radius])
+            self._fill = Color(*fill)
+            self._inner = RoundedRectangle(radius=[max(0.0, radius - border_width)])
+        # A closure, not a bound method: Kivy holds bound methods weakly, and nothing else keeps
+        # this Panel alive once the constructor returns.
+        widget.bind(pos=lambda *_: self._follow(), size=lambda *_: self._follow())
+        self._follow()
+
+    def set_colours(self, fill: Rgba, border: Rgba | None = None) -> None:
+        self._fill.rgba = fill
+        self._stroke.rgba = border or fill
+
+    def _follow(self, *_: Any) -> None:
+        w = self._widget
+        inset = self._border_width
+        self._outer.pos, self._outer.size = w.pos, w.size
+        self._inner.pos = (w.x + inset, w.y + inset)
+        self._inner.size = (max(0.0, w.width - 2 * inset), max(0.0, w.height - 2 * inset))
+
+
+class TextLabel(Label):  # type: ignore[misc]
+    """Text that wraps to its width and is exactly as tall as its lines."""
+
+    def __init__(
+        self,
+        text: str,
+        font_size: float,
+        *,
+        color: Rgba = theme.TEXT,
+        bold: bool = False,
+        halign: str = "left",
+        **kwargs: Any,
+    ) -> None:
+        self.source_text = text
+        self._measure = measurer(font_size, bold)
+        super().__init__(
+            text=text,
+            font_name=FONT_NAME,
+            font_size=font_size,
+            color=color,
+            bold=bold,
+            halign=halign,
+            valign="middle",
+            line_height=LINE_HEIGHT,
+            size_hint_y=None,
+            **kwargs,
+        )
+        self.bind(width=self._wrap, texture_size=self._fit)
+        self._wrap()
+
+    def _wrap(self, *_: Any) -> None:
+        width = max(1.0, self.width)
+        self.text_size = (width, None)
+        # Centred text reads best in even lines; left-aligned paragraphs fill each line.
+        self.text = break_lines(
+            self.source_text,
+            width - WRAP_SLACK_PX,
+            self._measure,
+            balanced=self.halign == "center",
+        )
+
+    def _fit(self, *_: Any) -> None:
+        self.height = self.texture_size[1]
+
+
+class Pill(Label):  # type: ignore[misc]
+    """A short one-line text on a rounded fill, as wide as its text (the countdown)."""
+
+    def __init__(self, font_size: float, m: Metrics, fill: Rgba, color: Rgba) -> None:
+        super().__init__(
+            text="",
+            font_name=FONT_NAME,
+            font_size=font_size,
+            color=color,
+            bold=True,
+            size_hint=(None, None),
+            padding=(m.pad, m.gap * 0.6),
+        )
+        self._panel = Panel(self, fill, radius=m.radius * 2)
+        self.bind(texture_size=self._fit, text=self._fit)
+
+    def _fit(self, *_: Any) -> None:
+        if self.text:
+            self.size = self.texture_size
+        else:
+            self.size = (0, 0)
+
+
+class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
+    """A touch target with a stable ``target_id``; a release calls ``activate`` with that id."""
+
+    def __init__(
+        self,
+        target: TargetModel,
+        m: Metrics,
+        activate: Activate,
+        *,
+        font_size: float | None = None,
+        min_height: float | None = None,
+        pad_x: float | None = None,
+        style: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.target_id = target.id
+        self.style = style or target.style
+        self.source_text = target.label
+        self._measure = measurer(font_size or m.font_button, bold=True)
+        self._m = m
+        self._activate = activate
+        self._pad_x = m.pad if pad_x is None else pad_x
+        self._pad_y = m.gap * 0.8
+        self.min_height = min_height if min_height is not None else m.button_height
+        super().__init__(
+            text=target.label,
+            font_name=FONT_NAME,
+            font_size=font_size or m.font_button,
+            bold=True,
+            halign="center",
+            valign="middle",
+            line_height=1.1,
+            size_hint_y=None,
+            disabled_color=theme.DISABLED_TEXT,
+            **kwargs,
+        )
+        # A disabled widget swallows touches in Kivy, so a disabled target is never activated.
+        self.disabled = not target.enabled
+        self._panel = self._make_panel()
+        self.bind(width=self._wrap, texture_size=self._fit, state=self._paint, disabled=self._paint)
+        self._wrap()
+        self._fit()
+        self._paint()
+
+    def _make_panel(self) -> Panel:
+        return Panel(self, theme.SURFACE, radius=self._m.radius, border_width=self._m.border * 2)
+
+    def natural_width(self) -> float:
+        """Width that shows the label on one line, never narrower than a comfortable target."""
+        return max(
+            self._m.button_min_width,
+            self._measure(self.source_text) + 2 * self._pad_x + WRAP_SLACK_PX + 1,
+        )
+
+    def set_min_height(self, height: float) -> None:
+        self.min_height = height
+        self._fit()
+
+    def _wrap(self, *_: Any) -> None:
+        width = max(1.0, self.width - 2 * self._pad_x)
+        self.text_size = (width, None)
+        self.text = break_lines(
+            self.source_text, width - WRAP_SLACK_PX, self._measure, balanced=True
+        )
+
+    def _fit(self, *_: Any) -> None:
+        self.height = max(self.min_height, self.texture_size[1] + 2 * self._pad_y)
+
+    def _colours(self) -> tuple[Rgba, Rgba | None, Rgba]:
+        """Fill, border and text colour for the current style and state."""
+        pressed = self.state == "down"
+        if self.disabled:
+            return theme.DISABLED_FILL, None, theme.DISABLED_TEXT
+        if self.style == "primary":
+            return (theme.ACCENT_PRESSED if pressed else theme.ACCENT), None, theme.ON_ACCENT
+        if self.style == "danger":
+            return (theme.DANGER_PRESSED if pressed else theme.DANGER), None, theme.ON_ACCENT
+        if self.style == "inverse":  # on the deep-blue top bar: a white key, no outline
+            return (theme.ACCENT_TINT if pressed else theme.SURFACE), None, theme.ACCENT
+        return (theme.ACCENT_TINT if pressed else theme.SURFACE), theme.ACCENT, theme.ACCENT
+
+    def _paint(self, *_: Any) -> None:
+        fill, border, text = self._colours()
+        self._panel.set_colours(fill, border)
+        self.color = text
+
+    def on_release(self) -> None:
+        touch = getattr(self, "last_touch", None)
+        self._activate(self.target_id, touch.time_start if touch is not None else math.inf)
+
+
+class Tile(TargetButton):
+    """A big menu tile: white card, deep-blue stripe on the left, bold centred label."""
+
+    def __init__(self, target: TargetModel, m: Metrics, activate: Activate) -> None:
+        super().__init__(
+            target,
+            m,
+            activate,
+            font_size=m.font_tile,
+            min_height=m.tile_height,
+            pad_x=m.pad * 1.2,
+        )
+        with self.canvas.before:
+            self._stripe_colour = Color(*theme.ACCENT)
+            self._stripe = Rectangle()
+        self.bind(pos=self._place_stripe, size=self._place_stripe)
+        self._place_stripe()
+        self._paint()
+
+    def _make_panel(self) -> Panel:
+        return Panel(self, theme.SURFACE, radius=self._m.radius, border_width=self._m.border * 1.5)
+
+    def _place_stripe(self, *_: Any) -> None:
+        stripe_w = max(3.0, self._m.unit * 1.0)
+        inset = self._m.radius
+        self._stripe.pos = (self.x + self._m.border, self.y + inset)
+        self._stripe.size = (stripe_w, max(0.0, self.height - 2 * inset))
+
+    def _colours(self) -> tuple[Rgba, Rgba | None, Rgba]:
+        if self.disabled:
+            return theme.DISABLED_FILL, theme.BORDER, theme.DISABLED_TEXT
+        fill = theme.ACCENT_TINT if self.state == "down" else theme.SURFACE
+        return fill, theme.BORDER, theme.TEXT
+
+    def _paint(self, *_: Any) -> None:
+        super()._paint()
+        if hasattr(self, "_stripe_colour"):
+            self._stripe_colour.rgba = theme.DISABLED_TEXT if self.disabled else theme.ACCENT
+
+
+class ActionRow(Layout):  # type: ignore[misc]
+    """Buttons in one row: at their natural widths if they fit, else equal widths that wrap."""
+
+    def __init__(self, buttons: Sequence[TargetButton], m: Metrics, align: str = "right") -> None:
+        super().__init__(size_hint_y=None, height=0)
+        self._buttons = list(buttons)
+        self._gap = m.gap
+        self._align = align
+        for button in self._buttons:
+            button.size_hint = (None, None)
+            button.bind(height=self._trigger_layout)
+            self.add_widget(button)
+        self.bind(width=self._trigger_layout, pos=self._trigger_layout)
+
+    def do_layout(self, *_: Any) -> None:
+        buttons = self._buttons
+        if not buttons:
+            self.height = 0
+            return
+        gaps = self._gap * (len(buttons) - 1)
+        natural = [b.natural_width() for b in buttons]
+        if sum(natural) + gaps <= self.width:
+            widths = natural
+        else:
+            widths = [(self.width - gaps) / len(buttons)] * len(buttons)
+        used = sum(widths) + gaps
+        row_height = max(b.height for b in buttons)
+        self.height = row_height
+        x = {"left": self.x, "center": self.x + (self.width - used) / 2}.get(
+            self._align, self.x + self.width - used
+        )
+        for button, width in zip(buttons, widths, strict=True):
+            button.width = width
+            button.pos = (x, self.y + (row_height - button.height) / 2)
+            x += width + self._gap
+
+
+class Spinner(Widget):  # type: ignore[misc]
+    """A turning arc: work is under way. Animates only between ``start`` and ``stop``."""
+
+    def __init__(self, m: Metrics, **kwargs: Any) -> None:
+        side = m.unit * 16
+        super().__init__(size_hint=(None, None), size=(side, side), **kwargs)
+        self._angle = 0.0
+        self._event: Any = None
+        width = max(2.0, m.unit * 1.1)
+        with self.canvas:
+            Color(*theme.ACCENT_TINT)
+            self._track = Line(width=width)
+            Color(*theme.ACCENT)
+            self._arc = Line(width=width, cap="round")
+        self.bind(pos=self._draw, size=self._draw)
+        self._draw()
+
+    def start(self) -> None:
+        if self._event is None:
+            self._event = Clock.schedule_interval(self._step, 1 / 30)
+
+    def stop(self) -> None:
+        if self._event is not None:
+            self._event.cancel()
+            self._event = None
+
+    def _step(self, dt: float) -> None:
+        self._angle = (self._angle + 300 * dt) % 360
+        self._draw()
+
+    def _draw(self, *_: Any) -> None:
+        # Coordinates from x/y/size: the cached ``center`` may lag inside a pos/size callback.
+        cx, cy = self.x + self.width / 2, self.y + self.height / 2
+        r = min(self.width, self.height) / 2 - self._arc.width * 2
+        self._track.circle = (cx, cy, r)
+        self._arc.circle = (cx, cy, r, self._angle, self._angle + 110)
+
+
+# Glyph strokes on a unit square (0,0 bottom-left), drawn in white on the tone colour.
+_TONE_STROKES: dict[str, tuple[tuple[float, ...], ...]] = {
+    "success": ((0.28, 0.52, 0.44, 0.36, 0.72, 0.66),),
+    "error": ((0.34, 0.34, 0.66, 0.66), (0.34, 0.66, 0.66, 0.34)),
+    "warning": ((0.5, 0.42, 0.5, 0.74),),
+    "info": ((0.5, 0.26, 0.5, 0.56),),
+}
+_TONE_DOTS: dict[str, tuple[float, float]] = {"warning": (0.5, 0.27), "info": (0.5, 0.72)}
+
+
+class ToneIcon(Widget):  # type: ignore[misc]
+    """A filled circle in the tone colour with a drawn mark (tick, cross, !, i); no font glyphs."""
+
+    def __init__(self, tone: str, m: Metrics) -> None:
+        side = m.unit * 14
+        super().__init__(size_hint=(None, None), size=(side, side))
+        self._tone = tone if tone in _TONE_STROKES else "info"
+        self.bind(pos=self._draw, size=self._draw)
+        self._draw()
+
+    def _draw(self, *_: Any) -> None:
+        x, y, side = self.x, self.y, min(self.width, self.height)
+        self.canvas.clear()
+        with self.canvas:
+            Color(*theme.TONE_COLOURS[self._tone])
+            Ellipse(pos=(x, y), size=(side, side))
+            Color(*theme.ON_ACCENT)
+            width = side * 0.045
+            for stroke in _TONE_STROKES[self._tone]:
+                points = [v * side + (x if i % 2 == 0 else y) for i, v in enumerate(stroke)]
+                Line(points=points, width=width, cap="round", joint="round")
+            dot = _TONE_DOTS.get(self._tone)
+            if dot is not None:
+                r = width * 1.3
+                Ellipse(pos=(x + dot[0] * side - r, y + dot[1] * side - r), size=(2 * r, 2 * r))
+
+
+class CardArt(Widget):  # type: ignore[misc]
+    """A drawn social security card above a downward chevron: "insert your card here"."""
+
+    def __init__(self, m: Metrics) -> None:
+        width = m.unit * 34
+        super().__init__(size_hint=(None, None), size=(width, width * 0.82))
+        self.bind(pos=self._draw, size=self._draw)
+        self._draw()
+
+    def _draw(self, *_: Any) -> None:
+        w = self.width
+        card_h = w * 0.63  # ID-1 card proportions
+        x, top = self.x, self.y + self.height  # not .top: it may lag inside this callback
+        card_y = top - card_h
+        self.canvas.clear()
+        with self.canvas:
+            Color(*theme.ACCENT)
+            RoundedRectangle(pos=(x, card_y), size=(w, card_h), radius=[w * 0.05])
+            Color(0.86, 0.69, 0.28, 1)  # chip gold
+            RoundedRectangle(
+                pos=(x + w * 0.1, card_y + card_h * 0.42),
+                size=(w * 0.16, card_h * 0.24),
+                radius=[w * 0.015],
+            )
+            Color(1, 1, 1, 0.85)
+            for i, length in enumerate((0.5, 0.38, 0.44)):
+                line_y = card_y + card_h * (0.72 - i * 0.16)
+                start, end = x + w * 0.36, x + w * (0.36 + length)
+                Line(points=[start, line_y, end, line_y], width=w * 0.012)
+            Color(*theme.ACCENT)
+            cy = self.y + (card_y - self.y) * 0.45
+            Line(
+                points=[
+                    *(x + w * 0.4, cy + w * 0.05),
+                    *(x + w * 0.5, cy - w * 0.03),
+                    *(x + w * 0.6, cy + w * 0.05),
+                ],
+                width=w * 0.02,
+                cap="round",
+                joint="round",
+            )
+
+
+class QrImage(Widget):  # type: ignore[misc]
+    """A QR code drawn module-exact on white, sized to whole pixels per module so it stays sharp."""
+
+    def __init__(self, data: str, side: float) -> None:
+        super().__init__(size_hint=(None, None), size=(side, side))
+        matrix = qr_matrix(data)
+        n = len(matrix)
+        # Kivy textures start at the bottom row; RGBA keeps rows 4-byte aligned for GL.
+        buf = bytearray()
+        for row in reversed(matrix):
+            for dark in row:
+                buf += b"\x00\x00\x00\xff" if dark else b"\xff\xff\xff\xff"
+        texture = Texture.create(size=(n, n), colorfmt="rgba")
+        texture.blit_buffer(bytes(buf), colorfmt="rgba", bufferfmt="ubyte")
+        texture.mag_filter = "nearest"
+        texture.min_filter = "nearest"
+        self._modules = n
+        with self.canvas:
+            Color(1, 1, 1, 1)
+            self._back = Rectangle()
+            self._image = Rectangle(texture=texture)
+        self.bind(pos=self._draw, size=self._draw)
+        self._draw()
+
+    def _draw(self, *_: Any) -> None:
+        self._back.pos, self._back.size = self.pos, self.size
+        module = max(1, int(min(self.width, self.height) // self._modules))
+        side = module * self._modules
+        self._image.size = (side, side)
+        self._image.pos = (
+            round(self.x + (self.width - side) / 2),
+            round(self.y + (self.height - side) / 2),
+        )
+
+
+def vbox(m: Metrics, *, spacing: float | None = None, padding: Any = 0) -> BoxLayout:
+    """A vertical stack as tall as its children (for content that may scroll)."""
+    box = BoxLayout(
+        orientation="vertical",
+        size_hint_y=None,
+        spacing=m.gap if spacing is None else spacing,
+        padding=padding,
+    )
+    box.bind(minimum_height=box.setter("height"))
+    return box
+
+
+class Scroller(ScrollView):  # type: ignore[misc]
+    """Vertical scrolling only when the content is taller than the view, with a bar that stays
+    visible then (residents must see there is more below) and is absent otherwise."""
+
+    def __init__(self, m: Metrics, **kwargs: Any) -> None:
+        super().__init__(
+            do_scroll_x=False,
+            do_scroll_y=False,
+            bar_width=max(4.0, m.unit * 1.0),
+            scroll_type=["bars", "content"],
+            effect_cls=ScrollEffect,  # no overscroll bounce: calmer, nothing drifts on its own
+            **kwargs,
+        )
+        self.bind(height=self._update)
+
+    def add_widget(self, widget: Widget, *args: Any, **kwargs: Any) -> None:
+        super().add_widget(widget, *args, **kwargs)
+        widget.bind(height=self._update)
+        self._update()
+
+    def _update(self, *_: Any) -> None:
+        content = self.children[0] if self.children else None
+        scrolls = content is not None and content.height > self.height + 1
+        # A view that cannot scroll hands touches straight to its buttons (no scroll_timeout
+        # delay) and shows no bar that would suggest more content.
+        self.do_scroll_y = scrolls
+        self.bar_color = theme.ACCENT if scrolls else (0, 0, 0, 0)
+        self.bar_inactive_color = (*theme.ACCENT[:3], 0.55) if scrolls else (0, 0, 0, 0)
+
+
+def scroller(m: Metrics, **kwargs: Any) -> ScrollView:
+    return Scroller(m, **kwargs)
+
+
+def centred_scroll(content: Widget, m: Metrics, max_width: float) -> ScrollView:
+    """``content`` centred in the available space, scrolling only if it is taller than that."""
+    view = scroller(m)
+    holder = AnchorLayout(anchor_x="center", anchor_y="center", size_hint_y=None)
+    content.size_hint_x = None
+    holder.add_widget(content)
+    view.add_widget(holder)
+
+    def fit(*_: Any) -> None:
+        holder.height = max(content.height, view.height)
+        content.width = min(max(1.0, view.width - 2 * m.pad), max_width)
+
+    view.bind(size=fit)
+    content.bind(height=fit)
+    fit()
+    return view

@@ -1,0 +1,359 @@
+"""GUI test harness: the real KioskUi plus the automation API, stepping through scripted screens.
+
+Run as a subprocess (Kivy's window cannot be restarted in one process):
+    python tests/terminal/gui_harness.py --size 1920x1080 --port-file P --taps-file T --home DIR
+Every tap reaching ``on_tap`` is appended to the taps file; a tap on one of the current step's
+``advance`` targets moves to the next step (after the last step, back to the first).
+Importing this module does not import Kivy: the test reads ``SCENARIO`` from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.steps import (
+    Action,
+    ActionStyle,
+    Attract,
+    Guide,
+    GuideSection,
+    Menu,
+    Message,
+    Progress,
+    Tone,
+    View,
+    t,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+P, S = ActionStyle.PRIMARY, ActionStyle.SECONDARY
+
+# Realistic content in both languages, under "demo." so it cannot collide with flows.toml.
+DEMO_TEXTS: dict[str, dict[str, str]] = {
+    "zh_CN": {
+        "demo.attract.title": "欢迎使用24小时自助服务",
+        "demo.attract.insert": "请将社会保障卡插入屏幕下方的读卡器",
+        "demo.attract.scope": "社保、医保、养老等高频事项，全程自助办理，无需排队",
+        "demo.attract.guides": "办事指南",
+        "demo.attract.help": "呼叫帮办",
+        "demo.menu.title": "请选择要办理的事项",
+        "demo.menu.greeting": "您好，{name}（证件号 {id}）",
+        "demo.menu.proof": "打印社保参保证明",
+        "demo.menu.pension": "养老金发放查询",
+        "demo.menu.medical": "医保缴费记录",
+        "demo.menu.apply": "申请办理（承诺件）",
+        "demo.menu.progress": "办件进度查询",
+        "demo.menu.appointment": "预约窗口办理",
+        "demo.nav.back": "返回",
+        "demo.nav.home": "返回首页",
+        "demo.guide.title": "城乡居民基本养老保险待遇申领",
+        "demo.guide.intro": "请一次性备齐以下材料；缺少次要材料的，可选择容缺承诺办理。",
+        "demo.guide.eligibility": "办理条件",
+        "demo.guide.eligibility.age": "年满60周岁、累计缴费满15年的城乡居民基本养老保险参保人",
+        "demo.guide.eligibility.other": "未领取其他基本养老保险待遇",
+        "demo.guide.materials": "申请材料",
+        "demo.guide.m1": "居民身份证原件",
+        "demo.guide.m2": "社会保障卡原件",
+        "demo.guide.m3": "户口簿首页及本人页复印件",
+        "demo.guide.m4": "近期免冠一寸彩色照片2张",
+        "demo.guide.m5": "本人银行账户（一类卡）复印件",
+        "demo.guide.m6": "《城乡居民基本养老保险待遇申领表》",
+        "demo.guide.m7": "委托他人办理的，需提供授权委托书及代办人身份证原件",
+        "demo.guide.m8": "有补缴记录的，需提供补缴凭证",
+        "demo.guide.deadline": "办理时限",
+        "demo.guide.deadline.text": "承诺件，{days}个工作日内办结",
+        "demo.guide.fees": "收费标准",
+        "demo.guide.fees.text": "不收费",
+        "demo.guide.place": "办理地点",
+        "demo.guide.place.text": "各乡镇（街道）便民服务中心社保窗口，或在本机自助申请",
+        "demo.guide.qr": "扫码查看完整指南",
+        "demo.guide.print": "打印材料清单",
+        "demo.guide.apply": "开始申请",
+        "demo.progress.title": "正在打印，请稍候",
+        "demo.progress.line": "打印完成后，请在出纸口取走材料清单",
+        "demo.progress.cancel": "取消",
+        "demo.paper.title": "打印机缺纸，暂时无法打印",
+        "demo.paper.line1": (
+            "您的材料清单未能打印。工作人员已收到通知，请稍后再试，"
+            "或返回指南页面扫码保存清单。"
+        ),
+        "demo.paper.line2": "如需帮助，请按“呼叫帮办”。",
+        "demo.paper.retry": "重新打印",
+        "demo.paper.done": "完成",
+        "demo.rating.title": "请对本次服务进行评价",
+        "demo.rating.case": "办件编号 {case}",
+        "demo.rating.5": "非常满意",
+        "demo.rating.4": "满意",
+        "demo.rating.3": "基本满意",
+        "demo.rating.2": "不满意",
+        "demo.rating.1": "非常不满意",
+        "demo.rating.skip": "跳过",
+    },
+    "en": {
+        "demo.attract.title": "Welcome to 24-hour self-service",
+        "demo.attract.insert": (
+            "Please insert your social security card into the reader below the screen"
+        ),
+        "demo.attract.scope": (
+            "Social insurance, medical insurance and pension errands: all self-service, no queue"
+        ),
+        "demo.attract.guides": "Service guides",
+        "demo.attract.help": "Call for help",
+        "demo.menu.title": "Choose an errand",
+        "demo.menu.greeting": "Hello, {name} (ID {id})",
+        "demo.menu.proof": "Print social insurance enrolment proof",
+        "demo.menu.pension": "Pension payment records",
+        "demo.menu.medical": "Medical insurance contributions",
+        "demo.menu.apply": "Lodge an application",
+        "demo.menu.progress": "Check case progress",
+        "demo.menu.appointment": "Book a staffed window",
+        "demo.nav.back": "Back",
+        "demo.nav.home": "Home",
+        "demo.guide.title": "Claiming the basic pension for urban and rural residents",
+        "demo.guide.intro": (
+            "Please bring all of these at once; a missing secondary material can be covered "
+            "by a written commitment."
+        ),
+        "demo.guide.eligibility": "Who can apply",
+        "demo.guide.eligibility.age": (
+            "Members of the residents' basic pension scheme aged 60 or over with at least "
+            "15 years of contributions"
+        ),
+        "demo.guide.eligibility.other": "Not receiving any other basic pension",
+        "demo.guide.materials": "Materials to bring",
+        "demo.guide.m1": "Resident ID card (original)",
+        "demo.guide.m2": "Social security card (original)",
+        "demo.guide.m3": "Copy of the household register: front page and your own page",
+        "demo.guide.m4": "Two recent 1-inch colour photos without headwear",
+        "demo.guide.m5": "Copy of your own bank card (Class I account)",
+        "demo.guide.m6": "The completed pension claim form",
+        "demo.guide.m7": (
+            "If someone applies for you: a signed power of attorney and the agent's ID card "
+            "(original)"
+        ),
+        "demo.guide.m8": "If you made back-payments: the payment receipts",
+        "demo.guide.deadline": "Time limit",
+        "demo.guide.deadline.text": "Application case, completed within {days} working days",
+        "demo.guide.fees": "Fees",
+        "demo.guide.fees.text": "Free of charge",
+        "demo.guide.place": "Where",
+        "demo.guide.place.text": (
+            "The social insurance window of any township service centre, or apply on this "
+            "terminal"
+        ),
+        "demo.guide.qr": "Scan for the full guide",
+        "demo.guide.print": "Print the checklist",
+        "demo.guide.apply": "Start the application",
+        "demo.progress.title": "Printing, please wait",
+        "demo.progress.line": "When it is done, take the checklist from the slot below",
+        "demo.progress.cancel": "Cancel",
+        "demo.paper.title": "The printer is out of paper",
+        "demo.paper.line1": (
+            "Your checklist could not be printed. Staff have been told. Please try again later, "
+            "or go back to the guide and scan its QR code to keep the list."
+        ),
+        "demo.paper.line2": 'For help, press "Call for help".',
+        "demo.paper.retry": "Print again",
+        "demo.paper.done": "Done",
+        "demo.rating.title": "Please rate this service",
+        "demo.rating.case": "Case number {case}",
+        "demo.rating.5": "Very satisfied",
+        "demo.rating.4": "Satisfied",
+        "demo.rating.3": "Fairly satisfied",
+        "demo.rating.2": "Dissatisfied",
+        "demo.rating.1": "Very dissatisfied",
+        "demo.rating.skip": "Skip",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One scripted screen and the targets that move the script on."""
+
+    view: View
+    advance: frozenset[str]
+
+
+def _a(id_: str, key: str, style: ActionStyle = S, enabled: bool = True) -> Action:
+    return Action(id_, t(key), enabled, style)
+
+
+SCENARIO: tuple[Step, ...] = (
+    Step(
+        View(
+            Attract(
+                "attract",
+                t("demo.attract.title"),
+                lines=(t("demo.attract.insert"), t("demo.attract.scope")),
+                actions=(
+                    _a("attract.guides", "demo.attract.guides"),
+                    _a("attract.help", "demo.attract.help"),
+                ),
+            )
+        ),
+        frozenset({"attract.guides"}),
+    ),
+    Step(
+        View(
+            Menu(
+                "errands.menu",
+                t("demo.menu.title"),
+                options=(
+                    _a("errand.proof", "demo.menu.proof"),
+                    _a("errand.pension", "demo.menu.pension"),
+                    _a("errand.medical", "demo.menu.medical"),
+                    _a("errand.apply", "demo.menu.apply"),
+                    _a("errand.progress", "demo.menu.progress"),
+                    _a("errand.appointment", "demo.menu.appointment"),
+                ),
+                lines=(t("demo.menu.greeting", name="张*", id="1101**********002X"),),
+                actions=(_a("nav.back", "demo.nav.back"), _a("nav.home", "demo.nav.home")),
+            ),
+            countdown_s=45,
+        ),
+        frozenset({"errand.apply"}),
+    ),
+    Step(
+        View(
+            Guide(
+                "guide.pension_claim",
+                t("demo.guide.title"),
+                sections=(
+                    GuideSection(
+                        t("demo.guide.eligibility"),
+                        (t("demo.guide.eligibility.age"), t("demo.guide.eligibility.other")),
+                    ),
+                    GuideSection(
+                        t("demo.guide.materials"),
+                        tuple(t(f"demo.guide.m{i}") for i in range(1, 9)),
+                    ),
+                    GuideSection(
+                        t("demo.guide.deadline"), (t("demo.guide.deadline.text", days="5"),)
+                    ),
+                    GuideSection(t("demo.guide.fees"), (t("demo.guide.fees.text"),)),
+                    GuideSection(t("demo.guide.place"), (t("demo.guide.place.text"),)),
+                ),
+                qr_data="https://zwfw.example.gov.cn/guide/pension-claim?v=2024.11",
+                qr_caption=t("demo.guide.qr"),
+                lines=(t("demo.guide.intro"),),
+                actions=(
+                    _a("nav.back", "demo.nav.back"),
+                    _a("guide.print", "demo.guide.print", P),
+                    _a("guide.apply", "demo.guide.apply", P),
+                ),
+            ),
+            countdown_s=110,
+        ),
+        frozenset({"guide.print"}),
+    ),
+    Step(
+        View(
+            Progress(
+                "print.progress",
+                t("demo.progress.title"),
+                lines=(t("demo.progress.line"),),
+                actions=(_a("print.cancel", "demo.progress.cancel"),),
+            )
+        ),
+        frozenset({"print.cancel"}),
+    ),
+    Step(
+        View(
+            Message(
+                "print.paper_out",
+                t("demo.paper.title"),
+                lines=(t("demo.paper.line1"), t("demo.paper.line2")),
+                actions=(
+                    _a("print.retry", "demo.paper.retry", P, enabled=False),
+                    _a("attract.help", "demo.attract.help"),
+                    _a("nav.done", "demo.paper.done", P),
+                ),
+                tone=Tone.ERROR,
+            ),
+            countdown_s=20,
+        ),
+        frozenset({"nav.done"}),
+    ),
+    Step(
+        View(
+            Menu(
+                "rating",
+                t("demo.rating.title"),
+                options=tuple(
+                    _a(f"rating.{level}", f"demo.rating.{level}") for level in range(5, 0, -1)
+                ),
+                lines=(t("demo.rating.case", case="SB2024110500123"),),
+                actions=(_a("rating.skip", "demo.rating.skip"),),
+            ),
+            countdown_s=30,
+        ),
+        frozenset({"rating.skip"}),
+    ),
+)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=_parse_size, required=True, help="WIDTHxHEIGHT")
+    parser.add_argument("--port-file", type=Path, required=True)
+    parser.add_argument("--taps-file", type=Path, required=True)
+    parser.add_argument("--home", type=Path, required=True, help="private KIVY_HOME")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+    from terminal.ui.boot import KivySettings, configure_kivy  # noqa: PLC0415 - before Kivy
+
+    configure_kivy(KivySettings(home=args.home, size=args.size))
+
+    # Kivy may be imported only now that it is configured.
+    from terminal.automation import AutomationEndpoints, AutomationServer  # noqa: PLC0415
+    from terminal.i18n import Translator  # noqa: PLC0415
+    from terminal.ui.app import KioskUi  # noqa: PLC0415
+
+    translator = Translator.load(REPO / "terminal" / "locales", extra=DEMO_TEXTS)
+    ui = KioskUi(translator)
+    position = 0
+
+    def on_tap(target: str) -> None:
+        nonlocal position
+        with args.taps_file.open("a", encoding="utf-8") as taps:
+            taps.write(f"{SCENARIO[position].view.screen.screen} {target}\n")
+        if target in SCENARIO[position].advance:
+            position = (position + 1) % len(SCENARIO)
+            ui.show(SCENARIO[position].view)
+
+    ui.on_tap = on_tap
+    server = AutomationServer(
+        AutomationEndpoints(
+            describe=ui.current_description,
+            tap=ui.tap,
+            screenshot=ui.screenshot_png,
+            touch=ui.touch_at,
+            layout=ui.layout_issues,
+        ),
+        timeout_s=10.0,
+    )
+    server.start()
+    ui.show(SCENARIO[0].view)
+    # Written last and atomically: the test starts talking once it sees the port.
+    partial = args.port_file.with_suffix(".partial")
+    partial.write_text(str(server.port), encoding="utf-8")
+    partial.replace(args.port_file)
+    ui.run()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

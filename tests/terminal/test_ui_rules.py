@@ -1,0 +1,102 @@
+"""The UI's pure rules, without a window: sizes per screen, menu grids, line breaks, QR modules."""
+
+from __future__ import annotations
+
+import pytest
+
+from terminal.ui.linebreak import break_lines, tokens
+from terminal.ui.qr import QUIET_ZONE_MODULES, qr_matrix
+from terminal.ui.theme import MIN_TOUCH_PX, Metrics, menu_grid
+
+SIZES = [(1920, 1080), (1080, 1920), (800, 480)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_targets_are_finger_sized_at_every_supported_size(size: tuple[int, int]) -> None:
+    m = Metrics(*size)
+    assert m.button_height >= MIN_TOUCH_PX
+    assert m.tile_height >= MIN_TOUCH_PX
+    assert m.bar_height > MIN_TOUCH_PX  # the language switch fits inside the top bar
+    assert m.font_body >= 16  # readable on a 7" 800x480 panel at arm's length
+
+
+def test_sizes_follow_the_shorter_side_so_rotation_keeps_type_the_same() -> None:
+    assert Metrics(1920, 1080).font_body == Metrics(1080, 1920).font_body
+    assert Metrics(1920, 1080).font_body > Metrics(800, 480).font_body
+    assert Metrics(800, 480, scale=1.4).font_body > Metrics(800, 480).font_body
+
+
+def test_six_errands_make_a_three_by_two_grid_on_a_landscape_screen() -> None:
+    m = Metrics(1920, 1080)
+    grid = menu_grid(6, 1850, 600, m)
+    assert grid.columns == 3
+    assert m.tile_height <= grid.tile_height <= m.tile_max_height
+
+
+def test_a_portrait_screen_lists_errands_as_full_width_tiles() -> None:
+    m = Metrics(1080, 1920)
+    assert menu_grid(6, 1000, 1400, m).columns == 1
+
+
+def test_five_rating_levels_sit_in_one_row_when_they_fit() -> None:
+    assert menu_grid(5, 1850, 600, Metrics(1920, 1080)).columns == 5
+    assert menu_grid(5, 770, 260, Metrics(800, 480)).columns == 5
+
+
+def test_a_menu_too_long_for_the_screen_scrolls_at_the_preferred_tile_height() -> None:
+    m = Metrics(800, 480)
+    grid = menu_grid(20, 770, 260, m)
+    assert grid.tile_height == m.tile_height
+    # Tiles never get narrower than a readable minimum, so the grid stops widening.
+    assert (770 - (grid.columns - 1) * m.gap) / grid.columns >= m.tile_min_width
+
+
+def width_in_chars(text: str) -> float:
+    """Every character one unit wide: easy to reason about in tests."""
+    return float(len(text))
+
+
+def test_chinese_breaks_between_characters() -> None:
+    assert break_lines("社保医保养老高频事项", 4, width_in_chars) == "社保医保\n养老高频\n事项"
+
+
+def test_a_closing_bracket_never_starts_a_line() -> None:
+    # "申请办理（承诺件" fills 8 columns; the "）" takes the last character down with it.
+    assert break_lines("申请办理（承诺件）", 8, width_in_chars) == "申请办理（承诺\n件）"
+
+
+def test_an_opening_bracket_never_ends_a_line() -> None:
+    assert break_lines("请备齐材料（原件）", 6, width_in_chars) == "请备齐材料\n（原件）"
+
+
+def test_a_full_stop_stays_with_its_sentence() -> None:
+    text = "您的材料清单未能打印。工作人员已收到通知。"
+    lines = break_lines(text, 10, width_in_chars).split("\n")
+    assert not any(line.startswith(("。", "，")) for line in lines)
+    assert all(len(line) <= 10 for line in lines)
+
+
+def test_latin_words_and_numbers_stay_whole() -> None:
+    text = "Case number SB2024110500123 ready"
+    assert break_lines(text, 16, width_in_chars) == "Case number\nSB2024110500123\nready"
+    assert tokens("证件号1101**********002X") == ["证", "件", "号", "1101**********002X"]
+
+
+def test_a_word_longer_than_the_line_is_cut_rather_than_overflowing() -> None:
+    lines = break_lines("ABCDEFGHIJKLMNOP", 6, width_in_chars).split("\n")
+    assert lines == ["ABCDEF", "GHIJKL", "MNOP"]
+
+
+def test_existing_line_breaks_are_kept() -> None:
+    assert break_lines("第一行\n第二行", 10, width_in_chars) == "第一行\n第二行"
+
+
+def test_qr_matrix_is_square_with_a_quiet_zone() -> None:
+    matrix = qr_matrix("https://zwfw.example.gov.cn/guide/pension-claim")
+    size = len(matrix)
+    assert all(len(row) == size for row in matrix)
+    border = QUIET_ZONE_MODULES
+    assert not any(matrix[r][c] for r in range(border) for c in range(size))  # top quiet zone
+    # The top-left finder pattern: a dark 7x7 ring starting right after the quiet zone.
+    assert all(matrix[border][border + c] for c in range(7))
+    assert not matrix[border + 1][border + 1]
