@@ -127,6 +127,9 @@ def run(config: Config) -> int:
     configure_kivy(KivySettings(
         home=state_dir / "kivy",
         size=None if display.fullscreen else (display.width, display.height),
+        # 60, not 30: every hand-over from a device thread waits for the next frame, so the
+        # frame period is paid twice between a card going in and its holder on screen.
+        max_fps=60,
     ))
     # Kivy reads its settings at import, so the UI is imported only now.
     from kivy.clock import Clock  # noqa: PLC0415
@@ -224,7 +227,10 @@ def run(config: Config) -> int:
             log.info("attract screen ready")
 
     ui = KioskUi(translator, on_settled=settled)
-    controller = TerminalController(engine, ui, runner)
+    controller = TerminalController(
+        engine, ui, runner,
+        schedule=lambda delay, call: Clock.schedule_once(lambda _dt: call(), delay),
+    )
     ui.on_tap = lambda target: controller.handle(Tap(target)) if controller else None
 
     automation: AutomationServer | None = None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
-from flows.steps import Effect, Event, Screen, View
+from flows.steps import Effect, Event, Progress, Screen, View
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,34 @@ class EffectStarter(Protocol):
     def run(self, effect: Effect) -> None: ...
 
 
+# Schedules a callable on the main thread after a delay (Kivy: Clock.schedule_once).
+Schedule = Callable[[float, Callable[[], None]], None]
+
+# A progress screen whose work is over within this time is never drawn: a card read of a few
+# milliseconds would otherwise flash "reading your card" and, worse, hold the next screen back
+# by the frames it takes to draw it. Work that lasts longer shows it after this short delay.
+PROGRESS_DELAY_S = 0.25
+
+
 class TerminalController:
     """Owns nothing but the wiring; call ``handle`` only on the main (Kivy) thread."""
 
-    def __init__(self, engine: Engine, display: Display, effects: EffectStarter) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        display: Display,
+        effects: EffectStarter,
+        *,
+        schedule: Schedule | None = None,
+        progress_delay_s: float = PROGRESS_DELAY_S,
+    ) -> None:
         self._engine = engine
         self._display = display
         self._effects = effects
-        self._shown: View | None = None
+        self._schedule = schedule
+        self._progress_delay_s = progress_delay_s
+        self._shown: View | None = None  # the engine's latest view, shown or about to be
+        self._pending: View | None = None  # a progress view waiting out its delay
 
     @property
     def in_session(self) -> bool:
@@ -66,10 +87,30 @@ class TerminalController:
         self._apply(output)
 
     def _apply(self, output: _Output) -> None:
-        # Ticks arrive several times a second and mostly change nothing; re-rendering an
-        # unchanged screen would cost frames and reset scroll positions.
-        if output.view != self._shown:
-            self._shown = output.view
-            self._display.show(output.view)
+        # Effects first: they run on their own threads, so a card read or a hub call is already
+        # under way while the main thread builds the screen that says so.
         for effect in output.effects:
             self._effects.run(effect)
+        # Ticks arrive several times a second and mostly change nothing; re-rendering an
+        # unchanged screen would cost frames and reset scroll positions.
+        view = output.view
+        if view == self._shown:
+            return
+        entering_progress = isinstance(view.screen, Progress) and (
+            self._shown is None or not isinstance(self._shown.screen, Progress)
+        )
+        self._shown = view
+        if entering_progress and self._schedule is not None:
+            self._pending = view
+            self._schedule(self._progress_delay_s, self._show_pending)
+            return
+        if self._pending is not None and isinstance(view.screen, Progress):
+            self._pending = view  # still waiting: show the newest progress when the delay ends
+            return
+        self._pending = None
+        self._display.show(view)
+
+    def _show_pending(self) -> None:
+        if self._pending is not None and self._pending is self._shown:
+            self._pending = None
+            self._display.show(self._shown)
