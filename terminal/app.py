@@ -44,6 +44,7 @@ from terminal.device_monitor import DeviceMonitor
 from terminal.effects import EffectRunner
 from terminal.hub_client import HttpServiceHub
 from terminal.i18n import Translator
+from terminal.memory import limit_malloc_arenas, release_free_memory
 from terminal.mqtt_link import BrokerSettings
 from terminal.outbox import Outbox
 from terminal.ratings import RatingQueue
@@ -121,6 +122,7 @@ def terminal_state(in_session: bool, devices: dict[str, DeviceState]) -> Termina
 
 def run(config: Config) -> int:
     """Build the terminal from ``config`` and run it until it is told to stop."""
+    limit_malloc_arenas()  # before any thread starts, so every thread shares the two
     state_dir = config.terminal.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     display = config.display
@@ -230,6 +232,7 @@ def run(config: Config) -> int:
     controller = TerminalController(
         engine, ui, runner,
         schedule=lambda delay, call: Clock.schedule_once(lambda _dt: call(), delay),
+        on_session_end=release_free_memory,
     )
     ui.on_tap = lambda target: controller.handle(Tap(target)) if controller else None
 

@@ -56,6 +56,7 @@ class TerminalController:
         *,
         schedule: Schedule | None = None,
         progress_delay_s: float = PROGRESS_DELAY_S,
+        on_session_end: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
         self._display = display
@@ -64,6 +65,7 @@ class TerminalController:
         self._progress_delay_s = progress_delay_s
         self._shown: View | None = None  # the engine's latest view, shown or about to be
         self._pending: View | None = None  # a progress view waiting out its delay
+        self._on_session_end = on_session_end
 
     @property
     def in_session(self) -> bool:
@@ -77,6 +79,7 @@ class TerminalController:
         self._apply(self._engine.start())
 
     def handle(self, event: Event) -> None:
+        was_in_session = self._engine.in_session
         try:
             output = self._engine.handle(event)
         except Exception:
@@ -85,6 +88,8 @@ class TerminalController:
             log.exception("session engine failed on %s; restarting the flow", type(event).__name__)
             output = self._engine.start()
         self._apply(output)
+        if was_in_session and not self._engine.in_session and self._on_session_end is not None:
+            self._on_session_end()
 
     def _apply(self, output: _Output) -> None:
         # Effects first: they run on their own threads, so a card read or a hub call is already

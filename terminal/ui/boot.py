@@ -50,6 +50,14 @@ def configure_kivy(settings: KivySettings) -> None:
     Config.set("graphics", "resizable", "0")
     Config.set("graphics", "show_cursor", "0")
     Config.set("graphics", "maxfps", str(settings.max_fps))
+    # No multisampling: a flat 2D UI gains nothing from it (text arrives as textures), and a 2x
+    # MSAA framebuffer at 1920x1080 costs tens of MB, in GPU memory on a Pi and in the process
+    # itself under a software renderer.
+    Config.set("graphics", "multisamples", "0")
+    # SDL already delivers touches. Kivy's default Linux probe would open the touch screen's
+    # evdev node too (the kiosk user is in the input group), and every tap would land twice.
+    if Config.has_option("input", "%(name)s"):
+        Config.remove_option("input", "%(name)s")
     if settings.size is None:
         Config.set("graphics", "fullscreen", "auto")
     else:

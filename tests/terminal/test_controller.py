@@ -102,3 +102,25 @@ def test_an_engine_error_restarts_at_attract() -> None:
     controller.start()
     controller.handle(Tap("x"))
     assert log == ["show attract"]
+
+
+def test_the_end_of_a_session_is_announced_once() -> None:
+    ended: list[str] = []
+    engine = ScriptedEngine([Output(IDENTITY), Output(IDENTITY), Output(ATTRACT), Output(ATTRACT)])
+    log: list[str] = []
+    controller = TerminalController(engine, Screen(log), Effects(log),
+                                    on_session_end=lambda: ended.append("end"))
+    controller.start()
+    engine.in_session = True
+    controller.handle(Tap("x"))
+    controller.handle(Tap("x"))
+    assert ended == []
+
+    def leave(event: Event) -> Output:
+        engine.in_session = False
+        return Output(ATTRACT)
+
+    engine.handle = leave  # type: ignore[method-assign]
+    controller.handle(Tap("x"))
+    controller.handle(Tap("x"))
+    assert ended == ["end"]
