@@ -40,7 +40,7 @@ class DeviceState:
 
 
 class DeviceError(Exception):
-    """Base of every device error; ``reason`` is a stable machine-readable code, never personal data."""
+    """Base of every device error; ``reason`` is a stable code, never personal data."""
 
     reason = "device_error"
 

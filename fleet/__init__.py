@@ -1,1 +1,1 @@
-"""Central operations side: fleet monitor, command sender; not built yet, see docs/ARCHITECTURE.md."""
+"""Central operations side: fleet monitor, command sender; not built yet (docs/ARCHITECTURE.md)."""

@@ -1,1 +1,1 @@
-"""Update client and release tooling (TUF-verified, A/B slots); not built yet, see docs/ARCHITECTURE.md."""
+"""Update client and release tooling (TUF, A/B slots); not built yet (docs/ARCHITECTURE.md)."""

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 TOUCH_GUARD_S = 0.3
 # Frames a new screen needs before its layout stops moving (sizes settle over a few ticks).
 SETTLE_FRAMES = 3
+# A layout that never stops moving is a bug, but it must not hold back everything that waits
+# for "settled" (the automation API, the service's READY): give up waiting after this many.
+SETTLE_GIVE_UP_FRAMES = 90
 DEFAULT_TIMEOUT_S = 5.0
 
 
@@ -100,7 +103,7 @@ class KioskUi:
         self.on_settled = on_settled
         self._translator = translator
         self._touch_guard_s = touch_guard_s
-        self._font = register_font(find_cjk_font(font_path))
+        register_font(find_cjk_font(font_path))
         self._main = MainThread()
         self._root = _Backdrop()
         self._app = _Shell(self._root, self._started)
@@ -156,10 +159,15 @@ class KioskUi:
             raise RuntimeError("KioskUi.show must be called on the main thread")
         previous = self._view
         self._view = view
-        if isinstance(view.screen, Attract) and (
-            previous is not None and not isinstance(previous.screen, Attract)
+        if (
+            isinstance(view.screen, Attract)
+            and previous is not None
+            and not isinstance(previous.screen, Attract)
+            and self._language != DEFAULT_LANGUAGE
         ):
             self._language = DEFAULT_LANGUAGE  # a new resident starts in Chinese
+            if self.on_language is not None:
+                self.on_language(self._language)
         if previous is not None and previous.screen == view.screen and self._frame is not None:
             self._model = present(view, self._translator, self._language)
             self._frame.set_countdown(self._model.countdown)
@@ -182,19 +190,28 @@ class KioskUi:
 
     def _resized(self, _window: Any, width: int, height: int) -> None:
         # Portrait and landscape get different layouts, so a rotation redraws from scratch.
-        self._metrics = Metrics(int(width), int(height))
-        self._render()
+        metrics = Metrics(int(width), int(height))
+        if metrics != self._metrics:
+            self._metrics = metrics
+            self._render()
 
     def _tick(self, _dt: float) -> None:
         self._frames_since_show += 1
         if self._settled or self._frame is None:
             return
         fingerprint = self._layout_fingerprint()
-        if self._frames_since_show >= SETTLE_FRAMES and fingerprint == self._fingerprint:
+        still = fingerprint == self._fingerprint
+        if self._frames_since_show >= SETTLE_GIVE_UP_FRAMES and not still:
+            log.warning("layout of %s still moving; treating it as settled", self._model_id())
+            still = True
+        if self._frames_since_show >= SETTLE_FRAMES and still:
             self._settled = True
             if self.on_settled is not None and self._model is not None:
                 self.on_settled(self._model.screen)
         self._fingerprint = fingerprint
+
+    def _model_id(self) -> str:
+        return self._model.screen if self._model is not None else "-"
 
     def _layout_fingerprint(self) -> object:
         return tuple(

@@ -1,4 +1,4 @@
-"""Line breaking for mixed Chinese and Latin text, with the basic 禁则 (kinsoku) rules; pure.
+"""Line breaking for mixed Chinese and Latin text (basic 禁则 rules) and list numbering; pure.
 
 Kivy wraps only at spaces and otherwise cuts a line at whatever character overflows, which
 leaves a closing bracket or a full stop alone at the start of a line. This breaker allows a
@@ -93,3 +93,18 @@ def _split_word(word: str, max_width: float, measure: Callable[[str], float]) ->
     while cut > 1 and measure(word[:cut]) > max_width:
         cut -= 1
     return word[:cut], word[cut:]
+
+
+# "1. 居民身份证", "2、户口簿", "(3) ...": items the content already numbered.
+_NUMBERED = re.compile(r"^\s*([(（]?\d{1,3}[.、．)）])\s*(.+)$", re.DOTALL)
+
+
+def number_items(items: tuple[str, ...]) -> list[tuple[str | None, str]]:
+    """(number, text) per item: the content's own numbers split off so wrapped lines hang
+    under the text, numbers added to an unnumbered list, none for a single paragraph."""
+    found = [_NUMBERED.match(item) for item in items]
+    if items and all(found):
+        return [(match.group(1), match.group(2)) for match in found if match is not None]
+    if len(items) > 1:
+        return [(f"{index}.", item) for index, item in enumerate(items, start=1)]
+    return [(None, item) for item in items]

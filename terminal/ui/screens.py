@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from kivy.uix.anchorlayout import AnchorLayout
@@ -12,6 +11,7 @@ from kivy.uix.widget import Widget
 
 from terminal.presentation import ScreenModel, SectionModel
 from terminal.ui import theme
+from terminal.ui.linebreak import number_items
 from terminal.ui.theme import Metrics, menu_grid
 from terminal.ui.widgets import (
     Activate,
@@ -145,35 +145,31 @@ class MenuBody(ScreenBody):
         view.add_widget(grid)
         self.add_widget(view)
 
+        tile_height = m.tile_height
+
+        def even_rows(*_: Any) -> None:
+            # Every tile as tall as the tallest label needs: rows of one height read as a grid.
+            height = max([tile_height, *(tile.needed_height() for tile in tiles)])
+            for tile in tiles:
+                tile.set_min_height(height)
+
         def regrid(*_: Any) -> None:
+            nonlocal tile_height
             shape = menu_grid(len(tiles), view.width - bar_room, view.height - m.gap / 2, m)
             grid.cols = shape.columns
-            for tile in tiles:
-                tile.set_min_height(shape.tile_height)
+            tile_height = shape.tile_height
+            even_rows()
 
+        for tile in tiles:
+            tile.bind(texture_size=even_rows)
         view.bind(size=regrid)
         regrid()
-
-
-# "1. 居民身份证", "2、户口簿", "(3) ...": items the content already numbered.
-_NUMBERED = re.compile(r"^\s*([(（]?\d{1,3}[.、．)）])\s*(.+)$", re.DOTALL)
-
-
-def _numbered_items(items: tuple[str, ...]) -> list[tuple[str | None, str]]:
-    """(number, text) per item: the content's own numbers split off so wrapped lines hang
-    under the text, numbers added to an unnumbered list, none for a single paragraph."""
-    found = [_NUMBERED.match(item) for item in items]
-    if items and all(found):
-        return [(match.group(1), match.group(2)) for match in found if match is not None]
-    if len(items) > 1:
-        return [(f"{index}.", item) for index, item in enumerate(items, start=1)]
-    return [(None, item) for item in items]
 
 
 def _section(section: SectionModel, m: Metrics) -> BoxLayout:
     box = vbox(m, spacing=m.gap * 0.8)
     box.add_widget(TextLabel(section.heading, m.font_heading, color=theme.ACCENT, bold=True))
-    items = _numbered_items(section.items)
+    items = number_items(section.items)
     number_width = m.gap + max(
         (text_width(label, m.font_body, bold=True) for label, _ in items if label), default=0.0
     )

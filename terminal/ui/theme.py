@@ -143,6 +143,16 @@ class Metrics:
         return max(float(MIN_TOUCH_PX) * 1.5, self._u(18.0))
 
     @property
+    def tile_compact_height(self) -> float:
+        """Smallest tile height before a menu scrolls instead (still well over a fingertip)."""
+        return max(MIN_TOUCH_PX * 1.25, self._u(12.0))
+
+    @property
+    def tile_comfortable_width(self) -> float:
+        """Tile width a scrolling menu aims for: short titles stay on one or two lines."""
+        return self._u(45.0)
+
+    @property
     def tile_max_height(self) -> float:
         return self._u(24.0)
 
@@ -162,24 +172,25 @@ def menu_grid(count: int, avail_width: float, avail_height: float, m: Metrics) -
 
     Among column counts whose tiles are neither too narrow nor too wide and whose rows all fit
     at the preferred tile height, take the one leaving the fewest empty cells (a 5-level rating
-    reads best as one row), then the fewest columns (bigger tiles). If none fits, the menu
-    scrolls with the widest allowed grid.
+    reads best as one row), then the fewest columns (bigger tiles). If none fits, try again at
+    a compact tile height; if still none fits, the menu scrolls, with tiles of a comfortable
+    width at the preferred height (narrow tiles would wrap every title into a tower).
     """
     count = max(1, count)
-    feasible: list[tuple[int, int, float]] = []
-    widest_ok = 1
-    for columns in range(1, count + 1):
-        tile_w = (avail_width - (columns - 1) * m.gap) / columns
-        if tile_w < m.tile_min_width and columns > 1:
-            break
-        widest_ok = columns
-        if tile_w > m.tile_max_width and columns < count:
-            continue
-        rows = math.ceil(count / columns)
-        tile_h = (avail_height - (rows - 1) * m.gap) / rows
-        if tile_h >= m.tile_height:
-            feasible.append((rows * columns - count, columns, min(tile_h, m.tile_max_height)))
-    if feasible:
-        _, columns, tile_h = min(feasible)
-        return Grid(columns, tile_h)
-    return Grid(widest_ok, m.tile_height)
+    for wanted_height in (m.tile_height, m.tile_compact_height):
+        feasible: list[tuple[int, int, float]] = []
+        for columns in range(1, count + 1):
+            tile_w = (avail_width - (columns - 1) * m.gap) / columns
+            if tile_w < m.tile_min_width and columns > 1:
+                break
+            if tile_w > m.tile_max_width and columns < count:
+                continue
+            rows = math.ceil(count / columns)
+            tile_h = (avail_height - (rows - 1) * m.gap) / rows
+            if tile_h >= wanted_height:
+                feasible.append((rows * columns - count, columns, min(tile_h, m.tile_max_height)))
+        if feasible:
+            _, columns, tile_h = min(feasible)
+            return Grid(columns, tile_h)
+    columns = int((avail_width + m.gap) // (m.tile_comfortable_width + m.gap))
+    return Grid(max(1, min(count, columns)), m.tile_height)

@@ -213,6 +213,10 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
             self._measure(self.source_text) + 2 * self._pad_x + WRAP_SLACK_PX + 1,
         )
 
+    def needed_height(self) -> float:
+        """Height the wrapped label needs, padding included."""
+        return float(self.texture_size[1] + 2 * self._pad_y)
+
     def set_min_height(self, height: float) -> None:
         self.min_height = height
         self._fit()

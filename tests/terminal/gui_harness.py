@@ -3,7 +3,8 @@
 Run as a subprocess (Kivy's window cannot be restarted in one process):
     python tests/terminal/gui_harness.py --size 1920x1080 --port-file P --taps-file T --home DIR
 Every tap reaching ``on_tap`` is appended to the taps file; a tap on one of the current step's
-``advance`` targets moves to the next step (after the last step, back to the first).
+``advance`` targets moves to the next step (after the last step, back to the first), any other
+tap re-shows the step with its countdown one second lower, as the session engine's tick does.
 Importing this module does not import Kivy: the test reads ``SCENARIO`` from it.
 """
 
@@ -41,6 +42,20 @@ DEMO_TEXTS: dict[str, dict[str, str]] = {
         "demo.attract.scope": "社保、医保、养老等高频事项，全程自助办理，无需排队",
         "demo.attract.guides": "办事指南",
         "demo.attract.help": "呼叫帮办",
+        "demo.index.title": "办事指南目录",
+        "demo.index.hint": "共12项，向上滑动查看更多",
+        "demo.index.1": "社会保障卡申领",
+        "demo.index.2": "社会保障卡挂失",
+        "demo.index.3": "城乡居民养老保险参保登记",
+        "demo.index.4": "养老保险待遇申领",
+        "demo.index.5": "医疗保险参保登记",
+        "demo.index.6": "医保异地就医备案",
+        "demo.index.7": "失业保险金申领",
+        "demo.index.8": "就业困难人员认定",
+        "demo.index.9": "残疾人两项补贴申请",
+        "demo.index.10": "高龄津贴申请",
+        "demo.index.11": "最低生活保障申请",
+        "demo.index.12": "临时救助申请",
         "demo.menu.title": "请选择要办理的事项",
         "demo.menu.greeting": "您好，{name}（证件号 {id}）",
         "demo.menu.proof": "打印社保参保证明",
@@ -104,6 +119,20 @@ DEMO_TEXTS: dict[str, dict[str, str]] = {
         ),
         "demo.attract.guides": "Service guides",
         "demo.attract.help": "Call for help",
+        "demo.index.title": "Service guide index",
+        "demo.index.hint": "12 services; swipe up to see more",
+        "demo.index.1": "Apply for a social security card",
+        "demo.index.2": "Report a lost social security card",
+        "demo.index.3": "Enrol in the residents' pension",
+        "demo.index.4": "Claim the basic pension",
+        "demo.index.5": "Enrol in medical insurance",
+        "demo.index.6": "Register medical care in another city",
+        "demo.index.7": "Claim unemployment benefit",
+        "demo.index.8": "Certify as hard to employ",
+        "demo.index.9": "Apply for the two disability allowances",
+        "demo.index.10": "Apply for the old-age allowance",
+        "demo.index.11": "Apply for minimum living support",
+        "demo.index.12": "Apply for temporary assistance",
         "demo.menu.title": "Choose an errand",
         "demo.menu.greeting": "Hello, {name} (ID {id})",
         "demo.menu.proof": "Print social insurance enrolment proof",
@@ -198,6 +227,21 @@ SCENARIO: tuple[Step, ...] = (
             )
         ),
         frozenset({"attract.guides"}),
+    ),
+    Step(
+        View(
+            Menu(
+                "guide.index",
+                t("demo.index.title"),
+                # More tiles than a small screen holds: the menu scrolls, and touches on tiles
+                # inside a scrolling view take Kivy's delayed path.
+                options=tuple(_a(f"index.{i}", f"demo.index.{i}") for i in range(1, 13)),
+                lines=(t("demo.index.hint"),),
+                actions=(_a("nav.back", "demo.nav.back"), _a("nav.home", "demo.nav.home")),
+            ),
+            countdown_s=60,
+        ),
+        frozenset({"nav.home"}),
     ),
     Step(
         View(
@@ -325,13 +369,19 @@ def main(argv: list[str] | None = None) -> int:
     ui = KioskUi(translator)
     position = 0
 
+    shown = SCENARIO[0].view
+
     def on_tap(target: str) -> None:
-        nonlocal position
+        nonlocal position, shown
         with args.taps_file.open("a", encoding="utf-8") as taps:
-            taps.write(f"{SCENARIO[position].view.screen.screen} {target}\n")
+            taps.write(f"{shown.screen.screen} {target}\n")
         if target in SCENARIO[position].advance:
             position = (position + 1) % len(SCENARIO)
-            ui.show(SCENARIO[position].view)
+            shown = SCENARIO[position].view
+        elif shown.countdown_s is not None:
+            # As the session engine does every second: the same screen, one second less.
+            shown = View(shown.screen, shown.countdown_s - 1)
+        ui.show(shown)
 
     ui.on_tap = on_tap
     server = AutomationServer(
@@ -345,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_s=10.0,
     )
     server.start()
-    ui.show(SCENARIO[0].view)
+    ui.show(shown)
     # Written last and atomically: the test starts talking once it sees the port.
     partial = args.port_file.with_suffix(".partial")
     partial.write_text(str(server.port), encoding="utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from terminal.ui.linebreak import break_lines, tokens
+from terminal.ui.linebreak import break_lines, number_items, tokens
 from terminal.ui.qr import QUIET_ZONE_MODULES, qr_matrix
 from terminal.ui.theme import MIN_TOUCH_PX, Metrics, menu_grid
 
@@ -43,12 +43,20 @@ def test_five_rating_levels_sit_in_one_row_when_they_fit() -> None:
     assert menu_grid(5, 770, 260, Metrics(800, 480)).columns == 5
 
 
-def test_a_menu_too_long_for_the_screen_scrolls_at_the_preferred_tile_height() -> None:
+def test_a_longer_menu_fits_at_a_compact_height_before_it_scrolls() -> None:
+    m = Metrics(1920, 1080)
+    grid = menu_grid(12, 1850, 580, m)
+    assert grid.columns == 4
+    assert m.tile_compact_height <= grid.tile_height < m.tile_height
+
+
+def test_a_menu_too_long_for_the_screen_scrolls_in_comfortably_wide_tiles() -> None:
     m = Metrics(800, 480)
-    grid = menu_grid(20, 770, 260, m)
+    grid = menu_grid(12, 770, 190, m)
     assert grid.tile_height == m.tile_height
-    # Tiles never get narrower than a readable minimum, so the grid stops widening.
-    assert (770 - (grid.columns - 1) * m.gap) / grid.columns >= m.tile_min_width
+    # Three columns, not the five that would just fit: narrow tiles wrap titles into towers.
+    assert grid.columns == 3
+    assert menu_grid(12, 1000, 300, Metrics(1080, 1920)).columns == 2
 
 
 def width_in_chars(text: str) -> float:
@@ -89,6 +97,32 @@ def test_a_word_longer_than_the_line_is_cut_rather_than_overflowing() -> None:
 
 def test_existing_line_breaks_are_kept() -> None:
     assert break_lines("第一行\n第二行", 10, width_in_chars) == "第一行\n第二行"
+
+
+def test_balanced_lines_leave_no_lonely_last_character() -> None:
+    text = "社会保险参保证明打印"
+    assert break_lines(text, 9, width_in_chars) == "社会保险参保证明打\n印"
+    assert break_lines(text, 9, width_in_chars, balanced=True) == "社会保险参\n保证明打印"
+    # Balancing never adds a line.
+    assert break_lines("满意", 9, width_in_chars, balanced=True) == "满意"
+
+
+def test_items_the_content_numbered_keep_their_numbers_apart_from_the_text() -> None:
+    assert number_items(("1. 居民身份证（原件）", "2. 户口簿")) == [
+        ("1.", "居民身份证（原件）"),
+        ("2.", "户口簿"),
+    ]
+    assert number_items(("（1）照片", "（2）表格")) == [("（1）", "照片"), ("（2）", "表格")]
+
+
+def test_unnumbered_lists_get_numbers_and_a_single_paragraph_none() -> None:
+    assert number_items(("年满60周岁", "未领取其他养老金")) == [
+        ("1.", "年满60周岁"),
+        ("2.", "未领取其他养老金"),
+    ]
+    assert number_items(("不收费",)) == [(None, "不收费")]
+    # A number that is part of the sentence is not a list number.
+    assert number_items(("15年以上", "60周岁")) == [("1.", "15年以上"), ("2.", "60周岁")]
 
 
 def test_qr_matrix_is_square_with_a_quiet_zone() -> None:
