@@ -441,19 +441,7 @@ class ErrandFlow:
         item = self._item()
         outcome = event.outcome
         if isinstance(outcome, Failed):
-            reason = _code(outcome.reason)
-            screen = Message(
-                Step.PRINT_FAILED,
-                t("error.print_failed.title"),
-                (_printer_line(reason), t("error.print_failed.body")),
-                (_action("retry", primary=True), _action("finish")),
-                Tone.ERROR,
-                self._idle_timeout_s,
-            )
-            failed = _event(
-                "errand_failed", "warning", errand_id=item.id, stage="print", reason=reason
-            )
-            return Transition(screen, (failed,))
+            return self._print_failed(Step.PRINT_FAILED, "finish", "print", item, outcome)
         screen = Message(
             Step.TAKE_CARD_AND_RECEIPT,
             t("take_card_and_receipt.title"),
@@ -466,6 +454,23 @@ class ErrandFlow:
             _event("receipt_printed", kind="proof", errand_id=item.id),
         )
         return Transition(screen, done)
+
+    def _print_failed(
+        self, step: Step, way_out: str, stage: str, item: CatalogueItem, outcome: Failed
+    ) -> Transition:
+        """A print job failed: say why, offer to print the same thing again, or a way out."""
+        reason = _code(outcome.reason)
+        key = step.value  # error.print_failed / error.guide_print_failed
+        screen = Message(
+            step,
+            t(f"{key}.title"),
+            (_printer_line(reason), t(f"{key}.body")),
+            (_action("retry", primary=True), _action(way_out)),
+            Tone.ERROR,
+            self._idle_timeout_s,
+        )
+        failed = _event("errand_failed", "warning", errand_id=item.id, stage=stage, reason=reason)
+        return Transition(screen, (failed,))
 
     def _on_print_failed(self, event: Event) -> FlowResult | None:
         if isinstance(event, Tap):
@@ -522,19 +527,7 @@ class ErrandFlow:
         item = self._item()
         outcome = event.outcome
         if isinstance(outcome, Failed):
-            reason = _code(outcome.reason)
-            screen = Message(
-                Step.GUIDE_PRINT_FAILED,
-                t("error.guide_print_failed.title"),
-                (_printer_line(reason), t("error.guide_print_failed.body")),
-                (_action("retry", primary=True), _action("back")),
-                Tone.ERROR,
-                self._idle_timeout_s,
-            )
-            failed = _event(
-                "errand_failed", "warning", errand_id=item.id, stage="print_guide", reason=reason
-            )
-            return Transition(screen, (failed,))
+            return self._print_failed(Step.GUIDE_PRINT_FAILED, "back", "print_guide", item, outcome)
         printed = _event("receipt_printed", kind="guide", errand_id=item.id)
         return self._show_guide(item, printed=True, effects=(printed,))
 
