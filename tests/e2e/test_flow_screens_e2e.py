@@ -1,0 +1,92 @@
+"""Every step of the real errand, drawn by the real terminal at the three screen sizes we ship for,
+in both languages: screenshots saved for people to look at, and the UI's own layout check asked to
+find clipped text or overlapping targets on each step."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_support import ARTIFACTS
+
+from simulator.pcsc import Pcscd
+from simulator.rig import RigOptions, SimulatorRig
+from simulator.vcard import VirtualCard
+
+pytestmark = [pytest.mark.e2e, pytest.mark.gui]
+
+SIZES = [(1920, 1080), (1080, 1920), (800, 480)]
+
+
+@pytest.fixture(scope="module")
+def shared_pcscd() -> Iterator[Pcscd]:
+    pcscd = Pcscd()
+    pcscd.start()
+    try:
+        yield pcscd
+    finally:
+        pcscd.close()
+
+
+def check_and_shoot(rig: SimulatorRig, out: Path, step: str) -> list[str]:
+    status, body = rig.api("GET", "/debug/layout")
+    assert status == 200, body
+    issues: list[str] = json.loads(body)["issues"]
+    status, png = rig.api("GET", "/screenshot")
+    assert status == 200
+    (out / f"{step}.png").write_bytes(png)
+    return [f"{step}: {issue}" for issue in issues]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_every_step_fits_the_screen(
+    size: tuple[int, int], shared_pcscd: Pcscd, tmp_path: Path
+) -> None:
+    width, height = size
+    out = ARTIFACTS / "screenshots" / "flow" / f"{width}x{height}"
+    out.mkdir(parents=True, exist_ok=True)
+    rig = SimulatorRig(RigOptions(
+        workdir=tmp_path, size=size, printer_port=0, hub_port=0, automation_port=0,
+        pcscd=shared_pcscd, force_xvfb=True,
+    ))
+    rig.start()
+    issues: list[str] = []
+    try:
+        assert rig.card_slot is not None
+        for lang in ("zh_CN", "en"):
+            rig.wait_for_screen("attract")
+            if lang == "en":
+                rig.tap("lang.toggle")
+            issues += check_and_shoot(rig, out, f"01-attract-{lang}")
+            rig.card_slot.insert(VirtualCard.ssse(id_number="34052419800101001X",
+                                                  name="欧阳娜娜"))
+            rig.wait_for_screen("identity")
+            if lang == "en" and rig.screen()["language"] != "en":
+                rig.tap("lang.toggle")
+            issues += check_and_shoot(rig, out, f"02-identity-{lang}")
+            rig.tap("continue")
+            rig.wait_for_screen("errand_menu")
+            issues += check_and_shoot(rig, out, f"03-menu-{lang}")
+            rig.tap("errand.resident_pension_enrollment")
+            rig.wait_for_screen("guide")
+            issues += check_and_shoot(rig, out, f"04-guide-{lang}")
+            rig.tap("back")
+            rig.wait_for_screen("errand_menu")
+            rig.tap("errand.ssc_enrollment_proof")
+            rig.wait_for_screen("confirm")
+            issues += check_and_shoot(rig, out, f"05-confirm-{lang}")
+            rig.tap("confirm")
+            rig.wait_for_screen("take_card_and_receipt", timeout_s=20)
+            issues += check_and_shoot(rig, out, f"06-take-card-{lang}")
+            rig.card_slot.remove()
+            rig.wait_for_screen("rating")
+            issues += check_and_shoot(rig, out, f"07-rating-{lang}")
+            rig.tap("rating.4")
+            rig.wait_for_screen("thanks")
+            issues += check_and_shoot(rig, out, f"08-thanks-{lang}")
+            rig.tap("continue")
+    finally:
+        rig.stop()
+    assert not issues, "\n".join(issues)
