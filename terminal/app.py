@@ -8,7 +8,6 @@ only through ``Clock.schedule_once`` (see docs/ARCHITECTURE.md, "Threads").
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import signal
 import threading
@@ -18,8 +17,6 @@ from pathlib import Path
 from types import FrameType
 from zoneinfo import ZoneInfo
 
-from contracts.mqtt import TerminalState
-from devices.base import DeviceState, Health
 from devices.card.driver import CardReaderDriver
 from devices.printer.driver import PrinterConnection, ReceiptPrinter
 from flows.catalogue import Catalogue, parse_catalogue
@@ -33,11 +30,10 @@ from flows.steps import (
     Event,
     Failed,
     PrintReceipt,
-    RecordEvent,
     Tap,
     Tick,
 )
-from terminal.config import Config, MqttSettings, PrinterSettings
+from terminal.config import Config, PrinterSettings
 from terminal.controller import TerminalController
 from terminal.counters import DailyCounters
 from terminal.device_monitor import DeviceMonitor
@@ -45,11 +41,10 @@ from terminal.effects import EffectRunner
 from terminal.hub_client import HttpServiceHub
 from terminal.i18n import Translator
 from terminal.memory import limit_malloc_arenas, release_free_memory
-from terminal.mqtt_link import BrokerSettings
+from terminal.operations import OperationsLink
 from terminal.outbox import Outbox
 from terminal.ratings import RatingQueue
 from terminal.sd_notify import Notifier
-from terminal.telemetry import TelemetryAgent, TerminalSnapshot
 from terminal.ui.boot import KivySettings, configure_kivy
 
 log = logging.getLogger(__name__)
@@ -60,13 +55,6 @@ CONTENT_DIR = PACKAGE_DIR / "content"
 TICK_INTERVAL_S = 0.25  # the idle countdown shows whole seconds; a quarter keeps it smooth
 WATCHDOG_INTERVAL_S = 10.0
 DEVICE_POLL_INTERVAL_S = 10.0
-
-
-def version() -> str:
-    try:
-        return importlib.metadata.version("civic-kiosk")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0+unknown"
 
 
 def load_catalogue(content_dir: Path | None) -> Catalogue:
@@ -81,43 +69,6 @@ def printer_connection(settings: PrinterSettings) -> PrinterConnection:
     if settings.kind == "serial":
         return PrinterConnection.serial(settings.serial_device, settings.baudrate)
     return PrinterConnection.network(settings.host, settings.port)
-
-
-def broker_settings(settings: MqttSettings) -> BrokerSettings:
-    return BrokerSettings(
-        host=settings.host,
-        port=settings.port,
-        username=settings.username or None,
-        password=settings.password or None,
-        ca_file=settings.ca_file,
-        cert_file=settings.cert_file,
-        key_file=settings.key_file,
-    )
-
-
-class _EventFanout:
-    """Operations events go to the day's counters and, when MQTT is on, to the telemetry outbox."""
-
-    def __init__(self, counters: DailyCounters, telemetry: TelemetryAgent | None) -> None:
-        self._counters = counters
-        self._telemetry = telemetry
-
-    def record(self, event: RecordEvent) -> None:
-        self._counters.count(event)
-        if self._telemetry is not None:
-            self._telemetry.record(event)
-
-
-def terminal_state(in_session: bool, devices: dict[str, DeviceState]) -> TerminalState:
-    """The heartbeat's one-word summary: without a card reader nothing can be done at all."""
-    if in_session:
-        return "in_session"
-    reader = devices.get("card_reader")
-    if reader is not None and reader.health is Health.FAULT:
-        return "out_of_service"
-    if any(state.health is not Health.OK for state in devices.values()):
-        return "degraded"
-    return "idle"
 
 
 def run(config: Config) -> int:
@@ -170,40 +121,19 @@ def run(config: Config) -> int:
     counters = DailyCounters(lambda: clock.now().astimezone(zone).date())
 
     controller: TerminalController | None = None
-    telemetry: TelemetryAgent | None = None
-
-    def snapshot() -> TerminalSnapshot:
-        devices = monitor.states()
-        in_session = controller.in_session if controller is not None else False
-        return TerminalSnapshot(terminal_state(in_session, devices), devices,
-                                counters.snapshot())
-
-    def device_changed(name: str, state: DeviceState) -> None:
-        # The reason is a device code (paper_out), never personal data.
-        log.info("device %s is now %s %s", name, state.health, state.reason)
-        if telemetry is not None:
-            telemetry.heartbeat_now()
-            if state.health is not Health.OK:
-                severity = "critical" if state.health is Health.FAULT else "warning"
-                telemetry.record_event("device_fault", severity, device=name,
-                                       reason=state.reason or "unknown")
-
+    monitor: DeviceMonitor | None = None
+    operations = OperationsLink(
+        config,
+        outbox=outbox,
+        counters=counters,
+        devices=lambda: monitor.states() if monitor is not None else {},
+        in_session=lambda: controller.in_session if controller is not None else False,
+    )
     monitor = DeviceMonitor(
         {"card_reader": card.state, "printer": printer.status},
         interval_s=DEVICE_POLL_INTERVAL_S,
-        on_change=device_changed,
+        on_change=operations.device_changed,
     )
-    if config.mqtt.enabled:
-        telemetry = TelemetryAgent(
-            terminal_id=terminal_id,
-            site=config.terminal.site,
-            version=version(),
-            broker=broker_settings(config.mqtt),
-            state_dir=state_dir,
-            snapshot=snapshot,
-            interval_s=config.mqtt.heartbeat_interval_s,
-            outbox=outbox,
-        )
 
     def post(event: Event) -> None:
         """From any thread: hand ``event`` to the engine on the main thread."""
@@ -217,7 +147,7 @@ def run(config: Config) -> int:
             monitor.poll_soon()  # a device just answered or failed: refresh what heartbeats say
 
     runner = EffectRunner(card=card, printer=printer, hub=hub, ratings=ratings,
-                          events=_EventFanout(counters, telemetry), terminal_id=terminal_id,
+                          events=operations, terminal_id=terminal_id,
                           deliver=deliver)
     notifier = Notifier()
     ready = threading.Event()
@@ -227,6 +157,7 @@ def run(config: Config) -> int:
             ready.set()
             notifier.ready("attract screen shown")
             log.info("attract screen ready")
+            operations.start()  # telemetry comes up now, off the path to the first screen
 
     ui = KioskUi(translator, on_settled=settled)
     controller = TerminalController(
@@ -266,20 +197,18 @@ def run(config: Config) -> int:
                    on_removed=lambda reader: post(CardPulled(reader)))
         monitor.start()
         ratings.start()
-        if telemetry is not None:
-            telemetry.start()
         if automation is not None:
             automation.start()
 
     Clock.schedule_once(start_services, 0)
-    log.info("terminal %s starting, version %s", terminal_id, version())
+    log.info("terminal %s starting", terminal_id)
     try:
         ui.run()
     finally:
         notifier.stopping()
         _stop_quietly(
             automation.stop if automation else None,
-            telemetry.stop if telemetry else None,
+            operations.stop,
             card.stop,
             monitor.stop,
             ratings.stop,

@@ -1,0 +1,83 @@
+"""Operations link: events recorded before telemetry is up are kept and delivered, in order, to a
+real mosquitto; counters count everything; a device fault becomes an event."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from devices.base import DeviceState
+from flows.steps import RecordEvent
+from simulator.broker import Mosquitto
+from terminal.config import parse_config
+from terminal.counters import DailyCounters
+from terminal.operations import OperationsLink, terminal_state
+from terminal.outbox import Outbox
+
+pytestmark = pytest.mark.mosquitto
+
+
+def test_terminal_state_summary() -> None:
+    ok, fault = DeviceState.ok(), DeviceState.fault("paper_out")
+    assert terminal_state(True, {"printer": fault}) == "in_session"
+    assert terminal_state(False, {"card_reader": DeviceState.fault("pcscd_down")}) == (
+        "out_of_service")
+    assert terminal_state(False, {"card_reader": ok, "printer": fault}) == "degraded"
+    assert terminal_state(False, {"card_reader": ok, "printer": ok}) == "idle"
+
+
+def test_events_before_start_arrive_in_order(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    config = parse_config({
+        "terminal": {"id": "T-OPS-1", "state_dir": str(tmp_path)},
+        "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
+    })
+    received: list[dict[str, object]] = []
+    arrived = threading.Condition()
+
+    def on_message(_c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        with arrived:
+            received.append(json.loads(message.payload))
+            arrived.notify_all()
+
+    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ops-test")
+    listener.on_message = on_message
+    listener.connect(mosquitto.host, mosquitto.port)
+    listener.subscribe("kiosk/v1/T-OPS-1/event", qos=1)
+    listener.loop_start()
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    counters = DailyCounters(lambda: dt.date(2026, 11, 21))
+    link = OperationsLink(config, outbox=outbox, counters=counters,
+                          devices=lambda: {}, in_session=lambda: False)
+    try:
+        link.record(RecordEvent("session_started"))
+        link.device_changed("printer", DeviceState.fault("paper_out"))
+        link.record(RecordEvent("session_ended", fields={"reason": "done"}))
+        assert counters.snapshot()["sessions"] == 1, "counted at once, agent or not"
+        link.start()
+        with arrived:
+            assert arrived.wait_for(lambda: len(received) >= 3, timeout=10), received
+        assert [e["type"] for e in received[:3]] == [
+            "session_started", "device_fault", "session_ended"]
+        assert received[1]["reason"] == "paper_out"
+    finally:
+        link.stop()
+        listener.loop_stop()
+        listener.disconnect()
+        outbox.close()
+
+
+def test_without_mqtt_nothing_is_kept_for_later(tmp_path: Path) -> None:
+    config = parse_config({"terminal": {"state_dir": str(tmp_path)}, "mqtt": {"enabled": False}})
+    counters = DailyCounters(lambda: dt.date(2026, 11, 21))
+    link = OperationsLink(config, outbox=Outbox(tmp_path / "o.sqlite"), counters=counters,
+                          devices=lambda: {}, in_session=lambda: False)
+    for _ in range(5):
+        link.record(RecordEvent("receipt_printed"))
+    link.start()
+    link.stop()
+    assert counters.snapshot()["receipts"] == 5
