@@ -1,0 +1,74 @@
+"""Parts of the terminal built off the path to the first screen: on first use, or warmed up early
+on a background thread, and at most once either way."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from devices.base import DeviceState, Receipt
+from flows.hub import ErrandDocument, RatingSubmission, ServiceHub
+from terminal.effects import Printer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Deferred(Generic[T]):
+    """``get()`` builds the part the first time (blocking until it is built) and returns it."""
+
+    def __init__(self, build: Callable[[], T], name: str) -> None:
+        self._build = build
+        self._name = name
+        self._lock = threading.Lock()
+        self._part: T | None = None
+
+    @property
+    def built(self) -> T | None:
+        return self._part
+
+    def get(self) -> T:
+        with self._lock:
+            if self._part is None:
+                self._part = self._build()
+            return self._part
+
+    def warm(self) -> None:
+        """Build it now on a background thread, so the first resident does not wait for it."""
+
+        def build() -> None:
+            try:
+                self.get()
+            except Exception:  # the first real use will raise it again, where it is handled
+                log.exception("building %s failed", self._name)
+
+        threading.Thread(target=build, name=f"warm-{self._name}", daemon=True).start()
+
+
+class DeferredPrinter:
+    """A printer reached through ``get`` (a Deferred's): the effect runner's and the monitor's."""
+
+    def __init__(self, get: Callable[[], Printer]) -> None:
+        self._get = get
+
+    def status(self) -> DeviceState:
+        return self._get().status()
+
+    def print_receipt(self, receipt: Receipt) -> None:
+        self._get().print_receipt(receipt)
+
+
+class DeferredHub:
+    """A hub adapter reached through ``get``; implements flows.hub.ServiceHub."""
+
+    def __init__(self, get: Callable[[], ServiceHub]) -> None:
+        self._get = get
+
+    def run_errand(self, errand_id: str, id_number: str, terminal_id: str) -> ErrandDocument:
+        return self._get().run_errand(errand_id, id_number, terminal_id)
+
+    def submit_rating(self, rating: RatingSubmission) -> None:
+        self._get().submit_rating(rating)
