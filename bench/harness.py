@@ -425,7 +425,7 @@ port = {automation_port}
         return path
 
     def spawn_terminal(
-        self, state_dir: Path, *, hooked: bool = False
+        self, state_dir: Path, *, hooked: bool = False, extra_env: dict[str, str] | None = None
     ) -> tuple[Child, Automation]:
         """``python -m terminal --config ...`` (or the hooked one), as the rig starts it."""
         port = free_port()
@@ -433,7 +433,7 @@ port = {automation_port}
         module = "bench.hooked_terminal" if hooked else "terminal"
         self.notify.drain()
         child = Child("terminal", [sys.executable, "-m", module, "--config", str(config)],
-                      self.child_env(), self._next("terminal"))
+                      self.child_env() | (extra_env or {}), self._next("terminal"))
         self._children.append(child)
         return child, Automation(port, child)
 

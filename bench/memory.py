@@ -58,6 +58,7 @@ class MemoryFigures:
     terminal_after: Rss  # after the first errand: the budget figure
     receipts: int
     later: tuple[Rss, ...] = ()  # after each further errand (--errands)
+    no_renderer: Rss | None = None  # the same errand with Kivy's mock GL backend, for context
 
 
 def _mb(kib: int) -> float:
@@ -108,10 +109,23 @@ def measure(env: BenchEnv, errands: int = 1) -> MemoryFigures:
         env.stop(child)
         if slot.card is not None:
             slot.remove()
+    # The same errand once more with Kivy's mock GL backend (nothing is drawn): what remains is the
+    # terminal's own memory, without the software renderer that only this test machine uses.
+    child, api = env.spawn_terminal(env.workdir / "memory-terminal-mock-gl",
+                                    extra_env={"KIVY_GL_BACKEND": "mock"})
+    try:
+        env.wait_ready(child)
+        _errand(env, api)
+        no_renderer = Rss.of(child)
+    finally:
+        env.stop(child)
+        if slot.card is not None:
+            slot.remove()
     receipts = (len(printer.receipts()) if printer is not None else 0) - receipts_before
-    if printer is not None and receipts < errands:
-        raise BenchError(f"{errands} errand(s) printed {receipts} receipt(s); not all completed")
-    return MemoryFigures(bare_rss, at_attract, after, receipts, tuple(later))
+    if printer is not None and receipts < errands + 1:
+        raise BenchError(f"{errands + 1} errand(s) printed {receipts} receipt(s); "
+                         "not all completed")
+    return MemoryFigures(bare_rss, at_attract, after, receipts, tuple(later), no_renderer)
 
 
 def report(figures: MemoryFigures) -> Verdict:
@@ -129,6 +143,10 @@ def report(figures: MemoryFigures) -> Verdict:
           f"{_mb(after.anon_kib - bare.anon_kib):+.1f} MB RssAnon; the errand itself: "
           f"{_mb(after.rss_kib - attract.rss_kib):+.1f} MB VmRSS "
           f"({figures.receipts} receipt(s) printed in all)")
+    if figures.no_renderer is not None:
+        print(f"  for context, the same errand with no renderer (KIVY_GL_BACKEND=mock): VmRSS "
+              f"{_mb(figures.no_renderer.rss_kib):.1f} MB, RssAnon "
+              f"{_mb(figures.no_renderer.anon_kib):.1f} MB: the rest is Mesa's llvmpipe")
     if figures.later:
         print("  VmRSS after each further errand: "
               + " ".join(f"{_mb(rss.rss_kib):.1f}" for rss in figures.later) + " MB")
