@@ -384,45 +384,11 @@ class BenchEnv:
         return self.workdir / f"{self._runs:03d}-{name}.log"
 
     def terminal_config(self, state_dir: Path, automation_port: int) -> Path:
-        """A config like the one ``SimulatorRig`` writes: virtual devices, automation API on."""
-        width, height = self.size
-        printer_host, printer_port = self.rig.printer_address
-        broker_host, broker_port = self.rig.broker_address
-        path = state_dir.with_suffix(".toml")
-        path.write_text(f"""# Written by bench.harness, after simulator.rig's config.
-[terminal]
-id = "T-BENCH-0001"
-site = "bench"
-state_dir = "{state_dir}"
-idle_timeout_s = 60
-
-[display]
-fullscreen = false
-width = {width}
-height = {height}
-
-[card]
-reader_filter = ""
-
-[printer]
-kind = "network"
-host = "{printer_host}"
-port = {printer_port}
-
-[hub]
-url = "{self.rig.hub_url}"
-timeout_s = 5.0
-
-[mqtt]
-host = "{broker_host}"
-port = {broker_port}
-heartbeat_interval_s = 30
-
-[automation]
-enabled = true
-port = {automation_port}
-""", encoding="utf-8")
-        return path
+        """The config ``SimulatorRig`` writes (virtual devices, automation API on), our size."""
+        return self.rig.write_terminal_config(
+            state_dir.with_suffix(".toml"), state_dir=state_dir,
+            automation_port=automation_port, size=self.size,
+        )
 
     def spawn_terminal(
         self, state_dir: Path, *, hooked: bool = False, extra_env: dict[str, str] | None = None

@@ -154,16 +154,20 @@ class SimulatorRig:
             port = self.pcscd.ports[0]
         self.card_slot = VirtualCardSlot(port)
 
-    def _terminal_config(self) -> Path:
+    def write_terminal_config(
+        self, path: Path, *, state_dir: Path, automation_port: int,
+        size: tuple[int, int] | None = None,
+    ) -> Path:
+        """The terminal's config for this rig's endpoints, automation on; also used by bench/."""
         o = self.options
-        width, height = o.size
+        width, height = size or o.size
         printer_host, printer_port = self.printer_address
         broker_host, broker_port = self.broker_address
         config = f"""# Written by the simulator for this run; terminal/config.py lists every option.
 [terminal]
 id = "{o.terminal_id}"
 site = "{o.site}"
-state_dir = "{self.workdir / 'terminal-state'}"
+state_dir = "{state_dir}"
 idle_timeout_s = {o.idle_timeout_s}
 
 [display]
@@ -190,9 +194,8 @@ heartbeat_interval_s = {o.heartbeat_interval_s}
 
 [automation]
 enabled = true
-port = {self.automation_port}
+port = {automation_port}
 """
-        path = self.workdir / "terminal.toml"
         path.write_text(config, encoding="utf-8")
         return path
 
@@ -204,7 +207,11 @@ port = {self.automation_port}
             self.display = VirtualDisplay(*o.size)
             env["DISPLAY"] = self.display.start()
         self.automation_port = _pick(o.automation_port)
-        config_path = self._terminal_config()
+        config_path = self.write_terminal_config(
+            self.workdir / "terminal.toml",
+            state_dir=self.workdir / "terminal-state",
+            automation_port=self.automation_port,
+        )
         log_file = (self.workdir / "terminal.log").open("ab")
         self.terminal = subprocess.Popen(
             [sys.executable, "-m", "terminal", "--config", str(config_path)],
