@@ -132,7 +132,10 @@ class _Link:
     socket) and 3.1 never validates what it reads, so reads are done here, per transport.
     """
 
-    def __init__(self, status_timeout_s: float, job_timeout_s: float) -> None:
+    def __init__(
+        self, connection: PrinterConnection, status_timeout_s: float, job_timeout_s: float
+    ) -> None:
+        self._connection = connection
         self._status_timeout_s = status_timeout_s
         self._job_timeout_s = job_timeout_s
         self._printer: Any = None
@@ -189,12 +192,6 @@ class _Link:
 
 
 class _NetworkLink(_Link):
-    def __init__(
-        self, connection: PrinterConnection, status_timeout_s: float, job_timeout_s: float
-    ) -> None:
-        super().__init__(status_timeout_s, job_timeout_s)
-        self._connection = connection
-
     def _new_printer(self) -> Any:
         # The constructor's timeout is the connect timeout: a host that drops SYNs must fail
         # within the status timeout, not python-escpos' 60 s default.
@@ -245,12 +242,6 @@ class _NetworkLink(_Link):
 
 
 class _SerialLink(_Link):
-    def __init__(
-        self, connection: PrinterConnection, status_timeout_s: float, job_timeout_s: float
-    ) -> None:
-        super().__init__(status_timeout_s, job_timeout_s)
-        self._connection = connection
-
     def _new_printer(self) -> Any:
         return Serial(
             self._connection.device, self._connection.baudrate, timeout=self._status_timeout_s
@@ -282,12 +273,6 @@ class _SerialLink(_Link):
 
 
 class _UsbLink(_Link):
-    def __init__(
-        self, connection: PrinterConnection, status_timeout_s: float, job_timeout_s: float
-    ) -> None:
-        super().__init__(status_timeout_s, job_timeout_s)
-        self._connection = connection
-
     def _new_printer(self) -> Any:
         # pyusb timeouts are milliseconds; python-escpos passes its ``timeout`` straight through
         # (and its default 0 means wait forever).
