@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where receipts, the hub database and logs go (default var/sim)")
     parser.add_argument("--size", type=_size, default=(1920, 1080),
                         help="terminal window size, e.g. 1920x1080, 1080x1920, 800x480")
+    parser.add_argument("--language", choices=("zh_CN", "en"), default="zh_CN",
+                        help="the language every resident starts in (default zh_CN)")
     parser.add_argument("--printer", metavar="HOST:PORT",
                         help="print on a real network printer instead of the virtual one")
     parser.add_argument("--broker", metavar="URL",
@@ -205,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir=args.workdir,
         terminal_id=args.terminal_id,
         size=args.size,
+        language=args.language,
         printer=_host_port(args.printer, 9100) if args.printer else None,
         broker=_host_port(args.broker, 1883) if args.broker else None,
         hub_url=args.hub,

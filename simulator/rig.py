@@ -46,6 +46,7 @@ class RigOptions:
     terminal_id: str = "T-SIM-0001"
     site: str = "simulator"
     size: tuple[int, int] = (1920, 1080)
+    language: str = "zh_CN"  # the language every resident starts in
     printer: tuple[str, int] | None = None  # a real network printer
     printer_port: int = 9100  # for the virtual printer; 0 = any free port
     broker: tuple[str, int] | None = None  # an external broker
@@ -174,6 +175,7 @@ idle_timeout_s = {o.idle_timeout_s}
 fullscreen = false
 width = {width}
 height = {height}
+language = "{o.language}"
 
 [card]
 reader_filter = ""

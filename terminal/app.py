@@ -177,12 +177,12 @@ def run(config: Config) -> int:
             notifier.ready("attract screen shown")
             log.info("attract screen ready")
             # Now, off the path to the first screen: telemetry, the printer, the hub adapter.
-            operations.start()
             printer_part.warm()
             hub_part.warm()
             monitor.start()
+            operations.start(after=monitor.polled)
 
-    ui = KioskUi(translator, on_settled=settled)
+    ui = KioskUi(translator, on_settled=settled, home_language=config.display.language)
     controller = TerminalController(
         engine, ui, runner,
         schedule=lambda delay, call: Clock.schedule_once(lambda _dt: call(), delay),

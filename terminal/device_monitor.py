@@ -35,6 +35,7 @@ class DeviceMonitor:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.polled = threading.Event()  # set once every device has been asked at least once
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="device-monitor", daemon=True)
@@ -70,6 +71,7 @@ class DeviceMonitor:
                 log.exception("probing %s failed", name)
                 state = DeviceState.fault("probe_error")
             self.report(name, state)
+        self.polled.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -97,10 +97,15 @@ class OperationsLink:
         if agent is not None:
             agent.heartbeat_now()  # so the fault shows in the very next heartbeat
 
-    def start(self) -> None:
-        """Bring telemetry up on its own thread; returns at once."""
+    def start(self, after: threading.Event | None = None, wait_s: float = 5.0) -> None:
+        """Bring telemetry up on its own thread; returns at once.
+
+        With ``after``, the agent waits (at most ``wait_s``) for it first: the device monitor's
+        first poll, so the birth's first heartbeat already reports every device.
+        """
         if self._config.mqtt.enabled:
-            threading.Thread(target=self._start_agent, name="telemetry-start", daemon=True).start()
+            threading.Thread(target=self._start_agent, args=(after, wait_s),
+                             name="telemetry-start", daemon=True).start()
 
     def stop(self) -> None:
         with self._lock:
@@ -111,7 +116,9 @@ class OperationsLink:
 
     # --- the agent -----------------------------------------------------------------------------
 
-    def _start_agent(self) -> None:
+    def _start_agent(self, after: threading.Event | None, wait_s: float) -> None:
+        if after is not None:
+            after.wait(wait_s)
         try:
             agent = self._build_agent()
             agent.start()

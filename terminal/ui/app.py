@@ -97,6 +97,7 @@ class KioskUi:
         on_settled: Callable[[str], None] | None = None,
         font_path: Path | None = None,
         touch_guard_s: float = TOUCH_GUARD_S,
+        home_language: str = DEFAULT_LANGUAGE,
     ) -> None:
         self.on_tap: Callable[[str], None] = on_tap or (lambda _target: None)
         self.on_language = on_language
@@ -111,7 +112,9 @@ class KioskUi:
         self._model: ScreenModel | None = None
         self._frame: Frame | None = None
         self._running = False
-        self._language = DEFAULT_LANGUAGE
+        # The language every resident starts in ([display] language); the switch is theirs.
+        self._home_language = home_language
+        self._language = home_language
         self._metrics = Metrics(int(Window.width), int(Window.height))
         self._frames_since_show = 0
         self._settled = False
@@ -163,9 +166,9 @@ class KioskUi:
             isinstance(view.screen, Attract)
             and previous is not None
             and not isinstance(previous.screen, Attract)
-            and self._language != DEFAULT_LANGUAGE
+            and self._language != self._home_language
         ):
-            self._language = DEFAULT_LANGUAGE  # a new resident starts in Chinese
+            self._language = self._home_language  # a new resident starts in the home language
             if self.on_language is not None:
                 self.on_language(self._language)
         if previous is not None and previous.screen == view.screen and self._frame is not None:

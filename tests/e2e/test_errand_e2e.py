@@ -183,7 +183,7 @@ def test_paper_out_blocks_the_job_and_shows_in_the_next_heartbeat(
     shoot(rig, "12-paper-out")
     assert "打印纸已用完" in visible(rig)
     heartbeat = mqtt_tap.wait_for(
-        "/heartbeat", lambda p: p["devices"]["printer"]["reason"] == "paper_out")
+        "/heartbeat", lambda p: p["devices"].get("printer", {}).get("reason") == "paper_out")
     assert heartbeat["devices"]["printer"]["state"] == "fault"
     mqtt_tap.wait_for("/event", lambda p: p["type"] == "device_fault"
                       and p.get("reason") == "paper_out")

@@ -5,6 +5,7 @@ find clipped text or overlapping targets on each step."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,3 +91,18 @@ def test_every_step_fits_the_screen(
     finally:
         rig.stop()
     assert not issues, "\n".join(issues)
+
+
+def test_the_home_language_comes_from_the_config(shared_pcscd: Pcscd, tmp_path: Path) -> None:
+    rig = SimulatorRig(RigOptions(
+        workdir=tmp_path, size=(800, 480), language="en", printer_port=0, hub_port=0,
+        automation_port=0, pcscd=shared_pcscd, force_xvfb=True,
+    ))
+    rig.start()
+    try:
+        screen = rig.wait_for_screen("attract")
+        assert screen["language"] == "en"
+        assert not re.search(r"[\u4e00-\u9fff]", screen["title"]), screen["title"]
+        assert [t["label"] for t in screen["targets"] if t["id"] == "lang.toggle"] == ["中文"]
+    finally:
+        rig.stop()

@@ -17,7 +17,9 @@ def test_changes_are_reported_once_and_probe_errors_read_as_faults() -> None:
         {"printer": lambda: printer_state[0], "camera": broken_probe},
         on_change=lambda name, state: changes.append((name, state)),
     )
+    assert not monitor.polled.is_set()
     monitor.poll_once()
+    assert monitor.polled.is_set()
     monitor.poll_once()
     assert changes == [("printer", DeviceState.ok()), ("camera", DeviceState.fault("probe_error"))]
     printer_state[0] = DeviceState.fault("paper_out")
