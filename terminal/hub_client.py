@@ -41,7 +41,9 @@ REFUSAL_REASONS = frozenset(
 )
 _REFUSAL_STATUSES = frozenset({404, 409, 422})
 # Statuses that say "later", not "never": a gateway's timeout and rate limit, besides any 5xx.
-_RETRY_LATER_STATUSES = frozenset({408, 429})
+# 401/403 come from an auth proxy or an expired credential in front of the hub: fixable, so
+# "try again later", never a final refusal of what was sent.
+_RETRY_LATER_STATUSES = frozenset({401, 403, 408, 429})
 _MAX_ANSWER_BYTES = 256 * 1024  # a document is a few kB; more is not a hub answer
 _READ_CHUNK = 16 * 1024
 

@@ -72,10 +72,17 @@ class RatingQueue:
             self._thread.join(timeout=5)
 
     def flush(self) -> int:
-        """Send what is pending now; return how many are left. Stops at the first outage."""
-        for item in self._outbox.pending(KIND):
-            if not self._send(item):
+        """Send what is pending now, batch after batch; return how many are left.
+
+        Stops at the first outage (the hub down, or its adapter not buildable yet).
+        """
+        while not self._stop.is_set():
+            batch = self._outbox.pending(KIND)
+            if not batch:
                 break
+            for item in batch:
+                if not self._send(item):
+                    return self._outbox.count(KIND)
         return self._outbox.count(KIND)
 
     def _send(self, item: OutboxItem) -> bool:
@@ -89,26 +96,42 @@ class RatingQueue:
                 terminal_id=data["terminal_id"],
                 rated_at=dt.datetime.fromisoformat(data["rated_at"]),
             )
+        except (KeyError, TypeError, ValueError):
+            return self._set_aside(item, "unreadable")
+        try:
             self._hub.submit_rating(rating)
         except HubUnavailable:
             return False
-        except (ErrandRefused, HubError, KeyError, ValueError) as e:
-            # Retrying a rating the hub will never take would block every later one behind it.
-            log.warning("hub refused rating %d for good (%s); kept aside", item.id,
-                        getattr(e, "reason", type(e).__name__))
-            self._outbox.put(REJECTED_KIND, item.payload_json)
+        except (ErrandRefused, HubError) as e:
+            return self._set_aside(item, e.reason)
+        except Exception:
+            # Not the hub's answer but our side failing (the adapter cannot be built, a bad CA
+            # file): nothing about this rating is wrong, so it waits, and the reason is logged.
+            log.exception("sending rating %d failed; it stays queued", item.id)
+            return False
+        self._outbox.mark_done(item.id)
+        return True
+
+    def _set_aside(self, item: OutboxItem, reason: str) -> bool:
+        # Retrying a rating the hub will never take would block every later one behind it.
+        log.warning("rating %d refused for good (%s); kept aside", item.id, reason)
+        self._outbox.put(REJECTED_KIND, item.payload_json)
         self._outbox.mark_done(item.id)
         return True
 
     def _run(self) -> None:
         delay = self._retry_min_s
         while not self._stop.is_set():
-            left = self.flush()
+            try:
+                left = self.flush()
+            except Exception:  # the outbox itself failing (disk full, locked): try again later
+                log.exception("rating queue failed; retrying")
+                left = -1
             if left == 0:
                 delay = self._retry_min_s
                 self._wake.wait()
             else:
-                # The hub is down: back off, but wake at once for a new rating.
+                # The hub (or the disk) is unwell: back off, but wake at once for a new rating.
                 self._wake.wait(delay)
                 delay = min(delay * 2, self._retry_max_s)
             self._wake.clear()

@@ -4,6 +4,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
+from flows.hub import RatingSubmission
 from flows.steps import SubmitRating
 from simulator.hub import SimHub
 from terminal.hub_client import HttpServiceHub
@@ -72,3 +73,36 @@ def test_a_rating_the_hub_refuses_for_good_is_kept_aside_and_does_not_block(
         assert [r.level for r in hub.ratings()] == [4]
     finally:
         hub.stop()
+
+
+def test_our_side_failing_keeps_the_rating_queued_and_the_sender_alive(tmp_path: Path) -> None:
+    class FlakyHub:
+        """The adapter cannot be built at first (a CA file missing), then the hub takes it."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+            self.taken: list[str] = []
+
+        def run_errand(self, errand_id: str, id_number: str, terminal_id: str) -> None:
+            raise AssertionError("not used")
+
+        def submit_rating(self, rating: RatingSubmission) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                raise FileNotFoundError("hub-ca.pem")
+            self.taken.append(rating.case_number)
+
+    hub = FlakyHub()
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    queue = RatingQueue(outbox, hub, terminal_id="T-1", now=lambda: NOW,  # type: ignore[arg-type]
+                        retry_min_s=0.05)
+    queue.start()
+    try:
+        queue.submit(SubmitRating("ssc_enrollment_proof", "SB20261121000009", 5))
+        deadline = time.monotonic() + 5
+        while not hub.taken and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert hub.taken == ["SB20261121000009"]
+        assert outbox.count(REJECTED_KIND) == 0
+    finally:
+        queue.stop()
