@@ -3,13 +3,15 @@ to the first screen.
 
 Importing pydantic's models and paho costs about 150 ms, a quarter of start-up, and nothing on the
 attract screen needs them; the link starts the telemetry agent on its own thread once the first
-screen is up. Events recorded before the agent exists wait in memory, in order, and go to its
-outbox as soon as it does, so nothing is lost.
+screen is up, and tries again with backoff if it cannot (a missing certificate, say). Events
+recorded before the agent exists are written to the outbox at once, as plain records, and handed
+to the agent in order when it is up, so nothing is lost, not even to a power cut.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EARLY_EVENTS_MAX = 1000  # a bound, not an expectation: only start-up events wait here
+EARLY_KIND = "event_early"  # outbox kind of events recorded before the agent was up
+RETRY_MIN_S = 5.0
+RETRY_MAX_S = 300.0
 
 
 def version() -> str:
@@ -69,19 +73,21 @@ class OperationsLink:
         self._in_session = in_session
         self._lock = threading.Lock()
         self._agent: TelemetryAgent | None = None
-        self._early: list[RecordEvent] | None = [] if config.mqtt.enabled else None
-        self._stopped = False
+        self._stopped = threading.Event()
 
     # --- what the terminal calls ---------------------------------------------------------------
 
     def record(self, event: RecordEvent) -> None:
-        """From any thread: count the event, and send it (or keep it until the agent is up)."""
+        """From any thread: count the event, and send it (or store it until the agent is up)."""
         self._counters.count(event)
+        if not self._config.mqtt.enabled:
+            return
         with self._lock:
             agent = self._agent
             if agent is None:
-                if self._early is not None and len(self._early) < EARLY_EVENTS_MAX:
-                    self._early.append(event)
+                record = {"type": event.type, "severity": event.severity,
+                          "fields": dict(event.fields)}
+                self._outbox.put(EARLY_KIND, json.dumps(record, ensure_ascii=False))
                 return
         agent.record(event)
 
@@ -108,8 +114,8 @@ class OperationsLink:
                              name="telemetry-start", daemon=True).start()
 
     def stop(self) -> None:
+        self._stopped.set()
         with self._lock:
-            self._stopped = True
             agent = self._agent
         if agent is not None:
             agent.stop()
@@ -119,23 +125,38 @@ class OperationsLink:
     def _start_agent(self, after: threading.Event | None, wait_s: float) -> None:
         if after is not None:
             after.wait(wait_s)
-        try:
-            agent = self._build_agent()
-            agent.start()
-        except Exception:  # the terminal serves residents without telemetry; say so loudly
-            log.exception("telemetry could not start; the terminal goes on without it")
+        delay = RETRY_MIN_S
+        while not self._stopped.is_set():
+            try:
+                agent = self._build_agent()
+                agent.start()
+                break
+            except Exception:  # the terminal serves residents without telemetry; say so loudly
+                log.exception("telemetry could not start; trying again in %.0f s", delay)
+                if self._stopped.wait(delay):
+                    return
+                delay = min(delay * 2, RETRY_MAX_S)
+        else:
             return
+        # Hand over what was stored meanwhile, in order; record() keeps storing until the agent
+        # is published, so the last stragglers are handed over under the lock.
+        self._replay_early(agent)
         with self._lock:
-            if self._stopped:
-                early: list[RecordEvent] = []
-            else:
-                self._agent = agent
-                early, self._early = self._early or [], None
-        if self._stopped:
+            self._replay_early(agent)
+            self._agent = agent
+        if self._stopped.is_set():
             agent.stop()
-            return
-        for event in early:
-            agent.record(event)
+
+    def _replay_early(self, agent: TelemetryAgent) -> None:
+        while items := self._outbox.pending(EARLY_KIND):
+            for item in items:
+                try:
+                    record = json.loads(item.payload_json)
+                    agent.record(RecordEvent(record["type"], record["severity"],
+                                             record["fields"]))
+                except (KeyError, TypeError, ValueError):
+                    log.warning("dropping unreadable early event %d", item.id)
+                self._outbox.mark_done(item.id)
 
     def _build_agent(self) -> TelemetryAgent:
         # Imported here, off the main thread: see the module docstring.

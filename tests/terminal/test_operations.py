@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,7 +17,7 @@ from flows.steps import RecordEvent
 from simulator.broker import Mosquitto
 from terminal.config import parse_config
 from terminal.counters import DailyCounters
-from terminal.operations import OperationsLink, terminal_state
+from terminal.operations import EARLY_KIND, OperationsLink, terminal_state
 from terminal.outbox import Outbox
 
 pytestmark = pytest.mark.mosquitto
@@ -71,6 +72,36 @@ def test_events_before_start_arrive_in_order(mosquitto: Mosquitto, tmp_path: Pat
         outbox.close()
 
 
+def test_early_events_survive_a_crash_before_telemetry_was_up(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    config = parse_config({
+        "terminal": {"id": "T-OPS-2", "state_dir": str(tmp_path)},
+        "mqtt": {"host": mosquitto.host, "port": mosquitto.port},
+    })
+    counters = DailyCounters(lambda: dt.date(2026, 11, 21))
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    first = OperationsLink(config, outbox=outbox, counters=counters,
+                           devices=lambda: {}, in_session=lambda: False)
+    first.record(RecordEvent("session_started"))
+    first.record(RecordEvent("card_left_in_reader", "warning"))
+    outbox.close()  # the power goes: the link never started its agent
+
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    assert outbox.count(EARLY_KIND) == 2
+    second = OperationsLink(config, outbox=outbox, counters=counters,
+                            devices=lambda: {}, in_session=lambda: False)
+    try:
+        second.start()
+        deadline = time.monotonic() + 10
+        while outbox.count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert outbox.count() == 0, "the stored events must be handed over and delivered"
+    finally:
+        second.stop()
+        outbox.close()
+
+
 def test_without_mqtt_nothing_is_kept_for_later(tmp_path: Path) -> None:
     config = parse_config({"terminal": {"state_dir": str(tmp_path)}, "mqtt": {"enabled": False}})
     counters = DailyCounters(lambda: dt.date(2026, 11, 21))
@@ -81,3 +112,4 @@ def test_without_mqtt_nothing_is_kept_for_later(tmp_path: Path) -> None:
     link.start()
     link.stop()
     assert counters.snapshot()["receipts"] == 5
+    assert Outbox(tmp_path / "o.sqlite").count() == 0
