@@ -9,6 +9,7 @@ only through ``Clock.schedule_once`` (see docs/ARCHITECTURE.md, "Threads").
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import tomllib
@@ -92,6 +93,19 @@ def build_hub(settings: HubSettings) -> ServiceHub:
     return HttpServiceHub(settings.url, timeout_s=settings.timeout_s, ca_file=settings.ca_file)
 
 
+def effect_timeout_s(config: Config) -> int:
+    """How long a step may wait for one effect before the session gives up on it.
+
+    Well above the slowest bounded job the config allows (a hub call may take two of its
+    timeouts, connect and read; a print job its job timeout plus a status exchange per request),
+    so the engine's backstop never cuts off a call that is still within its own limits.
+    """
+    hub = 2 * config.hub.timeout_s
+    printer = config.printer.job_timeout_s + 5 * config.printer.status_timeout_s
+    card = config.card.read_timeout_s
+    return max(60, math.ceil(2 * max(hub, printer, card) + 10))
+
+
 def run(config: Config) -> int:
     """Build the terminal from ``config`` and run it until it is told to stop."""
     limit_malloc_arenas()  # before any thread starts, so every thread shares the two
@@ -122,6 +136,7 @@ def run(config: Config) -> int:
         terminal_id=terminal_id,
         idle_timeout_s=config.terminal.idle_timeout_s,
         zone=zone,
+        effect_timeout_s=effect_timeout_s(config),
     )
 
     card = CardReaderDriver(
@@ -146,7 +161,7 @@ def run(config: Config) -> int:
         outbox=outbox,
         counters=counters,
         devices=lambda: monitor.states() if monitor is not None else {},
-        in_session=lambda: controller.in_session if controller is not None else False,
+        in_session=lambda: controller.serving if controller is not None else False,
     )
     monitor = DeviceMonitor(
         {"card_reader": card.state, "printer": printer.status},
@@ -172,14 +187,17 @@ def run(config: Config) -> int:
     ready = threading.Event()
 
     def settled(screen_id: str) -> None:
-        if screen_id == "attract" and not ready.is_set():
+        # The first screen to settle, whichever it is: a card left in the reader overnight takes
+        # a restarted terminal straight past attract, and systemd must still hear READY.
+        if not ready.is_set():
             ready.set()
-            notifier.ready("attract screen shown")
-            log.info("attract screen ready")
+            notifier.ready(f"first screen shown: {screen_id}")
+            log.info("first screen ready: %s", screen_id)
             # Now, off the path to the first screen: telemetry, the printer, the hub adapter.
             printer_part.warm()
             hub_part.warm()
             monitor.start()
+            ratings.start()
             operations.start(after=monitor.polled)
 
     ui = KioskUi(translator, on_settled=settled, home_language=config.display.language)
@@ -218,7 +236,6 @@ def run(config: Config) -> int:
         Clock.schedule_interval(lambda _dt: notifier.watchdog(), WATCHDOG_INTERVAL_S)
         card.watch(on_inserted=lambda reader: post(CardInserted(reader)),
                    on_removed=lambda reader: post(CardPulled(reader)))
-        ratings.start()
         if automation is not None:
             automation.start()
 
@@ -228,13 +245,15 @@ def run(config: Config) -> int:
         ui.run()
     finally:
         notifier.stopping()
+        # Producers first, then the workers (the store lane drained), then telemetry (its last
+        # words: online false), and the outbox they all write to last.
         _stop_quietly(
             automation.stop if automation else None,
-            operations.stop,
             card.stop,
             monitor.stop,
-            ratings.stop,
             runner.shutdown,
+            ratings.stop,
+            operations.stop,
             printer_part.built.close if printer_part.built else None,
             outbox.close,
         )

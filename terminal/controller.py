@@ -19,6 +19,9 @@ class Engine(Protocol):
     @property
     def in_session(self) -> bool: ...
 
+    @property
+    def idle(self) -> bool: ...
+
     def start(self) -> _Output: ...
 
     def handle(self, event: Event) -> _Output: ...
@@ -66,10 +69,14 @@ class TerminalController:
         self._shown: View | None = None  # the engine's latest view, shown or about to be
         self._pending: View | None = None  # a progress view waiting out its delay
         self._on_session_end = on_session_end
+        # Written on the main thread after every event, read by telemetry's thread: a plain
+        # bool, so other threads never call into the engine itself.
+        self._serving = False
 
     @property
-    def in_session(self) -> bool:
-        return self._engine.in_session
+    def serving(self) -> bool:
+        """Someone is at the terminal: any screen but attract (thread-safe to read)."""
+        return self._serving
 
     @property
     def screen(self) -> Screen | None:
@@ -77,6 +84,7 @@ class TerminalController:
 
     def start(self) -> None:
         self._apply(self._engine.start())
+        self._serving = not self._engine.idle
 
     def handle(self, event: Event) -> None:
         was_in_session = self._engine.in_session
@@ -88,6 +96,7 @@ class TerminalController:
             log.exception("session engine failed on %s; restarting the flow", type(event).__name__)
             output = self._engine.start()
         self._apply(output)
+        self._serving = not self._engine.idle
         if was_in_session and not self._engine.in_session and self._on_session_end is not None:
             self._on_session_end()
 

@@ -93,9 +93,19 @@ class EffectRunner:
         }[type(effect)]
         self._workers[lane].submit(self._perform_and_deliver, effect)
 
-    def shutdown(self) -> None:
-        for worker in self._workers.values():
-            worker.shutdown(wait=False, cancel_futures=True)
+    def shutdown(self, drain_s: float = 3.0) -> None:
+        """Stop taking work. Device and hub jobs still queued are dropped (their session is over
+        with the process), but the store lane is drained for up to ``drain_s``: a rating queued
+        there was promised to a resident who has already been thanked."""
+        for name, worker in self._workers.items():
+            if name != "store":
+                worker.shutdown(wait=False, cancel_futures=True)
+        store = self._workers["store"]
+        try:
+            store.submit(lambda: None).result(timeout=drain_s)
+        except Exception:  # timed out or already shut down: what is left is logged, not waited for
+            log.warning("store lane not drained within %.0f s", drain_s)
+        store.shutdown(wait=False)
 
     def _guarded_record(self, event: RecordEvent) -> None:
         try:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from terminal.app import effect_timeout_s
 from terminal.config import ConfigError, load_config, parse_config
 
 
@@ -56,3 +57,10 @@ def test_the_shipped_production_example_parses_with_automation_off() -> None:
     config = load_config(Path(__file__).parents[2] / "deploy" / "terminal.toml")
     assert config.automation.enabled is False
     assert config.display.fullscreen is True
+
+
+def test_the_effect_backstop_outlasts_every_bounded_job() -> None:
+    assert effect_timeout_s(parse_config({})) == 60
+    slow = parse_config({"hub": {"timeout_s": 90}, "printer": {"job_timeout_s": 100}})
+    assert effect_timeout_s(slow) > 2 * 90
+    assert effect_timeout_s(slow) > 100 + 5 * 1.0

@@ -21,6 +21,7 @@ class ScriptedEngine:
     def __init__(self, outputs: list[Output]) -> None:
         self.outputs = outputs
         self.in_session = False
+        self.idle = True
 
     def start(self) -> Output:
         return Output(ATTRACT)

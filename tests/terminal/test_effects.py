@@ -2,6 +2,7 @@
 
 import datetime as dt
 import queue
+import time
 
 from devices.base import CardHolder, CardRemoved, DeviceState, PaperOut, Receipt, Sex
 from flows.hub import ErrandDocument, ErrandRefused, HubUnavailable, RatingSubmission
@@ -130,3 +131,18 @@ def test_record_event_goes_to_the_sink_and_delivers_nothing() -> None:
     assert events.recorded.get(timeout=5).type == "session_started"
     assert done.empty()
     runner.shutdown()
+
+
+def test_shutdown_drains_the_queued_ratings() -> None:
+    runner, _card, _printer, _hub, ratings, _events, _done = make()
+    slow_submit = ratings.submit
+
+    def submit(rating: SubmitRating) -> bool:
+        time.sleep(0.2)  # the store is busy when the terminal is told to stop
+        return slow_submit(rating)
+
+    ratings.submit = submit  # type: ignore[method-assign]
+    runner.run(SubmitRating("ssc_enrollment_proof", "SB1", 4))
+    runner.run(SubmitRating("ssc_enrollment_proof", "SB2", 5))
+    runner.shutdown(drain_s=3)
+    assert [r.case_number for r in ratings.queued] == ["SB1", "SB2"]
