@@ -3,8 +3,8 @@
 glibc gives every thread that allocates its own arena (up to 8 per core); with a dozen device,
 MQTT and HTTP threads each arena keeps freed memory for itself, and a long-running appliance
 grows without leaking. Two arenas are plenty for threads that mostly wait on I/O. After each
-session the freed memory is collected and handed back to the system, which also means the objects
-that held a resident's data do not linger in freed heap pages longer than needed.
+session the garbage is collected and free heap pages are handed back to the system. (This is
+about size, not secrecy: freed memory is not scrubbed.)
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import logging
-
-log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # from glibc's malloc.h
 
 
-def _libc() -> ctypes.CDLL | None:
+def _load_libc() -> ctypes.CDLL | None:
+    # Looked up once: find_library runs ldconfig, too slow for the UI thread at every session end.
     name = ctypes.util.find_library("c")
     if name is None:
         return None
@@ -29,17 +27,18 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
+_LIBC = _load_libc()
+
+
 def limit_malloc_arenas(arenas: int = 2) -> bool:
     """Call before starting threads; False where the C library is not glibc."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "mallopt"):
+    if _LIBC is None or not hasattr(_LIBC, "mallopt"):
         return False
-    return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    return bool(_LIBC.mallopt(_M_ARENA_MAX, arenas))
 
 
 def release_free_memory() -> None:
     """Collect garbage and return free heap pages to the system (after a session ends)."""
     gc.collect()
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
+    if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):
+        _LIBC.malloc_trim(0)
