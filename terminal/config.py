@@ -7,6 +7,8 @@ misspelt key in the field fails loudly at start instead of silently falling back
 from __future__ import annotations
 
 import tomllib
+import urllib.parse
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +130,13 @@ def _optional_path(value: str) -> Path | None:
     return Path(value) if value else None
 
 
+def _existing_file(where: str, path: Path | None) -> Path | None:
+    """A certificate or key named in the config must be there now, not at the first TLS call."""
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{where}: no such file: {path}")
+    return path
+
+
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Build a Config from a TOML document's tables; raise ConfigError naming what is wrong."""
     known = {"terminal", "display", "card", "printer", "hub", "mqtt", "automation"}
@@ -152,6 +161,10 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     if not terminal.terminal_id.replace("-", "").replace("_", "").isalnum():
         # The id is a topic level and a client id: no '/', '+', '#' or spaces.
         raise ConfigError("[terminal] id may hold only letters, digits, '-' and '_'")
+    try:
+        zoneinfo.ZoneInfo(terminal.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"[terminal] timezone: unknown zone {terminal.timezone!r}") from None
 
     s = sections["display"]
     dd = DisplaySettings()
@@ -185,16 +198,23 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     )
     if printer.paper_mm not in (58, 80):
         raise ConfigError("[printer] paper_mm must be 58 or 80")
+    if printer.kind == "network" and not printer.host:
+        raise ConfigError("[printer] host must be set for a network printer")
+    if printer.kind == "usb" and not (printer.usb_vendor and printer.usb_product):
+        raise ConfigError("[printer] usb_vendor and usb_product must be set for a USB printer")
+    if printer.kind == "serial" and not printer.serial_device:
+        raise ConfigError("[printer] serial_device must be set for a serial printer")
 
     s = sections["hub"]
     dh = HubSettings()
     hub = HubSettings(
         url=s.get("url", dh.url),
         timeout_s=s.get("timeout_s", dh.timeout_s, above=0.1, below=120),
-        ca_file=_optional_path(s.get("ca_file", "")),
+        ca_file=_existing_file("[hub] ca_file", _optional_path(s.get("ca_file", ""))),
     )
-    if not hub.url.startswith(("http://", "https://")):
-        raise ConfigError("[hub] url must start with http:// or https://")
+    url = urllib.parse.urlsplit(hub.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError("[hub] url must be http:// or https:// and name a host")
 
     s = sections["mqtt"]
     dm = MqttSettings()
@@ -204,9 +224,9 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         port=s.get("port", dm.port, above=0, below=65536),
         username=s.get("username", dm.username),
         password=s.get("password", dm.password),
-        ca_file=_optional_path(s.get("ca_file", "")),
-        cert_file=_optional_path(s.get("cert_file", "")),
-        key_file=_optional_path(s.get("key_file", "")),
+        ca_file=_existing_file("[mqtt] ca_file", _optional_path(s.get("ca_file", ""))),
+        cert_file=_existing_file("[mqtt] cert_file", _optional_path(s.get("cert_file", ""))),
+        key_file=_existing_file("[mqtt] key_file", _optional_path(s.get("key_file", ""))),
         heartbeat_interval_s=s.get("heartbeat_interval_s", dm.heartbeat_interval_s,
                                    above=0, below=3601),
     )

@@ -35,7 +35,13 @@ def test_values_are_read_and_typed() -> None:
         ({"mqtt": {"hearbeat_interval_s": 5}}, "check the spelling: [mqtt] hearbeat"),
         ({"screen": {}}, "unknown section(s): screen"),
         ({"terminal": {"id": "T/1"}}, "[terminal] id may hold only"),
-        ({"hub": {"url": "ftp://x"}}, "[hub] url must start with"),
+        ({"hub": {"url": "ftp://x"}}, "[hub] url must be http"),
+        ({"hub": {"url": "http://"}}, "[hub] url must be http"),
+        ({"hub": {"ca_file": "/nonexistent/hub-ca.pem"}}, "[hub] ca_file: no such file"),
+        ({"mqtt": {"cert_file": "/nonexistent/t.pem"}}, "[mqtt] cert_file: no such file"),
+        ({"terminal": {"timezone": "Asia/Beijing"}}, "[terminal] timezone: unknown zone"),
+        ({"printer": {"kind": "usb"}}, "[printer] usb_vendor and usb_product must be set"),
+        ({"printer": {"kind": "network", "host": ""}}, "[printer] host must be set"),
     ],
 )
 def test_bad_values_name_the_option(data: dict[str, object], message: str) -> None:
@@ -53,8 +59,15 @@ def test_file_errors_are_config_errors(tmp_path: Path) -> None:
         load_config(broken)
 
 
-def test_the_shipped_production_example_parses_with_automation_off() -> None:
-    config = load_config(Path(__file__).parents[2] / "deploy" / "terminal.toml")
+def test_the_shipped_production_example_parses_with_automation_off(tmp_path: Path) -> None:
+    # The example names certificates that exist only on an installed terminal; point them here.
+    example = (Path(__file__).parents[2] / "deploy" / "terminal.toml").read_text("utf-8")
+    for name in ("hub-ca.pem", "mqtt-ca.pem"):
+        (tmp_path / name).write_text("test", encoding="utf-8")
+        example = example.replace(f"/etc/kiosk/{name}", str(tmp_path / name))
+    config_path = tmp_path / "terminal.toml"
+    config_path.write_text(example, encoding="utf-8")
+    config = load_config(config_path)
     assert config.automation.enabled is False
     assert config.display.fullscreen is True
 
