@@ -217,49 +217,54 @@ def main(argv: list[str] | None = None) -> int:
         force_xvfb=args.xvfb,
     )
     rig = SimulatorRig(options)
-    log.info("starting the simulator in %s", rig.workdir)
-    try:
-        rig.start()
-    except (RigError, OSError, RuntimeError) as e:
-        print(f"kiosk-sim: {e}", file=sys.stderr)
-        return 1
-    panel = ControlPanel(RigBackend(rig), port=args.panel_port)
-    try:
-        panel.start()
-    except OSError as e:
-        rig.stop()
-        print(f"kiosk-sim: control panel port {args.panel_port}: {e}", file=sys.stderr)
-        return 1
-    if args.card and rig.card_slot is not None:
-        id_number, _, name = args.card.partition(":")
-        rig.card_slot.insert(VirtualCard.ssse(id_number=id_number, name=name or "张三"))
-
     stop = threading.Event()
+    started = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        # While the rig is starting, interrupt the start itself (the finally below tidies up
+        # whatever was started, pcscd included); once it is up, let the main loop end calmly.
+        if not started.is_set():
+            raise KeyboardInterrupt
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    print(
-        f"\n  Control panel:   {panel.url}\n"
-        f"  Automation API:  {rig.automation_url}  (GET /screen, POST /tap)\n"
-        f"  Printer:         {rig.printer_address[0]}:{rig.printer_address[1]}\n"
-        f"  Hub:             {rig.hub_url}\n"
-        f"  Broker:          mqtt://{rig.broker_address[0]}:{rig.broker_address[1]}\n"
-        f"  Receipts:        {rig.workdir / 'receipts'}\n"
-        f"  Terminal log:    {rig.workdir / 'terminal.log'}\n\n"
-        "  Ctrl-C stops everything.\n",
-        flush=True,
-    )
+    panel: ControlPanel | None = None
+    log.info("starting the simulator in %s", rig.workdir)
     try:
+        try:
+            rig.start()
+            panel = ControlPanel(RigBackend(rig), port=args.panel_port)
+            panel.start()
+        except (RigError, OSError, RuntimeError) as e:
+            print(f"kiosk-sim: {e}", file=sys.stderr)
+            return 1
+        started.set()
+        if args.card and rig.card_slot is not None:
+            id_number, _, name = args.card.partition(":")
+            rig.card_slot.insert(VirtualCard.ssse(id_number=id_number, name=name or "张三"))
+        print(
+            f"\n  Control panel:   {panel.url}\n"
+            f"  Automation API:  {rig.automation_url}  (GET /screen, POST /tap)\n"
+            f"  Printer:         {rig.printer_address[0]}:{rig.printer_address[1]}\n"
+            f"  Hub:             {rig.hub_url}\n"
+            f"  Broker:          mqtt://{rig.broker_address[0]}:{rig.broker_address[1]}\n"
+            f"  Receipts:        {rig.workdir / 'receipts'}\n"
+            f"  Terminal log:    {rig.workdir / 'terminal.log'}\n\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
         while not stop.wait(1.0):
             if rig.terminal is not None and rig.terminal.poll() is not None:
                 print(f"kiosk-sim: the terminal exited with {rig.terminal.returncode}; "
                       f"see {rig.workdir / 'terminal.log'}", file=sys.stderr)
                 return 1
+    except KeyboardInterrupt:
+        print("kiosk-sim: interrupted while starting; stopping what was started", file=sys.stderr)
+        return 130
     finally:
-        panel.stop()
+        if panel is not None:
+            panel.stop()
         rig.stop()
     return 0
 

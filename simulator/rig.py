@@ -8,7 +8,6 @@ the automation API on; the rig is shared by ``kiosk-sim`` and the end-to-end tes
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -214,23 +213,25 @@ port = {automation_port}
             state_dir=self.workdir / "terminal-state",
             automation_port=self.automation_port,
         )
-        log_file = (self.workdir / "terminal.log").open("ab")
-        self.terminal = subprocess.Popen(
-            [sys.executable, "-m", "terminal", "--config", str(config_path)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        log_file.close()
+        with (self.workdir / "terminal.log").open("ab") as log_file:
+            self.terminal = subprocess.Popen(
+                [sys.executable, "-m", "terminal", "--config", str(config_path)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         self.wait_for_screen("attract", timeout_s=60)
 
     def stop(self) -> None:
         if self.terminal is not None:
             self.terminal.terminate()
             try:
-                self.terminal.wait(timeout=10)
+                # The terminal's own clean stop (telemetry's last words, the outbox) is bounded
+                # well inside this; only a hung one is killed.
+                self.terminal.wait(timeout=25)
             except subprocess.TimeoutExpired:
+                log.warning("the terminal did not stop within 25 s; killing it")
                 self.terminal.kill()
                 self.terminal.wait(timeout=5)
             self.terminal = None
@@ -243,9 +244,13 @@ port = {automation_port}
             self.pcscd.close if self.pcscd and self._own_pcscd else None,
         ):
             if stop is not None:
-                with contextlib.suppress(Exception):
+                try:
                     stop()
+                except Exception:  # keep stopping the rest; a leftover process must be visible
+                    log.exception("stopping %s failed", getattr(stop, "__qualname__", stop))
         self.display = self.broker = self.hub = self.printer = self.card_slot = None
+        if self._own_pcscd:
+            self.pcscd, self._own_pcscd = None, False
 
     # --- the terminal's automation API ---------------------------------------------------------
 
