@@ -41,7 +41,7 @@ _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 PHASES = (
     ("before Kivy (Python, terminal imports)", "INFO kivy: Kivy: v"),
     ("Kivy, window, UI build", "INFO terminal.app: terminal "),
-    ("first screen until settled", "INFO terminal.app: attract screen ready"),
+    ("first screen until settled", "INFO terminal.app: first screen ready: attract"),
 )
 
 
