@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flows_support import receipt_strings
 
-from devices.base import CardHolder, DeviceState, FieldLine, QrCode, Receipt, Sex, TextLine
+from devices.base import CardHolder, DeviceState, Sex
 from flows.catalogue import Catalogue, ItemKind, parse_catalogue
 from flows.clock import FakeClock
 from flows.engine import Output, SessionEngine
@@ -164,16 +165,6 @@ def texts(screen: Screen) -> Iterator[Text]:
         stack += [v for v in text.params.values() if isinstance(v, Text)]
 
 
-def receipt_strings(receipt: Receipt) -> list[str]:
-    out: list[str] = []
-    for block in receipt.blocks:
-        if isinstance(block, TextLine):
-            out.append(block.text)
-        elif isinstance(block, FieldLine):
-            out += [block.label, block.value]
-        elif isinstance(block, QrCode):
-            out += [block.data, block.caption]
-    return out
 
 
 # --- the happy paths -------------------------------------------------------------------------

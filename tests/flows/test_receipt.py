@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 
 import pytest
+from flows_support import receipt_strings
 
 from devices.base import Align, CardHolder, FieldLine, QrCode, Receipt, Sex, TextLine
 from flows.catalogue import CatalogueItem, ItemKind, Localised, Material, ServiceGuide
@@ -60,16 +61,6 @@ GUIDE_ITEM = CatalogueItem(
 NOW = FakeClock().now()  # 2025-03-14 01:30 UTC, 09:30 in Beijing
 
 
-def strings(receipt: Receipt) -> list[str]:
-    out: list[str] = []
-    for block in receipt.blocks:
-        if isinstance(block, TextLine):
-            out.append(block.text)
-        elif isinstance(block, FieldLine):
-            out += [block.label, block.value]
-        elif isinstance(block, QrCode):
-            out += [block.data, block.caption]
-    return out
 
 
 def fields(receipt: Receipt) -> dict[str, str]:
@@ -100,7 +91,7 @@ def test_proof_layout() -> None:
 
 
 def test_proof_never_carries_the_full_name_or_number() -> None:
-    text = "\n".join(strings(proof()))
+    text = "\n".join(receipt_strings(proof()))
     assert "11010519491231002X" not in text and "欧阳娜娜" not in text
     assert "A12345678" not in text  # nor the card number
     assert "1101**********002X" in text and "欧***" in text
@@ -115,7 +106,7 @@ def test_proof_masks_personal_data_the_hub_sent_by_mistake() -> None:
             DocumentField("备注", "参保人欧阳娜娜，身份证11010519491231002X"),
         ),
     )
-    text = "\n".join(strings(proof(leaky)))
+    text = "\n".join(receipt_strings(proof(leaky)))
     assert "欧阳娜娜" not in text
     assert "11010519491231002" not in text
     assert "参保人欧***，身份证1101**********002X" in text
@@ -137,7 +128,7 @@ def test_short_names(name: str, masked: str) -> None:
 def test_guide_receipt_lists_every_material_at_once() -> None:
     receipt = guide_receipt(GUIDE_ITEM, terminal_id="T-0001", printed_at=NOW, zone=CHINA_ZONE)
     assert receipt.blocks[0] == TextLine("一次性告知单", Align.CENTER, emphasis=True, large=True)
-    text = strings(receipt)
+    text = receipt_strings(receipt)
     assert "城乡居民基本养老保险参保登记" in text
     assert "1. 居民身份证（原件）" in text
     assert "2. 户口簿" in text
