@@ -30,11 +30,11 @@ from typing import Any
 
 from simulator.display import VirtualDisplay
 from simulator.pcsc import Pcscd, PcscdAlreadyRunningError
+from simulator.processes import LOOPBACK, free_port, stop_process
 from simulator.rig import RigOptions, SimulatorRig
 from simulator.vcard import VirtualCardSlot
 
 REPO = Path(__file__).resolve().parents[1]
-LOOPBACK = "127.0.0.1"
 DEFAULT_SIZE = (1920, 1080)  # what `make sim` shows; the largest screen the product supports
 READY_TIMEOUT_S = 60.0  # a cold start on a busy 2-core box takes seconds, never a minute
 STOP_TIMEOUT_S = 10.0
@@ -43,12 +43,6 @@ MB = 1_000_000  # budgets say "MB": decimal megabytes, the stricter reading
 
 class BenchError(RuntimeError):
     """A benchmark could not run (a piece did not start, a screen never came); says why."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def median(values: Sequence[float]) -> float:
@@ -216,14 +210,7 @@ class Child:
 
     def stop(self) -> None:
         """SIGTERM (the terminal shuts down cleanly on it), SIGKILL if it does not go in time."""
-        if self._process.poll() is not None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=STOP_TIMEOUT_S)
+        stop_process(self._process, STOP_TIMEOUT_S)
 
 
 # --- the terminal's automation API ---------------------------------------------------------------

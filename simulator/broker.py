@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from simulator.processes import free_port, stop_process
+
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
@@ -28,13 +30,6 @@ def find_mosquitto() -> str:
         if os.access(candidate, os.X_OK):
             return candidate
     raise BrokerError("mosquitto not found; install the Debian package 'mosquitto'")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _accepts(port: int) -> bool:
@@ -150,14 +145,7 @@ class Mosquitto:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the broker (clients see their connection drop); the port is kept for start()."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout_s)
+        stop_process(process, timeout_s)
 
     def restart(self) -> None:
         """The broker-down fault in one go: stop, then start again on the same port."""

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from simulator.processes import stop_process
+
 X11_SOCKET_DIR = Path("/tmp/.X11-unix")
 
 
@@ -100,14 +102,7 @@ class VirtualDisplay:
 
     def stop(self) -> None:
         process, self._process, self._display = self._process, None, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
 
     def __enter__(self) -> VirtualDisplay:
         self.start()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -31,6 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from smartcard import scard
+
+from simulator.processes import stop_process
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
@@ -273,14 +274,7 @@ class Pcscd:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop our pcscd (SIGTERM, then SIGKILL after ``timeout``); virtual cards see EOF."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
+        stop_process(process, timeout)
 
     def restart(self, timeout: float = 10.0, *, with_reader: bool = True) -> None:
         """The "pcscd restarted" fault: stop and start again on the same ports."""

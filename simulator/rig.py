@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,12 +24,12 @@ from simulator.broker import Mosquitto
 from simulator.display import VirtualDisplay
 from simulator.hub import SimHub
 from simulator.pcsc import DEFAULT_VPCD_PORT, Pcscd, pcscd_answering
+from simulator.processes import LOOPBACK, free_port, port_is_free, stop_process
 from simulator.vcard import VirtualCardSlot
 from simulator.vprinter import VirtualPrinter
 
 log = logging.getLogger(__name__)
 
-LOOPBACK = "127.0.0.1"
 
 
 class RigError(RuntimeError):
@@ -62,24 +61,9 @@ class RigOptions:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
 def _pick(port: int) -> int:
     """The wanted port when it is free, else any free one (a second simulator, a test run)."""
-    return port if port and _port_free(port) else _free_port()
+    return port if port and port_is_free(port) else free_port()
 
 
 class SimulatorRig:
@@ -224,17 +208,10 @@ port = {automation_port}
         self.wait_for_screen("attract", timeout_s=60)
 
     def stop(self) -> None:
-        if self.terminal is not None:
-            self.terminal.terminate()
-            try:
-                # The terminal's own clean stop (telemetry's last words, the outbox) is bounded
-                # well inside this; only a hung one is killed.
-                self.terminal.wait(timeout=25)
-            except subprocess.TimeoutExpired:
-                log.warning("the terminal did not stop within 25 s; killing it")
-                self.terminal.kill()
-                self.terminal.wait(timeout=5)
-            self.terminal = None
+        # The terminal's own clean stop (telemetry's last words, the outbox) is bounded well
+        # inside this; only a hung one is killed.
+        stop_process(self.terminal, timeout_s=25)
+        self.terminal = None
         for stop in (
             self.display.stop if self.display else None,
             self.broker.stop if self.broker else None,

@@ -37,6 +37,7 @@ from contracts.mqtt import (
     ota_topic,
     status_topic,
 )
+from simulator.processes import free_port, stop_process
 from terminal.app import WATCHDOG_INTERVAL_S
 
 REPO = Path(__file__).resolve().parents[2]
@@ -467,13 +468,6 @@ def make_pki(directory: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def broker_config_for(directory: Path, port: int, files: dict[str, Path]) -> Path:
     """The production layout in ``directory``: Debian's main mosquitto.conf including conf.d/,
     where deploy's kiosk.conf sits with only its port and file paths swapped for the test's."""
@@ -558,12 +552,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
                 time.sleep(0.02)
         yield Broker(port, ca, passwords)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
         if process.stderr:
             process.stderr.close()
 
