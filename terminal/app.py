@@ -154,14 +154,15 @@ def run(config: Config) -> int:
     ratings = RatingQueue(outbox, hub, terminal_id=terminal_id, now=clock.now)
     counters = DailyCounters(lambda: clock.now().astimezone(zone).date())
 
-    controller: TerminalController | None = None
-    monitor: DeviceMonitor | None = None
+    # Declared here, built below: the closures that use them run only once everything is built.
+    controller: TerminalController
+    monitor: DeviceMonitor
     operations = OperationsLink(
         config,
         outbox=outbox,
         counters=counters,
-        devices=lambda: monitor.states() if monitor is not None else {},
-        in_session=lambda: controller.serving if controller is not None else False,
+        devices=lambda: monitor.states(),  # noqa: PLW0108 - the monitor is built below
+        in_session=lambda: controller.serving,
     )
     monitor = DeviceMonitor(
         {"card_reader": card.state, "printer": printer.status},
@@ -171,7 +172,7 @@ def run(config: Config) -> int:
 
     def post(event: Event) -> None:
         """From any thread: hand ``event`` to the engine on the main thread."""
-        Clock.schedule_once(lambda _dt: controller.handle(event) if controller else None, 0)
+        Clock.schedule_once(lambda _dt: controller.handle(event), 0)
 
     def deliver(done: EffectDone) -> None:
         post(done)
@@ -206,7 +207,7 @@ def run(config: Config) -> int:
         schedule=lambda delay, call: Clock.schedule_once(lambda _dt: call(), delay),
         on_session_end=release_free_memory,
     )
-    ui.on_tap = lambda target: controller.handle(Tap(target)) if controller else None
+    ui.on_tap = lambda target: controller.handle(Tap(target))
 
     automation: AutomationServer | None = None
     if config.automation.enabled:
@@ -229,10 +230,8 @@ def run(config: Config) -> int:
     signal.signal(signal.SIGINT, request_stop)
 
     def start_services(_dt: float) -> None:
-        assert controller is not None
         controller.start()
-        Clock.schedule_interval(lambda _dt: controller.handle(Tick()) if controller else None,
-                                TICK_INTERVAL_S)
+        Clock.schedule_interval(lambda _dt: controller.handle(Tick()), TICK_INTERVAL_S)
         Clock.schedule_interval(lambda _dt: notifier.watchdog(), WATCHDOG_INTERVAL_S)
         card.watch(on_inserted=lambda reader: post(CardInserted(reader)),
                    on_removed=lambda reader: post(CardPulled(reader)))

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from flows.steps import Effect, Event, Progress, Screen, View
+from flows.steps import Effect, Event, Progress, View
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +77,6 @@ class TerminalController:
     def serving(self) -> bool:
         """Someone is at the terminal: any screen but attract (thread-safe to read)."""
         return self._serving
-
-    @property
-    def screen(self) -> Screen | None:
-        return self._shown.screen if self._shown else None
 
     def start(self) -> None:
         self._apply(self._engine.start())

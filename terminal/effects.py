@@ -51,6 +51,16 @@ class EventSink(Protocol):
     def record(self, event: RecordEvent) -> None: ...
 
 
+# Which worker runs which effect: one per device or service, so two jobs never share a wire.
+_LANES: dict[type, str] = {
+    ReadCard: "card",
+    CheckPrinter: "printer",
+    PrintReceipt: "printer",
+    RunErrand: "hub",
+    SubmitRating: "store",
+}
+
+
 class EffectRunner:
     """Runs effects on per-device workers and delivers an EffectDone for each (but RecordEvent)."""
 
@@ -73,10 +83,8 @@ class EffectRunner:
         self._terminal_id = terminal_id
         self._deliver = deliver
         self._workers = {
-            "card": ThreadPoolExecutor(1, thread_name_prefix="effect-card"),
-            "printer": ThreadPoolExecutor(1, thread_name_prefix="effect-printer"),
-            "hub": ThreadPoolExecutor(1, thread_name_prefix="effect-hub"),
-            "store": ThreadPoolExecutor(1, thread_name_prefix="effect-store"),
+            lane: ThreadPoolExecutor(1, thread_name_prefix=f"effect-{lane}")
+            for lane in ("card", "printer", "hub", "store")
         }
 
     def run(self, effect: Effect) -> None:
@@ -84,14 +92,7 @@ class EffectRunner:
         if isinstance(effect, RecordEvent):
             self._workers["store"].submit(self._guarded_record, effect)
             return
-        lane = {
-            ReadCard: "card",
-            CheckPrinter: "printer",
-            PrintReceipt: "printer",
-            RunErrand: "hub",
-            SubmitRating: "store",
-        }[type(effect)]
-        self._workers[lane].submit(self._perform_and_deliver, effect)
+        self._workers[_LANES[type(effect)]].submit(self._perform_and_deliver, effect)
 
     def shutdown(self, drain_s: float = 3.0) -> None:
         """Stop taking work. Device and hub jobs still queued are dropped (their session is over

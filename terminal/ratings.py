@@ -58,9 +58,6 @@ class RatingQueue:
         self._wake.set()
         return True
 
-    def pending(self) -> int:
-        return self._outbox.count(KIND)
-
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="rating-sender", daemon=True)
         self._thread.start()

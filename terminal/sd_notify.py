@@ -12,10 +12,6 @@ class Notifier:
     def __init__(self, address: str | None = None) -> None:
         self._address = address if address is not None else os.environ.get("NOTIFY_SOCKET", "")
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._address)
-
     def notify(self, *fields: str) -> bool:
         """Send ``KEY=value`` lines; True when sent. Never raises: systemd may be gone."""
         if not self._address:
