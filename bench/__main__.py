@@ -25,6 +25,7 @@ from bench.harness import (
     stop_on_sigterm,
     summary_table,
 )
+from simulator.automation_client import AutomationError
 
 NAMES = ("startup", "identity", "memory")
 
@@ -66,7 +67,7 @@ def main() -> int:
                     continue
                 try:
                     verdicts.append(runners[name](env))
-                except BenchError as e:
+                except (BenchError, AutomationError) as e:
                     # One benchmark failing to run must not hide the others' figures.
                     broken = True
                     print(f"{name}: could not run: {e}")
@@ -74,7 +75,7 @@ def main() -> int:
                         Verdict(name=name, figure="could not run", budget="-", passed=False)
                     )
                 print()
-    except BenchError as e:
+    except (BenchError, AutomationError) as e:
         print(f"the bench environment could not start: {e}")
         return 2
     print(summary_table(verdicts))

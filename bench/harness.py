@@ -11,7 +11,6 @@ timeout.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -20,14 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
 
+from simulator.automation_client import AutomationClient
 from simulator.display import VirtualDisplay
 from simulator.pcsc import Pcscd, PcscdAlreadyRunningError
 from simulator.processes import LOOPBACK, free_port, stop_process
@@ -216,47 +213,17 @@ class Child:
 # --- the terminal's automation API ---------------------------------------------------------------
 
 
-class Automation:
-    """GET /screen and POST /tap on a terminal's automation API (DESIGN 8)."""
+class Automation(AutomationClient):
+    """The shared automation client, tied to the benchmark's terminal process."""
 
     def __init__(self, port: int, child: Child) -> None:
-        self.url = f"http://{LOOPBACK}:{port}"
-        self.child = child
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.url + path, data=data, method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {},
+        super().__init__(
+            f"http://{LOOPBACK}:{port}",
+            lambda: None if child.alive() else f"{child.name} exited" + _log_hint(child),
         )
-        try:
-            with urllib.request.urlopen(request, timeout=8.0) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as e:
-            raise BenchError(f"{method} {path} answered {e.code}: {e.read()[:200]!r}") from e
 
-    def screen(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/screen")
-        return result
-
-    def tap(self, target: str) -> None:
-        self._call("POST", "/tap", {"target": target})
-
-    def wait_for(self, screen_id: str, timeout_s: float, interval_s: float = 0.05) -> None:
-        """Poll GET /screen (which itself waits for the screen to settle) until ``screen_id``."""
-        deadline = time.monotonic() + timeout_s
-        last: object = "nothing yet"
-        while time.monotonic() < deadline:
-            if not self.child.alive():
-                raise BenchError(f"{self.child.name} exited" + _log_hint(self.child))
-            try:
-                last = self.screen().get("screen")
-                if last == screen_id:
-                    return
-            except (OSError, BenchError, ValueError) as e:
-                last = f"API not answering: {e}"
-            time.sleep(interval_s)
-        raise BenchError(f"screen {screen_id!r} not reached in {timeout_s:.0f} s; last: {last}")
+    def wait_for(self, screen_id: str, timeout_s: float) -> None:
+        self.wait_for_screen(screen_id, timeout_s)
 
 
 # --- the environment -----------------------------------------------------------------------------

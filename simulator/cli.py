@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
+from simulator.automation_client import AutomationError
 from simulator.hub_records import SPECIAL_PEOPLE
 from simulator.panel import (
     BackendError,
@@ -21,7 +22,7 @@ from simulator.panel import (
     ReceiptEntry,
 )
 from simulator.pcsc import pcscd_answering
-from simulator.rig import RigError, RigOptions, SimulatorRig
+from simulator.rig import RigOptions, SimulatorRig
 from simulator.vcard import VirtualCard
 from simulator.vprinter import PrinterStatus
 
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             rig.start()
             panel = ControlPanel(RigBackend(rig), port=args.panel_port)
             panel.start()
-        except (RigError, OSError, RuntimeError) as e:
+        except (AutomationError, OSError, RuntimeError) as e:
             print(f"kiosk-sim: {e}", file=sys.stderr)
             return 1
         started.set()

@@ -8,18 +8,15 @@ the automation API on; the rig is shared by ``kiosk-sim`` and the end-to-end tes
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simulator.automation_client import AutomationClient
 from simulator.broker import Mosquitto
 from simulator.display import VirtualDisplay
 from simulator.hub import SimHub
@@ -30,10 +27,6 @@ from simulator.vprinter import VirtualPrinter
 
 log = logging.getLogger(__name__)
 
-
-
-class RigError(RuntimeError):
-    """The rig could not start a piece; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -235,46 +228,26 @@ port = {automation_port}
     def automation_url(self) -> str:
         return f"http://{LOOPBACK}:{self.automation_port}"
 
+    def _terminal_gone(self) -> str | None:
+        if self.terminal is not None and self.terminal.poll() is not None:
+            return (f"the terminal exited with {self.terminal.returncode}; "
+                    f"see {self.workdir / 'terminal.log'}")
+        return None
+
+    @property
+    def client(self) -> AutomationClient:
+        return AutomationClient(self.automation_url, self._terminal_gone)
+
     def api(self, method: str, path: str, body: dict[str, Any] | None = None,
             timeout_s: float = 6.0) -> tuple[int, bytes]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.automation_url + path, data=data, method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                return int(response.status), bytes(response.read())
-        except urllib.error.HTTPError as e:
-            return int(e.code), bytes(e.read())
+        return self.client.call(method, path, body, timeout_s)
 
     def screen(self) -> dict[str, Any]:
-        status, body = self.api("GET", "/screen")
-        if status != 200:
-            raise RigError(f"GET /screen answered {status}: {body[:200]!r}")
-        result: dict[str, Any] = json.loads(body)
-        return result
+        return self.client.screen()
 
     def tap(self, target: str) -> dict[str, Any]:
-        status, body = self.api("POST", "/tap", {"target": target})
-        if status != 200:
-            raise RigError(f"tap {target!r} answered {status}: {body[:200]!r}")
-        result: dict[str, Any] = json.loads(body)
-        return result
+        return self.client.tap(target)
 
     def wait_for_screen(self, screen_id: str, timeout_s: float = 15.0) -> dict[str, Any]:
-        """Poll GET /screen until it shows ``screen_id``; raise RigError naming what it shows."""
-        deadline = time.monotonic() + timeout_s
-        last: dict[str, Any] | str = "nothing yet"
-        while time.monotonic() < deadline:
-            if self.terminal is not None and self.terminal.poll() is not None:
-                raise RigError(f"the terminal exited with {self.terminal.returncode}; "
-                               f"see {self.workdir / 'terminal.log'}")
-            try:
-                last = self.screen()
-                if last.get("screen") == screen_id:
-                    return last
-            except (OSError, RigError, ValueError) as e:
-                last = f"API not answering: {e}"
-            time.sleep(0.05)
-        raise RigError(f"screen {screen_id!r} not reached in {timeout_s} s; last: {last}")
+        """Poll GET /screen until it shows ``screen_id``; AutomationError names what it shows."""
+        return self.client.wait_for_screen(screen_id, timeout_s)
