@@ -144,6 +144,7 @@ TerminalState = Literal[
 TERMINAL_STATES: tuple[TerminalState, ...] = get_args(TerminalState)
 DeviceHealth = Literal["ok", "degraded", "fault"]
 Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 AckStatus = Literal["accepted", "in_progress", "succeeded", "failed", "rejected"]
 FINAL_ACK_STATUSES: frozenset[AckStatus] = frozenset({"succeeded", "failed", "rejected"})
 OtaState = Literal[
@@ -160,11 +161,18 @@ RatingLevel = Literal["1", "2", "3", "4", "5"]
 RATING_LEVELS: tuple[RatingLevel, ...] = get_args(RatingLevel)
 
 # Machine-readable codes (device names, reasons, event types, command names): lower-case words.
-Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+CODE_PATTERN: Final = r"^[a-z][a-z0-9_]{0,63}$"
+_CODE = re.compile(CODE_PATTERN)
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
 Reason = Annotated[str, Field(pattern=r"^[a-z0-9_]{0,64}$")]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 ShortText = Annotated[str, Field(max_length=256)]
+
+
+def is_code(text: str) -> bool:
+    """Whether ``text`` is a valid ``Code``, for callers that check before building a payload."""
+    return _CODE.match(text) is not None
 
 
 class Payload(BaseModel):
@@ -427,7 +435,8 @@ def encode(payload: Payload) -> bytes:
 _SHOWN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 
 
-def _describe(error: ValidationError) -> str:
+def describe_validation_error(error: ValidationError) -> str:
+    """A ValidationError as 'field: rule' pairs, without the offending values."""
     parts = []
     for item in error.errors(include_url=False, include_input=False, include_context=False):
         # Keys come from the sender too; one that is not a plain identifier is not repeated.
@@ -459,9 +468,5 @@ def parse_payload(model: type[P], raw: bytes | str) -> P:
     try:
         return model.model_validate_json(text)
     except ValidationError as e:
-        raise PayloadError(f"invalid {model.__name__}: {_describe(e)}") from None
+        raise PayloadError(f"invalid {model.__name__}: {describe_validation_error(e)}") from None
 
-
-def describe_validation_error(error: ValidationError) -> str:
-    """A ValidationError as 'field: rule' pairs, without the offending values."""
-    return _describe(error)

@@ -10,54 +10,67 @@ row or set a flag, so they stay fast whether or not the broker is reachable.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import queue
 import re
-import shutil
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.mqtt import (
+    SEVERITIES,
     TERMINAL_STATES,
-    AckPayload,
-    AckStatus,
-    CommandPayload,
     Counters,
     DeviceReport,
     EventPayload,
     EventValue,
     HeartbeatPayload,
-    PayloadError,
     StatusPayload,
-    SystemFigures,
     TerminalState,
     TopicError,
     ack_topic,
     command_filter,
-    describe_validation_error,
     encode,
     event_field_problem,
     event_topic,
     heartbeat_topic,
-    parse_payload,
+    is_code,
     parse_topic,
-    personal_data_reason,
     status_topic,
     utc_now,
 )
 from devices.base import DeviceState
+from terminal.commands import (
+    INTERRUPTED,
+    A,
+    CommandDispatcher,
+    CommandError,
+    CommandResult,
+    NoArgs,
+)
 from terminal.mqtt_link import BrokerSettings, Delivery, LastWill, MqttLink
 from terminal.outbox import Outbox
+from terminal.state_file import write_atomic
+from terminal.system_figures import SystemProbe
+
+# INTERRUPTED, CommandError, CommandResult and NoArgs live in terminal.commands; they are
+# re-exported because command handlers and the tests import them from here.
+__all__ = [
+    "INTERRUPTED",
+    "CommandError",
+    "CommandResult",
+    "EventLike",
+    "NoArgs",
+    "SetHeartbeatIntervalArgs",
+    "TelemetryAgent",
+    "TerminalSnapshot",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +78,9 @@ EVENT_KIND = "event"
 EVENT_WINDOW = 20  # events in flight at once; paho sends them in order on one connection
 STALE_DELIVERY_S = 10.0  # how long a reconnect waits for paho to re-send earlier events
 COMMAND_QUEUE_MAX = 64
-COMMAND_LOG_MAX = 256
 STOP_ACK_WAIT_S = 1.0
-INTERRUPTED = "interrupted by a restart before it finished; not retried"
 
-_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_SEVERITIES = ("info", "warning", "critical")
+_NON_CODE = re.compile(r"[^a-z0-9_]+")
 # Names an event's own fields use; a type-specific field may not overwrite them.
 _RESERVED_EVENT_FIELDS = frozenset({"v", "ts", "seq", "type", "severity", "dropped_fields"})
 MAX_EVENT_FIELDS = 30
@@ -104,56 +114,13 @@ class EventLike(Protocol):
     def fields(self) -> Mapping[str, str | int | float | bool]: ...
 
 
-class CommandError(Exception):
-    """Raised by a command handler to fail with a message that is sent back in the ack.
-
-    Only this message travels; any other exception is reported as an internal error by type name,
-    because arbitrary exception text may carry anything.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-A = TypeVar("A", bound=BaseModel)
-CommandResult = Mapping[str, JsonValue] | None
-
-
-class NoArgs(BaseModel):
-    """Arguments of a command that takes none."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
 class SetHeartbeatIntervalArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     interval_s: int = Field(ge=5, le=3600)
 
 
-@dataclass(frozen=True)
-class _Command:
-    args_model: type[BaseModel]
-    handler: Callable[[Any], CommandResult]
-
-
 # --- small persistent state ----------------------------------------------------------------------
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` so a power cut leaves the old or the new content, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class _BirthDeathSequence:
@@ -181,153 +148,16 @@ class _BirthDeathSequence:
     def advance(self) -> int:
         self._value += 1
         try:
-            _write_atomic(self._path, f"{self._value}\n")
+            write_atomic(self._path, f"{self._value}\n")
         except OSError:
             log.exception("could not persist bdseq to %s", self._path)
         return self._value
 
 
-@dataclass
-class _AckRecord:
-    ack_json: str
-    final: bool
-
-
-class _CommandLog:
-    """Recent request ids and the ack each got, persisted so a duplicate after a restart is
-    answered with the same ack instead of running the command again."""
-
-    def __init__(self, path: Path, limit: int = COMMAND_LOG_MAX) -> None:
-        self._path = path
-        self._limit = limit
-        self._entries: OrderedDict[str, _AckRecord] = OrderedDict()
-        self._load()
-
-    def _load(self) -> None:
-        try:
-            document = json.loads(self._path.read_text(encoding="utf-8"))
-            for entry in document["entries"]:
-                self._entries[str(entry["request_id"])] = _AckRecord(
-                    str(entry["ack"]), bool(entry["final"])
-                )
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError, KeyError, TypeError):
-            log.warning("command log %s unreadable; starting a new one", self._path)
-            self._entries.clear()
-
-    def get(self, request_id: str) -> _AckRecord | None:
-        return self._entries.get(request_id)
-
-    def unfinished(self) -> list[str]:
-        """Request ids accepted but never finished (the process stopped while running them)."""
-        return [rid for rid, rec in self._entries.items() if not rec.final]
-
-    def put(self, request_id: str, ack_json: str, final: bool) -> None:
-        self._entries[request_id] = _AckRecord(ack_json, final)
-        self._entries.move_to_end(request_id)
-        while len(self._entries) > self._limit:
-            self._entries.popitem(last=False)
-        document = {
-            "entries": [
-                {"request_id": rid, "ack": rec.ack_json, "final": rec.final}
-                for rid, rec in self._entries.items()
-            ]
-        }
-        try:
-            _write_atomic(self._path, json.dumps(document))
-        except OSError:
-            log.exception("could not persist the command log to %s", self._path)
-
-
-# --- host figures --------------------------------------------------------------------------------
-
-
-class _SystemProbe:
-    """CPU, memory, disk and temperature from /proc, the state dir's file system and sysfs."""
-
-    def __init__(self, disk_path: Path) -> None:
-        self._disk_path = disk_path
-        self._last_cpu = self._cpu_times()
-
-    @staticmethod
-    def _cpu_times() -> tuple[int, int] | None:
-        try:
-            with open("/proc/stat", encoding="ascii") as f:
-                fields = f.readline().split()
-            values = [int(v) for v in fields[1:]]
-            idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-            return sum(values[:8]), idle  # guest time is already counted in user
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def _cpu_pct(self) -> float | None:
-        now = self._cpu_times()
-        last, self._last_cpu = self._last_cpu, now
-        if now is None or last is None or now[0] <= last[0]:
-            return None
-        total, idle = now[0] - last[0], now[1] - last[1]
-        return round(max(0.0, min(100.0, 100.0 * (total - idle) / total)), 1)
-
-    @staticmethod
-    def _mem_pct() -> float | None:
-        try:
-            info: dict[str, int] = {}
-            with open("/proc/meminfo", encoding="ascii") as f:
-                for line in f:
-                    key, _, rest = line.partition(":")
-                    info[key] = int(rest.split()[0])
-            total, available = info["MemTotal"], info["MemAvailable"]
-            return round(100.0 * (total - available) / total, 1)
-        except (OSError, ValueError, KeyError, IndexError, ZeroDivisionError):
-            return None
-
-    def _disk_free_mb(self) -> int | None:
-        try:
-            return shutil.disk_usage(self._disk_path).free // (1024 * 1024)
-        except OSError:
-            return None
-
-    @staticmethod
-    def _temp_c() -> float | None:
-        # The hottest zone: on a Pi there is one (the SoC); elsewhere the hottest is the one that
-        # matters for an enclosure that overheats.
-        readings = []
-        for zone in Path("/sys/class/thermal").glob("thermal_zone*/temp"):
-            with contextlib.suppress(OSError, ValueError):
-                readings.append(int(zone.read_text(encoding="ascii").strip()) / 1000.0)
-        return round(max(readings), 1) if readings else None
-
-    def read(self) -> SystemFigures:
-        return SystemFigures(
-            cpu_pct=self._cpu_pct(),
-            mem_pct=self._mem_pct(),
-            disk_free_mb=self._disk_free_mb(),
-            temp_c=self._temp_c(),
-        )
-
-
 def _as_code(text: str, fallback: str) -> str:
     """A device name or reason as the contract's lower-case code, whatever a driver handed us."""
-    code = re.sub(r"[^a-z0-9_]+", "_", text.strip().lower()).strip("_")[:64]
-    return code if _CODE.match(code) else fallback
-
-
-def _result_problem(value: JsonValue, key: str = "result") -> str | None:
-    """Why a command result must not be sent (it looks personal), or None."""
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            problem = _result_problem(v, str(k))
-            if problem:
-                return problem
-        return None
-    if isinstance(value, list):
-        for item in value:
-            problem = _result_problem(item, key)
-            if problem:
-                return problem
-        return None
-    return personal_data_reason(key, value)
+    code = _NON_CODE.sub("_", text.strip().lower()).strip("_")[:64]
+    return code if is_code(code) else fallback
 
 
 # --- the agent -----------------------------------------------------------------------------------
@@ -364,8 +194,8 @@ class TelemetryAgent:
         self._own_outbox = outbox is None
         self._outbox = outbox if outbox is not None else Outbox(state_dir / "outbox.sqlite3")
         self._bdseq = _BirthDeathSequence(state_dir / "mqtt_bdseq")
-        self._command_log = _CommandLog(state_dir / "mqtt_commands.json")
-        self._system = _SystemProbe(state_dir)
+        self._commands = CommandDispatcher(state_dir / "mqtt_commands.json", self._send_ack)
+        self._system = SystemProbe(state_dir)
 
         self.boot_id = str(uuid.uuid4())
         self.started_at = utc_now()
@@ -379,7 +209,6 @@ class TelemetryAgent:
         self._event_topic = event_topic(terminal_id)
         self._command_filter = command_filter(terminal_id)
 
-        self._commands: dict[str, _Command] = {}
         self.register_command("ping", NoArgs, lambda _args: {"pong": True})
         self.register_command(
             "set_heartbeat_interval", SetHeartbeatIntervalArgs, self._set_heartbeat_interval
@@ -424,10 +253,8 @@ class TelemetryAgent:
         """Start connecting and the agent's threads; returns at once."""
         if self._threads:
             return
-        for request_id in self._command_log.unfinished():
-            # Interrupted by the last shutdown: perhaps half-done, so reported failed, never rerun.
-            # paho queues these QoS 1 acks until the first connection.
-            self._ack(request_id, "failed", error=INTERRUPTED)
+        # paho queues these QoS 1 acks until the first connection.
+        self._commands.fail_unfinished()
         self._link.subscribe(self._command_filter, qos=1)
         self._threads = [
             threading.Thread(target=self._telemetry_loop, name="telemetry", daemon=True),
@@ -476,9 +303,9 @@ class TelemetryAgent:
         ``dropped_fields``; the log names the field, never its value. Returns None only if the
         outbox could not be written (the error is logged).
         """
-        if not _CODE.match(type):
+        if not is_code(type):
             raise ValueError("event type must be a lower-case code such as 'paper_out'")
-        if severity not in _SEVERITIES:
+        if severity not in SEVERITIES:
             raise ValueError("event severity must be info, warning or critical")
         kept: dict[str, EventValue] = {}
         dropped = 0
@@ -522,9 +349,7 @@ class TelemetryAgent:
         """Accept command ``name``; ``args`` are validated with ``args_model`` before ``handler``
         runs (on the commands thread). The handler returns the result mapping (or None) or raises
         CommandError."""
-        if not _CODE.match(name):
-            raise ValueError("command names are lower-case codes")
-        self._commands[name] = _Command(args_model, handler)
+        self._commands.register(name, args_model, handler)
 
     # --- status and Will (network thread) --------------------------------------------------------
 
@@ -681,76 +506,13 @@ class TelemetryAgent:
                 return
             request_id, payload = work
             try:
-                self._handle_command(request_id, payload)
+                self._commands.handle(request_id, payload)
             except Exception:
                 log.exception("command %s could not be handled", request_id)
 
     def _send_ack(self, request_id: str, ack_json: str) -> None:
         self._link.publish(ack_topic(self._terminal_id, request_id), ack_json.encode("utf-8"),
                            qos=1)
-
-    def _ack(
-        self,
-        request_id: str,
-        status: AckStatus,
-        *,
-        error: str | None = None,
-        result: Mapping[str, JsonValue] | None = None,
-    ) -> None:
-        ack = AckPayload(status=status, error=error[:256] if error else None,
-                         result=dict(result) if result is not None else None)
-        ack_json = encode(ack).decode("utf-8")
-        # Remember before sending: a duplicate arriving after a crash gets this, not a rerun.
-        self._command_log.put(request_id, ack_json, final=ack.final)
-        self._send_ack(request_id, ack_json)
-
-    def _handle_command(self, request_id: str, payload: bytes) -> None:
-        known = self._command_log.get(request_id)
-        if known is not None:
-            # Final by now: commands run one at a time, and start() closed any that a shutdown
-            # cut short. The duplicate gets the very same ack; the command does not run again.
-            log.info("command %s is a duplicate; repeating its ack", request_id)
-            self._send_ack(request_id, known.ack_json)
-            return
-        try:
-            command = parse_payload(CommandPayload, payload)
-        except PayloadError as e:
-            self._ack(request_id, "rejected", error=e.message)
-            return
-        if command.expired():
-            self._ack(request_id, "rejected", error=f"command expired at "
-                      f"{command.expires_at.isoformat(timespec='seconds')}")
-            return
-        registered = self._commands.get(command.name)
-        if registered is None:
-            self._ack(request_id, "rejected", error=f"unknown command '{command.name}'")
-            return
-        try:
-            args = registered.args_model.model_validate(command.args)
-        except ValidationError as e:
-            self._ack(request_id, "rejected", error=f"bad args: {describe_validation_error(e)}")
-            return
-
-        log.info("command %s: %s accepted", request_id, command.name)
-        self._ack(request_id, "accepted")
-        try:
-            result = registered.handler(args)
-        except CommandError as e:
-            self._ack(request_id, "failed", error=e.message)
-            return
-        except Exception as e:
-            log.exception("command %s: %s failed", request_id, command.name)
-            self._ack(request_id, "failed", error=f"internal error ({type(e).__name__})")
-            return
-        result = dict(result) if result is not None else {}
-        problem = _result_problem(result)
-        if problem is not None:
-            self._ack(request_id, "failed", error=f"result withheld: {problem}")
-            return
-        try:
-            self._ack(request_id, "succeeded", result=result)
-        except ValidationError:
-            self._ack(request_id, "failed", error="handler returned a result that is not JSON")
 
     def _set_heartbeat_interval(self, args: SetHeartbeatIntervalArgs) -> CommandResult:
         self._interval_s = float(args.interval_s)

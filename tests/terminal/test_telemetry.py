@@ -46,7 +46,6 @@ from contracts.mqtt import (
 from devices.base import DeviceState
 from simulator.broker import Mosquitto, free_port
 from terminal.mqtt_link import BrokerSettings
-from terminal.outbox import Outbox
 from terminal.telemetry import (
     INTERRUPTED,
     CommandError,
@@ -451,55 +450,6 @@ def test_a_dead_broker_never_blocks_the_terminal(tmp_path: Path, terminal: Termi
         eventually(lambda: agent.outbox.count("event") == 0, what="queued event delivered")
         assert agent.bdseq == 1
         agent.stop(timeout_s=2)
-
-
-# --- the outbox events go through (no broker needed) ---------------------------------------------
-
-
-@pytest.mark.parametrize("synchronous", ["NORMAL", "FULL"])
-def test_outbox_keeps_order_and_never_reuses_a_seq(tmp_path: Path, synchronous: str) -> None:
-    outbox = Outbox(tmp_path / "outbox.sqlite3", synchronous=synchronous)  # type: ignore[arg-type]
-    first = outbox.put("event", '{"a": 1}')
-    outbox.put("hub_submission", "sealed")
-    second = outbox.put_numbered("event", lambda seq: json.dumps({"seq": seq}))
-    assert [i.id for i in outbox.pending("event")] == [first, second.id]
-    assert second.seq == 2 and json.loads(second.payload_json) == {"seq": 2}
-    assert (outbox.count(), outbox.count("event"), outbox.count("hub_submission")) == (3, 2, 1)
-    outbox.mark_done(second.id)
-    outbox.mark_done(second.id)  # twice is harmless
-    outbox.close()
-    reopened = Outbox(tmp_path / "outbox.sqlite3")
-    assert [i.payload_json for i in reopened.pending("event")] == ['{"a": 1}']
-    assert reopened.put_numbered("event", str).seq == 3  # the deleted 2 is not handed out again
-    reopened.close()
-
-
-def test_outbox_is_safe_across_threads(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "outbox.sqlite3")
-
-    def put_many() -> None:
-        for _ in range(50):
-            outbox.put("event", "{}")
-
-    threads = [threading.Thread(target=put_many) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    items = outbox.pending("event", limit=1000)
-    assert [i.seq for i in items] == list(range(1, 201))
-    assert len({i.id for i in items}) == 200
-    outbox.close()
-
-
-def test_an_unreadable_outbox_is_set_aside_not_fatal(tmp_path: Path) -> None:
-    path = tmp_path / "outbox.sqlite3"
-    path.write_bytes(b"this is not a database" * 100)
-    outbox = Outbox(path)
-    assert outbox.count() == 0
-    assert outbox.put("event", "{}") == 1
-    assert len(list(tmp_path.glob("outbox.sqlite3.corrupt-*"))) == 1  # kept for a technician
-    outbox.close()
 
 
 # --- commands ------------------------------------------------------------------------------------
