@@ -220,10 +220,7 @@ class SessionEngine:
 
     def _on_tap(self, tap: Tap) -> Output:
         self._shown_at = self._clock.monotonic()
-        target = next(
-            (a for a in screen_actions(self._screen) if a.id == tap.target and a.enabled), None
-        )
-        if target is None:
+        if not any(a.id == tap.target and a.enabled for a in screen_actions(self._screen)):
             return self._output()
         if self._phase is _Phase.SESSION:
             return self._run_flow(tap)

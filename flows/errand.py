@@ -50,6 +50,7 @@ from flows.steps import (
     RecordEvent,
     RunErrand,
     SubmitRating,
+    Succeeded,
     Tap,
     Text,
     Tone,
@@ -196,6 +197,24 @@ def _event(event_type: str, severity: str = "info", **fields: str | int) -> Reco
     return RecordEvent(event_type, severity, dict(fields))
 
 
+def _errand_failed(item: CatalogueItem, stage: str, reason: str) -> RecordEvent:
+    return _event("errand_failed", "warning", errand_id=item.id, stage=stage, reason=reason)
+
+
+def _outcome(event: Event, kind: type[Effect]) -> Succeeded | Failed | None:
+    """The outcome of a ``kind`` effect the step awaits; None for any other event."""
+    if isinstance(event, EffectDone) and isinstance(event.effect, kind):
+        return event.outcome
+    return None
+
+
+def _tapped(event: Event, choices: Mapping[str, Callable[[], FlowResult]]) -> FlowResult | None:
+    """For a step that answers taps only: what the tapped target leads to; None for the rest."""
+    if isinstance(event, Tap) and event.target in choices:
+        return choices[event.target]()
+    return None
+
+
 def validate_graph(
     initial: Step, graph: Mapping[Step, frozenset[Step]], may_end: frozenset[Step]
 ) -> None:
@@ -321,9 +340,9 @@ class ErrandFlow:
     # --- the steps ---------------------------------------------------------------------------
 
     def _on_reading_card(self, event: Event) -> FlowResult | None:
-        if not (isinstance(event, EffectDone) and isinstance(event.effect, ReadCard)):
+        outcome = _outcome(event, ReadCard)
+        if outcome is None:
             return None
-        outcome = event.outcome
         if isinstance(outcome, Failed):
             return self._card_not_read(outcome.reason)
         holder = outcome.value
@@ -342,24 +361,18 @@ class ErrandFlow:
         return self._show_identity()
 
     def _on_identity(self, event: Event) -> FlowResult | None:
-        if isinstance(event, Tap):
-            if event.target == "continue":
-                return self._show_menu()
-            if event.target == "cancel":
-                return EndSession(EndReason.CANCEL)
-        return None
+        return _tapped(
+            event, {"continue": self._show_menu, "cancel": lambda: EndSession(EndReason.CANCEL)}
+        )
 
     def _on_errand_menu(self, event: Event) -> FlowResult | None:
         if not isinstance(event, Tap):
             return None
         if event.target == "finish":
             return EndSession(EndReason.DONE)
-        prefix = "errand."
-        item = (
-            self._catalogue.item(event.target.removeprefix(prefix))
-            if event.target.startswith(prefix)
-            else None
-        )
+        if not event.target.startswith("errand."):
+            return None
+        item = self._catalogue.item(event.target.removeprefix("errand."))
         if item is None:
             return None
         self._session.item = item
@@ -368,17 +381,12 @@ class ErrandFlow:
         return self._show_guide(item, effects=(_event("guide_viewed", item_id=item.id),))
 
     def _on_confirm(self, event: Event) -> FlowResult | None:
-        if isinstance(event, Tap):
-            if event.target == "confirm":
-                return self._check_printer()
-            if event.target == "back":
-                return self._show_menu()
-        return None
+        return _tapped(event, {"confirm": self._check_printer, "back": self._show_menu})
 
     def _on_checking_printer(self, event: Event) -> FlowResult | None:
-        if not (isinstance(event, EffectDone) and isinstance(event.effect, CheckPrinter)):
+        outcome = _outcome(event, CheckPrinter)
+        if outcome is None:
             return None
-        outcome = event.outcome
         if isinstance(outcome, Failed):
             return self._show_printer_unavailable(outcome.reason)
         state = outcome.value
@@ -396,24 +404,19 @@ class ErrandFlow:
         return self._back_or_finish(event)
 
     def _on_fetching(self, event: Event) -> FlowResult | None:
-        if not (isinstance(event, EffectDone) and isinstance(event.effect, RunErrand)):
+        outcome = _outcome(event, RunErrand)
+        if outcome is None:
             return None
         item = self._item()
-        outcome = event.outcome
         if isinstance(outcome, Failed):
             reason = _code(outcome.reason)
-            failed = _event(
-                "errand_failed", "warning", errand_id=item.id, stage="hub", reason=reason
-            )
+            failed = _errand_failed(item, "hub", reason)
             if reason in REFUSAL_REASONS:
                 return self._show_refused(reason, failed)
             return self._show_hub_unavailable(reason, failed)
         document = outcome.value
         if not isinstance(document, ErrandDocument) or document.errand_id != item.id:
-            failed = _event(
-                "errand_failed", "warning", errand_id=item.id, stage="hub", reason="hub_error"
-            )
-            return self._show_hub_unavailable("hub_error", failed)
+            return self._show_hub_unavailable("hub_error", _errand_failed(item, "hub", "hub_error"))
         self._session.document = document
         self._session.receipt = proof_receipt(
             document,
@@ -425,21 +428,16 @@ class ErrandFlow:
         return self._print_proof()
 
     def _on_hub_unavailable(self, event: Event) -> FlowResult | None:
-        if isinstance(event, Tap):
-            if event.target == "retry":
-                return self._check_printer()
-            if event.target == "back":
-                return self._show_menu()
-        return None
+        return _tapped(event, {"retry": self._check_printer, "back": self._show_menu})
 
     def _on_refused(self, event: Event) -> FlowResult | None:
         return self._back_or_finish(event)
 
     def _on_printing(self, event: Event) -> FlowResult | None:
-        if not (isinstance(event, EffectDone) and isinstance(event.effect, PrintReceipt)):
+        outcome = _outcome(event, PrintReceipt)
+        if outcome is None:
             return None
         item = self._item()
-        outcome = event.outcome
         if isinstance(outcome, Failed):
             return self._print_failed(Step.PRINT_FAILED, "finish", "print", item, outcome)
         screen = Message(
@@ -469,17 +467,11 @@ class ErrandFlow:
             Tone.ERROR,
             self._idle_timeout_s,
         )
-        failed = _event("errand_failed", "warning", errand_id=item.id, stage=stage, reason=reason)
-        return Transition(screen, (failed,))
+        return Transition(screen, (_errand_failed(item, stage, reason),))
 
     def _on_print_failed(self, event: Event) -> FlowResult | None:
-        if isinstance(event, Tap):
-            if event.target == "retry":
-                # The same receipt again: the hub is not asked twice and nothing is lost.
-                return self._print_proof()
-            if event.target == "finish":
-                return EndSession(EndReason.DONE)
-        return None
+        # Retry prints the same receipt again: the hub is not asked twice and nothing is lost.
+        return _tapped(event, {"retry": self._print_proof, "finish": _done})
 
     def _on_take_card_and_receipt(self, event: Event) -> FlowResult | None:
         # The engine passes the session card's CardPulled here, the one step that expects it.
@@ -514,30 +506,22 @@ class ErrandFlow:
         return EndSession(EndReason.DONE, farewell=THANKS, effects=effects)
 
     def _on_guide(self, event: Event) -> FlowResult | None:
-        if isinstance(event, Tap):
-            if event.target == "print_guide":
-                return self._print_guide()
-            if event.target == "back":
-                return self._show_menu()
-        return None
+        return _tapped(event, {"print_guide": self._print_guide, "back": self._show_menu})
 
     def _on_printing_guide(self, event: Event) -> FlowResult | None:
-        if not (isinstance(event, EffectDone) and isinstance(event.effect, PrintReceipt)):
+        outcome = _outcome(event, PrintReceipt)
+        if outcome is None:
             return None
         item = self._item()
-        outcome = event.outcome
         if isinstance(outcome, Failed):
             return self._print_failed(Step.GUIDE_PRINT_FAILED, "back", "print_guide", item, outcome)
         printed = _event("receipt_printed", kind="guide", errand_id=item.id)
         return self._show_guide(item, printed=True, effects=(printed,))
 
     def _on_guide_print_failed(self, event: Event) -> FlowResult | None:
-        if isinstance(event, Tap):
-            if event.target == "retry":
-                return self._print_guide()
-            if event.target == "back":
-                return self._show_guide(self._item())
-        return None
+        return _tapped(
+            event, {"retry": self._print_guide, "back": lambda: self._show_guide(self._item())}
+        )
 
     # Declared, not looked up by name: a step without a handler fails at import (see below).
     HANDLERS: ClassVar[Mapping[Step, Callable[[ErrandFlow, Event], FlowResult | None]]] = (
@@ -618,10 +602,7 @@ class ErrandFlow:
             Tone.WARNING,
             self._idle_timeout_s,
         )
-        failed = _event(
-            "errand_failed", "warning", errand_id=self._item().id, stage="printer", reason=reason
-        )
-        return Transition(screen, (failed,))
+        return Transition(screen, (_errand_failed(self._item(), "printer", reason),))
 
     def _show_hub_unavailable(self, reason: str, failed: RecordEvent) -> Transition:
         body = "error.hub_unavailable.body" if reason == "hub_unavailable" else "error.hub.body"
@@ -730,12 +711,7 @@ class ErrandFlow:
         return EndSession(EndReason.ERROR, _code(reason), CARD_READ_FAILED)
 
     def _back_or_finish(self, event: Event) -> FlowResult | None:
-        if isinstance(event, Tap):
-            if event.target == "back":
-                return self._show_menu()
-            if event.target == "finish":
-                return EndSession(EndReason.DONE)
-        return None
+        return _tapped(event, {"back": self._show_menu, "finish": _done})
 
     def _holder(self) -> CardHolder:
         if self._session.holder is None:
@@ -751,6 +727,10 @@ class ErrandFlow:
         if self._session.document is None:
             raise FlowError("no document issued in this session")
         return self._session.document
+
+
+def _done() -> EndSession:
+    return EndSession(EndReason.DONE)
 
 
 def _printer_line(reason: str) -> Text:

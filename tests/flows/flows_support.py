@@ -1,6 +1,38 @@
-"""Helpers shared by the flow tests."""
+"""Helpers shared by the flow tests: a resident, an issued document, and a driver for the engine."""
 
-from devices.base import FieldLine, QrCode, Receipt, TextLine
+from __future__ import annotations
+
+import datetime as dt
+
+from devices.base import CardHolder, FieldLine, QrCode, Receipt, Sex, TextLine
+from flows.catalogue import Catalogue
+from flows.clock import FakeClock
+from flows.engine import Output, SessionEngine
+from flows.hub import DocumentField, ErrandDocument
+from flows.steps import Effect, EffectDone, Event, Failed, RecordEvent, Screen, Succeeded, Tap, Tick
+
+HOLDER = CardHolder(
+    id_number="11010519491231002X",
+    name="欧阳娜娜",
+    sex=Sex.FEMALE,
+    birth_date=dt.date(1949, 12, 31),
+    card_number="A12345678",
+    region_code="110105",
+    expires=None,
+)
+DOCUMENT = ErrandDocument(
+    errand_id="ssc_enrollment_proof",
+    title="社会保险参保证明",
+    case_number="CASE-2025-000123",
+    verification_code="7K3Q-9XPA",
+    verify_url="https://hub.example.com/verify/7K3Q9XPA",
+    issued_at=dt.datetime(2025, 3, 14, 1, 0, tzinfo=dt.UTC),
+    fields=(
+        DocumentField("参保险种", "城乡居民基本养老保险"),
+        DocumentField("参保状态", "正常参保"),
+        DocumentField("累计缴费月数", "180"),
+    ),
+)
 
 
 def receipt_strings(receipt: Receipt) -> list[str]:
@@ -14,3 +46,73 @@ def receipt_strings(receipt: Receipt) -> list[str]:
         elif isinstance(block, QrCode):
             out += [block.data, block.caption]
     return out
+
+
+class Kiosk:
+    """A SessionEngine with a fake clock, fed like the terminal feeds it, keeping every output."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        *,
+        idle_timeout_s: int = 60,
+        countdown_visible_s: int = 20,
+        effect_timeout_s: int = 120,
+    ) -> None:
+        self.clock = FakeClock()
+        self.engine = SessionEngine(
+            catalogue=catalogue,
+            clock=self.clock,
+            terminal_id="T-0001",
+            idle_timeout_s=idle_timeout_s,
+            countdown_visible_s=countdown_visible_s,
+            effect_timeout_s=effect_timeout_s,
+        )
+        self.outputs: list[Output] = [self.engine.start()]
+
+    def send(self, event: Event) -> Output:
+        out = self.engine.handle(event)
+        self.outputs.append(out)
+        return out
+
+    @property
+    def out(self) -> Output:
+        return self.outputs[-1]
+
+    @property
+    def screen(self) -> Screen:
+        return self.out.view.screen
+
+    @property
+    def screen_id(self) -> str:
+        return self.screen.screen
+
+    @property
+    def effects(self) -> tuple[Effect, ...]:
+        return self.out.effects
+
+    def tap(self, target: str) -> Output:
+        return self.send(Tap(target))
+
+    def wait(self, seconds: float) -> Output:
+        self.clock.advance(seconds)
+        return self.send(Tick())
+
+    def awaited(self, kind: type) -> Effect:
+        found = [e for e in self.effects if isinstance(e, kind)]
+        assert len(found) == 1, f"expected one {kind.__name__} in {self.effects}"
+        return found[0]
+
+    def succeed(self, kind: type, value: object = None) -> Output:
+        return self.send(EffectDone(self.awaited(kind), Succeeded(value)))
+
+    def fail(self, kind: type, reason: str) -> Output:
+        return self.send(EffectDone(self.awaited(kind), Failed(reason)))
+
+    def events(self, event_type: str) -> list[RecordEvent]:
+        return [
+            e
+            for out in self.outputs
+            for e in out.effects
+            if isinstance(e, RecordEvent) and e.type == event_type
+        ]

@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import string
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
+import flows_support
 import pytest
-from flows_support import receipt_strings
+from flows_support import DOCUMENT, receipt_strings
 
-from devices.base import CardHolder, DeviceState, Sex
+from devices.base import DeviceState
 from flows.catalogue import Catalogue, ItemKind, parse_catalogue
-from flows.clock import FakeClock
-from flows.engine import Output, SessionEngine
 from flows.errand import ErrandFlow, FlowError, Step, validate_graph
-from flows.hub import DocumentField, ErrandDocument
+from flows.hub import ErrandDocument
 from flows.rating import RATING_LEVELS
 from flows.steps import (
     Action,
     CardInserted,
     CardPulled,
     CheckPrinter,
-    Effect,
     EffectDone,
-    Event,
     Failed,
     Guide,
     Menu,
@@ -39,9 +35,7 @@ from flows.steps import (
     Screen,
     SubmitRating,
     Succeeded,
-    Tap,
     Text,
-    Tick,
     screen_actions,
 )
 
@@ -50,32 +44,14 @@ READER = "Virtual PCD 00 00"
 PROOF = "ssc_enrollment_proof"
 PENSION = "resident_pension_enrollment"
 
-HOLDER = CardHolder(
-    id_number="11010519491231002x",  # lower-case check character, as some cards store it
-    name="欧阳娜娜",
-    sex=Sex.FEMALE,
-    birth_date=dt.date(1949, 12, 31),
-    card_number="A12345678",
-    region_code="110105",
-    expires=dt.date(2030, 1, 1),
-)
+# A lower-case check character, as some cards store it.
+HOLDER = dataclasses.replace(flows_support.HOLDER, id_number="11010519491231002x")
 BAD_CHECK_DIGIT = dataclasses.replace(HOLDER, id_number="110105194912310021")
 PERSONAL = ("11010519491231002X", "11010519491231002x", "欧阳娜娜", "A12345678")
 
 
 def document(errand_id: str = PROOF) -> ErrandDocument:
-    return ErrandDocument(
-        errand_id=errand_id,
-        title="社会保险参保证明",
-        case_number="CASE-2025-000123",
-        verification_code="7K3Q-9XPA",
-        verify_url="https://hub.example.com/verify/7K3Q9XPA",
-        issued_at=dt.datetime(2025, 3, 14, 1, 30, tzinfo=dt.UTC),
-        fields=(
-            DocumentField("参保险种", "城乡居民基本养老保险"),
-            DocumentField("参保状态", "正常参保"),
-        ),
-    )
+    return dataclasses.replace(DOCUMENT, errand_id=errand_id)
 
 
 @pytest.fixture(scope="module")
@@ -84,52 +60,8 @@ def catalogue() -> Catalogue:
         return parse_catalogue(tomllib.load(f))
 
 
-class Kiosk:
-    """A SessionEngine with a fake clock, fed like the terminal feeds it, keeping every output."""
-
-    def __init__(self, catalogue: Catalogue) -> None:
-        self.clock = FakeClock()
-        self.engine = SessionEngine(catalogue=catalogue, clock=self.clock, terminal_id="T-0001")
-        self.outputs: list[Output] = [self.engine.start()]
-
-    def send(self, event: Event) -> Output:
-        out = self.engine.handle(event)
-        self.outputs.append(out)
-        return out
-
-    @property
-    def screen(self) -> Screen:
-        return self.outputs[-1].view.screen
-
-    @property
-    def effects(self) -> tuple[Effect, ...]:
-        return self.outputs[-1].effects
-
-    def tap(self, target: str) -> Output:
-        return self.send(Tap(target))
-
-    def wait(self, seconds: float) -> Output:
-        self.clock.advance(seconds)
-        return self.send(Tick())
-
-    def awaited(self, kind: type) -> Effect:
-        found = [e for e in self.effects if isinstance(e, kind)]
-        assert len(found) == 1, f"expected one {kind.__name__} in {self.effects}"
-        return found[0]
-
-    def succeed(self, kind: type, value: object = None) -> Output:
-        return self.send(EffectDone(self.awaited(kind), Succeeded(value)))
-
-    def fail(self, kind: type, reason: str) -> Output:
-        return self.send(EffectDone(self.awaited(kind), Failed(reason)))
-
-    def events(self, event_type: str) -> list[RecordEvent]:
-        return [
-            e
-            for out in self.outputs
-            for e in out.effects
-            if isinstance(e, RecordEvent) and e.type == event_type
-        ]
+class Kiosk(flows_support.Kiosk):
+    """The shared driver, with shortcuts to the steps most tests start from."""
 
     def at_menu(self) -> Kiosk:
         self.send(CardInserted(READER))
@@ -163,8 +95,6 @@ def texts(screen: Screen) -> Iterator[Text]:
         text = stack.pop()
         yield text
         stack += [v for v in text.params.values() if isinstance(v, Text)]
-
-
 
 
 # --- the happy paths -------------------------------------------------------------------------

@@ -6,36 +6,14 @@ import dataclasses
 import datetime as dt
 
 import pytest
-from flows_support import receipt_strings
+from flows_support import DOCUMENT, HOLDER, receipt_strings
 
-from devices.base import Align, CardHolder, FieldLine, QrCode, Receipt, Sex, TextLine
+from devices.base import Align, CardHolder, FieldLine, QrCode, Receipt, TextLine
 from flows.catalogue import CatalogueItem, ItemKind, Localised, Material, ServiceGuide
 from flows.clock import CHINA_ZONE, FakeClock
 from flows.hub import DocumentField, ErrandDocument
 from flows.receipt import guide_receipt, proof_receipt
 
-HOLDER = CardHolder(
-    id_number="11010519491231002X",
-    name="欧阳娜娜",
-    sex=Sex.FEMALE,
-    birth_date=dt.date(1949, 12, 31),
-    card_number="A12345678",
-    region_code="110105",
-    expires=None,
-)
-DOCUMENT = ErrandDocument(
-    errand_id="ssc_enrollment_proof",
-    title="社会保险参保证明",
-    case_number="CASE-2025-000123",
-    verification_code="7K3Q-9XPA",
-    verify_url="https://hub.example.com/verify/7K3Q9XPA",
-    issued_at=dt.datetime(2025, 3, 14, 1, 0, tzinfo=dt.UTC),
-    fields=(
-        DocumentField("参保险种", "城乡居民基本养老保险"),
-        DocumentField("参保状态", "正常参保"),
-        DocumentField("累计缴费月数", "180"),
-    ),
-)
 GUIDE_ITEM = CatalogueItem(
     id="enroll",
     kind=ItemKind.APPLICATION,
@@ -59,8 +37,6 @@ GUIDE_ITEM = CatalogueItem(
     ),
 )
 NOW = FakeClock().now()  # 2025-03-14 01:30 UTC, 09:30 in Beijing
-
-
 
 
 def fields(receipt: Receipt) -> dict[str, str]:

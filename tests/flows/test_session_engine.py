@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Iterator
 
+import flows_support
 import pytest
 
-from devices.base import CardHolder, DeviceState, Sex
+from devices.base import CardHolder, DeviceState
 from flows.catalogue import Catalogue, CatalogueItem, ItemKind, Localised
-from flows.clock import FakeClock
 from flows.engine import Output, SessionEngine
 from flows.errand import ErrandFlow, Step
 from flows.hub import ErrandDocument
@@ -40,79 +39,27 @@ READER = "Virtual PCD 00 00"
 OTHER_READER = "Virtual PCD 00 01"
 ID_NUMBER = "34052419800101001X"
 NAME = "张三丰"
-HOLDER = CardHolder(
-    id_number=ID_NUMBER,
-    name=NAME,
-    sex=Sex.MALE,
-    birth_date=dt.date(1980, 1, 1),
-    card_number="B98765432",
-    region_code="340524",
-    expires=None,
-)
-DOCUMENT = ErrandDocument(
-    errand_id="proof",
-    title="社会保险参保证明",
-    case_number="CASE-1",
-    verification_code="ABCD",
-    verify_url="https://hub.example.com/v/ABCD",
-    issued_at=dt.datetime(2025, 3, 14, tzinfo=dt.UTC),
-    fields=(),
-)
+# Another resident than the shared one; only the name and number matter to the scans below.
+HOLDER = dataclasses.replace(flows_support.HOLDER, id_number=ID_NUMBER, name=NAME)
+DOCUMENT = dataclasses.replace(flows_support.DOCUMENT, errand_id="proof")
 # A one-item catalogue: the engine does not care what the errands are.
 CATALOGUE = Catalogue(
     items=(CatalogueItem("proof", ItemKind.INSTANT, Localised("参保证明", "Insurance proof")),)
 )
 
 
-class Kiosk:
-    """The engine with a fake clock and a record of every output."""
+class Kiosk(flows_support.Kiosk):
+    """The shared driver on the one-item catalogue, with a record of sessions ended."""
 
-    def __init__(
-        self,
-        *,
-        idle_timeout_s: int = 60,
-        countdown_visible_s: int = 20,
-        effect_timeout_s: int = 120,
-    ) -> None:
-        self.clock = FakeClock()
-        self.engine = SessionEngine(
-            catalogue=CATALOGUE,
-            clock=self.clock,
-            terminal_id="T-0042",
-            idle_timeout_s=idle_timeout_s,
-            countdown_visible_s=countdown_visible_s,
-            effect_timeout_s=effect_timeout_s,
-        )
-        self.outputs: list[Output] = [self.engine.start()]
-
-    def send(self, event: Event) -> Output:
-        out = self.engine.handle(event)
-        self.outputs.append(out)
-        return out
-
-    @property
-    def out(self) -> Output:
-        return self.outputs[-1]
-
-    @property
-    def screen_id(self) -> str:
-        return self.out.view.screen.screen
-
-    def wait(self, seconds: float) -> Output:
-        self.clock.advance(seconds)
-        return self.send(Tick())
+    def __init__(self, **settings: int) -> None:
+        super().__init__(CATALOGUE, **settings)
 
     def answer(self, kind: type, outcome: Succeeded | Failed) -> Output:
         effect = next(e for e in self.out.effects if isinstance(e, kind))
         return self.send(EffectDone(effect, outcome))
 
     def ended(self) -> list[dict[str, object]]:
-        return [
-            dict(e.fields)
-            for o in self.outputs
-            for e in o.effects
-            if isinstance(e, RecordEvent) and e.type == "session_ended"
-        ]
+        return [dict(e.fields) for e in self.events("session_ended")]
 
     def to_identity(self) -> Kiosk:
         self.send(CardInserted(READER))
