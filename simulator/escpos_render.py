@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,6 +181,15 @@ class Parsed:
 
 # --- parser ---------------------------------------------------------------------------------------
 
+# ESC x n commands we render, built from their one parameter byte n.
+_ESC_ONE_PARAM: dict[int, Callable[[int], Command]] = {
+    ord("a"): lambda n: Justify(n % 48 if n >= 48 else n),
+    ord("E"): lambda n: Emphasis(bool(n & 1)),
+    ord("!"): PrintMode,
+    ord("d"): PrintAndFeed,
+    ord("J"): FeedDots,
+    ord("3"): LineSpacing,
+}
 # ESC x commands with one parameter byte that we accept and do not render.
 _ESC_ONE_PARAM_IGNORED = frozenset(b" -MtG{RrUVc")
 _GS_ONE_PARAM_IGNORED = frozenset(b"BbfhHw|aIr")
@@ -283,17 +293,9 @@ class EscPosParser:
             return LineSpacing(None), pos + 2
         if not self._need(pos, 3):
             return None
-        n = self._buf[pos + 2]
-        simple: dict[int, Command] = {
-            ord("a"): Justify(n % 48 if n >= 48 else n),
-            ord("E"): Emphasis(bool(n & 1)),
-            ord("!"): PrintMode(n),
-            ord("d"): PrintAndFeed(n),
-            ord("J"): FeedDots(n),
-            ord("3"): LineSpacing(n),
-        }
-        if op in simple:
-            return simple[op], pos + 3
+        simple = _ESC_ONE_PARAM.get(op)
+        if simple is not None:
+            return simple(self._buf[pos + 2]), pos + 3
         if op in _ESC_ONE_PARAM_IGNORED:
             return Ignored(""), pos + 3
         if op == ord("p"):  # ESC p m t1 t2: drawer kick

@@ -108,11 +108,6 @@ class _Draws:
         return options[self.below(len(options))]
 
 
-def special_person(id_number: str) -> SpecialPerson | None:
-    """The listed special person with this ID number, if any."""
-    return SPECIAL_PEOPLE.get(id_number)
-
-
 def birth_date(id_number: str) -> dt.date:
     """The birth date encoded in digits 7-14 of a validated ID number."""
     return dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
@@ -128,7 +123,7 @@ def insured_place(id_number: str) -> str:
 
 def refusal_for(id_number: str, as_of: dt.date) -> str | None:
     """Why the hub refuses this (validated) person on this date, or None when it has a record."""
-    listed = special_person(id_number)
+    listed = SPECIAL_PEOPLE.get(id_number)
     if listed is not None:
         return listed.refusal
     # A valid check digit with a birth date still to come names nobody the hub could know.

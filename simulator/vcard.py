@@ -5,8 +5,9 @@ is a 2-byte big-endian length and a payload. A 1-byte payload from vpcd is a con
 off, 1 power on, 2 reset, 4 get ATR; only get ATR is answered), anything longer is a command APDU
 answered by a response APDU. Inserting a card is connecting, removing it is closing the socket.
 
-The card encodes its records on its own, from reference/devices.md section 1, not with the
-driver's protocol module, so a mistake on one side cannot hide the same mistake on the other.
+The card encodes its records and answers its commands on its own, from reference/devices.md
+section 1, not with the driver's protocol logic, so a mistake on one side cannot hide the same
+mistake on the other; only the fixed identifiers (the AID, the file ids) come from the protocol.
 It behaves like a T=0 card where the driver must cope: SELECT of the application answers 61xx
 (the FCI waits for GET RESPONSE) and a READ RECORD whose Le is not the record's length answers
 6Cxx with the right one.
@@ -26,11 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from devices.card.protocol import EF_CARD_INFO, EF_PERSONAL, SSSE_AID
+
 log = logging.getLogger(__name__)
 
 CardKind = Literal["ssse", "other"]
-
-SSSE_AID = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")
 
 # T=0-only ATRs (T0 = 0x6x: TB1 and TC1 follow, no TD1, so pcscd picks T=0). The historical bytes
 # are made up; nothing reads them.
@@ -140,8 +141,8 @@ class VirtualCard:
             0x0D: self._value(0x0D, _bcd_date(self.birth_date), 0x00),
         }
         return {
-            0xEF05: {tag: bytes([tag, len(v)]) + v for tag, v in ef05.items()},
-            0xEF06: {tag: bytes([tag, len(v)]) + v for tag, v in ef06.items()},
+            EF_CARD_INFO: {tag: bytes([tag, len(v)]) + v for tag, v in ef05.items()},
+            EF_PERSONAL: {tag: bytes([tag, len(v)]) + v for tag, v in ef06.items()},
         }
 
 

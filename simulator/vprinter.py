@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from devices.printer.protocol import PAPER_58MM, PAPER_80MM
 from simulator.escpos_render import (
     Cut,
     EscPosParser,
@@ -26,7 +27,7 @@ from simulator.escpos_render import (
 
 log = logging.getLogger(__name__)
 
-_PAPER_DOTS = {58: 384, 80: 576}
+_PAPER_DOTS = {paper.mm: paper.dots for paper in (PAPER_58MM, PAPER_80MM)}
 _POLL_S = 0.1  # how often blocked accepts and reads look at the stop flag
 
 

@@ -403,6 +403,8 @@ class ReceiptPrinter:
         self._job_timeout_s = job_timeout_s
         self._link = _make_link(connection, status_timeout_s, job_timeout_s)
         self._wire = threading.Lock()
+        # How long status() and close() wait for a running job to let go of the wire.
+        self._wire_wait_s = job_timeout_s + 5 * status_timeout_s
         self._state_lock = threading.Lock()
         # Nothing is known until the first check; report the printer as not reachable until then.
         self._last_state = DeviceState.fault(PrinterReason.OFFLINE)
@@ -418,7 +420,7 @@ class ReceiptPrinter:
 
     def status(self) -> DeviceState:
         """Ask the printer (DLE EOT 1..4, each within the status timeout) and return its state."""
-        if not self._wire.acquire(timeout=self._job_timeout_s + 5 * self._status_timeout_s):
+        if not self._wire.acquire(timeout=self._wire_wait_s):
             return self.last_state()  # a job holds the wire far too long; it will report itself
         try:
             return self._check_status()
@@ -456,7 +458,7 @@ class ReceiptPrinter:
 
     def close(self) -> None:
         """Close the transport; the next status() or job opens it again."""
-        if self._wire.acquire(timeout=self._job_timeout_s + 5 * self._status_timeout_s):
+        if self._wire.acquire(timeout=self._wire_wait_s):
             try:
                 self._link.close()
             finally:

@@ -245,10 +245,11 @@ def wrap_text(text: str, columns: int) -> list[str]:
         raise ValueError("columns must be at least 2")
     lines: list[str] = []
     for paragraph in sanitize_text(text).split("\n"):
-        current = ""
+        current, width = "", 0  # width: text_columns(current), kept as characters are added
         for ch in paragraph:
-            if text_columns(current) + char_columns(ch) <= columns:
+            if width + char_columns(ch) <= columns:
                 current += ch
+                width += char_columns(ch)
                 continue
             carry = ""
             cut = current.rfind(" ")
@@ -264,6 +265,7 @@ def wrap_text(text: str, columns: int) -> list[str]:
                 current, carry = current[:-1], current[-1]
             lines.append(current.rstrip())
             current = carry if ch == " " else carry + ch
+            width = text_columns(current)
         lines.append(current.rstrip())
     return lines
 
