@@ -16,6 +16,14 @@ LANG_TOGGLE = "lang.toggle"
 
 Bounds = tuple[int, int, int, int]  # x, y, width, height in window pixels, origin top-left
 
+_KINDS: dict[type, str] = {
+    Attract: "attract",
+    Message: "message",
+    Progress: "progress",
+    Menu: "menu",
+    Guide: "guide",
+}
+
 
 class TextSource(Protocol):
     """Anything that renders a ``Text`` in a language (``terminal.i18n.Translator``)."""
@@ -100,13 +108,6 @@ def present(view: View, tr: TextSource, lang: str) -> ScreenModel:
         if qr_data is not None:
             # A QR without words is a puzzle to many residents; say what it is for.
             qr_caption = tr.text(screen.qr_caption or t("ui.qr_hint"), lang)
-    kind = {
-        Attract: "attract",
-        Message: "message",
-        Progress: "progress",
-        Menu: "menu",
-        Guide: "guide",
-    }[type(screen)]
     countdown = (
         None
         if view.countdown_s is None
@@ -114,7 +115,7 @@ def present(view: View, tr: TextSource, lang: str) -> ScreenModel:
     )
     return ScreenModel(
         screen=screen.screen,
-        kind=kind,
+        kind=_KINDS[type(screen)],
         language=lang,
         brand=tr.text(t("ui.brand"), lang),
         title=tr.text(screen.title, lang),

@@ -19,7 +19,6 @@ class Frame(BoxLayout):  # type: ignore[misc]
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(orientation="vertical")
-        self._m = m
         self.add_widget(self._top_bar(model, m, activate))
         self.body: ScreenBody = build_body(model, m, activate)
         self.add_widget(self.body)

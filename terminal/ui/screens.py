@@ -18,13 +18,13 @@ from terminal.ui.widgets import (
     CardArt,
     Panel,
     QrImage,
+    Scroller,
     Spinner,
     TextLabel,
     Tile,
     ToneIcon,
     centred_scroll,
-    scroller,
-    text_width,
+    measurer,
     vbox,
 )
 
@@ -48,7 +48,6 @@ class ScreenBody(BoxLayout):  # type: ignore[misc]
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(orientation="vertical", padding=m.pad, spacing=m.gap)
-        self.model = model
 
     def dispose(self) -> None:
         """Called when the screen is replaced."""
@@ -134,7 +133,7 @@ class MenuBody(ScreenBody):
         super().__init__(model, m, activate)
         _header(self, model, m)
         tiles = [Tile(option, m, activate) for option in model.options]
-        view = scroller(m)
+        view = Scroller(m)
         bar_room = view.bar_width + m.gap / 2  # keep the scroll bar off the tiles
         grid = GridLayout(
             cols=1, spacing=m.gap, size_hint_y=None, padding=(0, 0, bar_room, m.gap / 2)
@@ -170,9 +169,8 @@ def _section(section: SectionModel, m: Metrics) -> BoxLayout:
     box = vbox(m, spacing=m.gap * 0.8)
     box.add_widget(TextLabel(section.heading, m.font_heading, color=theme.ACCENT, bold=True))
     items = number_items(section.items)
-    number_width = m.gap + max(
-        (text_width(label, m.font_body, bold=True) for label, _ in items if label), default=0.0
-    )
+    measure = measurer(m.font_body, bold=True)
+    number_width = m.gap + max((measure(label) for label, _ in items if label), default=0.0)
     for label, item in items:
         text = TextLabel(item, m.font_body, pos_hint={"top": 1})
         if label is None:
@@ -212,7 +210,7 @@ class GuideBody(ScreenBody):
         self.add_widget(TextLabel(model.title, m.font_title, bold=True))
         wide = not m.portrait
         content = BoxLayout(orientation="horizontal" if wide else "vertical", spacing=m.gap)
-        view = scroller(m)
+        view = Scroller(m)
         _card(view, m)
         padding = (m.pad, m.pad, m.pad + view.bar_width, m.pad)
         sections = vbox(m, spacing=m.gap * 1.8, padding=padding)

@@ -44,12 +44,6 @@ def measurer(font_size: float, bold: bool = False) -> Callable[[str], float]:
     return lambda text: float(core.get_extents(text)[0])
 
 
-def text_width(text: str, font_size: float, bold: bool = False) -> float:
-    """Width of ``text`` on one line (the widest line if it has several) in the UI font."""
-    measure = measurer(font_size, bold)
-    return max((measure(line) for line in text.split("\n")), default=0.0)
-
-
 class Panel:
     """A rounded fill and optional border (``border_width`` px thick) behind a widget.
 
@@ -526,13 +520,9 @@ class Scroller(ScrollView):  # type: ignore[misc]
         self.bar_inactive_color = (*theme.ACCENT[:3], 0.55) if scrolls else (0, 0, 0, 0)
 
 
-def scroller(m: Metrics, **kwargs: Any) -> ScrollView:
-    return Scroller(m, **kwargs)
-
-
 def centred_scroll(content: Widget, m: Metrics, max_width: float) -> ScrollView:
     """``content`` centred in the available space, scrolling only if it is taller than that."""
-    view = scroller(m)
+    view = Scroller(m)
     holder = AnchorLayout(anchor_x="center", anchor_y="center", size_hint_y=None)
     content.size_hint_x = None
     holder.add_widget(content)

@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -57,6 +57,12 @@ class FakeUi:
         self.stuck.wait(10)  # a main thread that is blocked
         return {}
 
+    def endpoints(self) -> AutomationEndpoints:
+        """This UI's callables, without the optional ones; tests ``replace`` what they break."""
+        return AutomationEndpoints(
+            describe=self.describe, tap=self.tap, screenshot=self.screenshot, touch=self.touch
+        )
+
 
 @pytest.fixture
 def ui() -> FakeUi:
@@ -65,13 +71,7 @@ def ui() -> FakeUi:
 
 @pytest.fixture
 def server(ui: FakeUi) -> Iterator[AutomationServer]:
-    endpoints = AutomationEndpoints(
-        describe=ui.describe,
-        tap=ui.tap,
-        screenshot=ui.screenshot,
-        touch=ui.touch,
-        layout=lambda: ["target 'go' overlaps target 'off'"],
-    )
+    endpoints = replace(ui.endpoints(), layout=lambda: ["target 'go' overlaps target 'off'"])
     with AutomationServer(endpoints, timeout_s=2.0) as running:
         yield running
     ui.stuck.set()
@@ -179,9 +179,7 @@ def test_unknown_paths_and_wrong_methods(server: AutomationServer) -> None:
 
 
 def test_a_main_thread_that_does_not_answer_gives_503_in_time(ui: FakeUi) -> None:
-    endpoints = AutomationEndpoints(
-        describe=ui.never_answers, tap=ui.tap, screenshot=ui.screenshot, touch=ui.touch
-    )
+    endpoints = replace(ui.endpoints(), describe=ui.never_answers)
     with AutomationServer(endpoints, timeout_s=0.3) as server:
         started = time.monotonic()
         status, body = call_json(server, "GET", "/screen")
@@ -196,9 +194,7 @@ def test_a_ui_timeout_error_is_503_too(ui: FakeUi) -> None:
     def late() -> bytes:
         raise TimeoutError("main thread busy")
 
-    endpoints = AutomationEndpoints(
-        describe=ui.describe, tap=ui.tap, screenshot=late, touch=ui.touch
-    )
+    endpoints = replace(ui.endpoints(), screenshot=late)
     with AutomationServer(endpoints) as server:
         assert call(server, "GET", "/screenshot")[0] == 503
 
@@ -207,8 +203,7 @@ def test_a_failing_callable_is_500_and_the_server_keeps_serving(ui: FakeUi) -> N
     def broken() -> dict[str, Any]:
         raise RuntimeError("bug")
 
-    endpoints = AutomationEndpoints(describe=broken, tap=ui.tap, screenshot=ui.screenshot,
-                                    touch=ui.touch)
+    endpoints = replace(ui.endpoints(), describe=broken)
     with AutomationServer(endpoints) as server:
         assert call_json(server, "GET", "/screen") == (500, {"error": "internal error"})
         assert call(server, "GET", "/screenshot")[0] == 200
@@ -217,9 +212,7 @@ def test_a_failing_callable_is_500_and_the_server_keeps_serving(ui: FakeUi) -> N
 
 
 def test_it_listens_on_loopback_only(ui: FakeUi) -> None:
-    endpoints = AutomationEndpoints(
-        describe=ui.describe, tap=ui.tap, screenshot=ui.screenshot, touch=ui.touch
-    )
+    endpoints = ui.endpoints()
     with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
         AutomationServer(endpoints, host="0.0.0.0")
     with AutomationServer(endpoints) as server:
@@ -228,9 +221,7 @@ def test_it_listens_on_loopback_only(ui: FakeUi) -> None:
 
 
 def test_stop_frees_the_port(ui: FakeUi) -> None:
-    endpoints = AutomationEndpoints(
-        describe=ui.describe, tap=ui.tap, screenshot=ui.screenshot, touch=ui.touch
-    )
+    endpoints = ui.endpoints()
     server = AutomationServer(endpoints)
     server.start()
     port = server.port

@@ -26,8 +26,10 @@ from typing import Any
 import pytest
 from gui_harness import DEMO_TEXTS, SCENARIO
 from PIL import Image
+from ui_support import SIZES
 
 from simulator.display import VirtualDisplay
+from simulator.processes import stop_process
 from terminal.ui.theme import ACCENT, MIN_TOUCH_PX
 
 pytestmark = [
@@ -39,7 +41,6 @@ pytestmark = [
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).with_name("gui_harness.py")
 SHOTS = REPO / "artifacts" / "screenshots"
-SIZES = [(1920, 1080), (1080, 1920), (800, 480)]
 LANGUAGES = ("zh_CN", "en")
 START_TIMEOUT_S = 30.0
 TAP_TIMEOUT_S = 5.0
@@ -86,13 +87,7 @@ class KioskProcess:
         self.url = f"http://127.0.0.1:{self.port_file.read_text()}"
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
         self.display.stop()
 
     def log_tail(self) -> str:
@@ -121,6 +116,10 @@ class KioskProcess:
         if not self.taps_file.exists():
             return []
         return self.taps_file.read_text(encoding="utf-8").splitlines()
+
+    def taps_on(self, screen_id: str) -> int:
+        """How many taps reached on_tap while ``screen_id`` was shown."""
+        return sum(1 for line in self.taps() if line.startswith(f"{screen_id} "))
 
     def wait_for_tap(self, line: str, count_before: int) -> None:
         deadline = time.monotonic() + TAP_TIMEOUT_S
@@ -216,9 +215,7 @@ class Visit:
         assert description["title"] in description["texts"]
         if step.view.countdown_s is not None:
             assert countdown_text(self.lang, step.view.countdown_s) in description["texts"]
-        self.taps_before_step = len(
-            [line for line in self.kiosk.taps() if line.startswith(f"{screen.screen} ")]
-        )
+        self.taps_before_step = self.kiosk.taps_on(screen.screen)
         toggle = [t for t in description["targets"] if t["id"] == "lang.toggle"]
         assert toggle and toggle[0]["label"] == ("English" if self.lang == "zh_CN" else "中文")
         return description
@@ -253,8 +250,7 @@ class Visit:
         countdown = step.view.countdown_s
         if countdown is not None:
             # Each accepted tap above lowered the countdown by a second without a new screen.
-            taps_here = [line for line in kiosk.taps() if line.startswith(f"{screen_id} ")]
-            left = countdown - (len(taps_here) - self.taps_before_step)
+            left = countdown - (kiosk.taps_on(screen_id) - self.taps_before_step)
             shown = kiosk.screen()
             assert shown["screen"] == screen_id and shown["countdown_s"] == left
             assert countdown_text(self.lang, left) in shown["texts"]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from ui_support import SIZES
 
 from terminal.ui.linebreak import break_lines, number_items, tokens
 from terminal.ui.qr import QUIET_ZONE_MODULES, qr_matrix
 from terminal.ui.theme import MIN_TOUCH_PX, Metrics, menu_grid
-
-SIZES = [(1920, 1080), (1080, 1920), (800, 480)]
 
 
 @pytest.mark.parametrize("size", SIZES)
