@@ -2,7 +2,6 @@
 
 import logging
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from devices.base import (
 )
 from devices.printer.driver import PrinterConnection, ReceiptPrinter, encode_receipt
 from devices.printer.protocol import PAPER_80MM
+from simulator.processes import free_port
 from simulator.vprinter import PrinterStatus, VirtualPrinter
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "printer" / "enrollment_receipt_80mm.bin"
@@ -80,13 +80,6 @@ def printer(vprinter: VirtualPrinter) -> Iterator[ReceiptPrinter]:
     driver = driver_for(vprinter)
     yield driver
     driver.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # --- the job on the wire --------------------------------------------------------------------------
