@@ -42,7 +42,7 @@ from terminal.deferred import Deferred, DeferredHub, DeferredPrinter
 from terminal.device_monitor import DeviceMonitor
 from terminal.effects import EffectRunner
 from terminal.i18n import Translator
-from terminal.memory import limit_malloc_arenas, release_free_memory
+from terminal.memory import limit_malloc_arenas, tidy_when_idle
 from terminal.operations import OperationsLink
 from terminal.outbox import Outbox
 from terminal.ratings import RatingQueue
@@ -202,10 +202,11 @@ def run(config: Config) -> int:
             operations.start(after=monitor.polled)
 
     ui = KioskUi(translator, on_settled=settled, home_language=config.display.language)
+    def schedule(delay: float, call: Callable[[], None]) -> None:
+        Clock.schedule_once(lambda _dt: call(), delay)
+
     controller = TerminalController(
-        engine, ui, runner,
-        schedule=lambda delay, call: Clock.schedule_once(lambda _dt: call(), delay),
-        on_session_end=release_free_memory,
+        engine, ui, runner, schedule=schedule, on_idle=lambda: tidy_when_idle(schedule),
     )
     ui.on_tap = lambda target: controller.handle(Tap(target))
 

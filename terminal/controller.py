@@ -17,9 +17,6 @@ class Display(Protocol):
 
 class Engine(Protocol):
     @property
-    def in_session(self) -> bool: ...
-
-    @property
     def idle(self) -> bool: ...
 
     def start(self) -> _Output: ...
@@ -59,7 +56,7 @@ class TerminalController:
         *,
         schedule: Schedule | None = None,
         progress_delay_s: float = PROGRESS_DELAY_S,
-        on_session_end: Callable[[], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
         self._display = display
@@ -68,7 +65,7 @@ class TerminalController:
         self._progress_delay_s = progress_delay_s
         self._shown: View | None = None  # the engine's latest view, shown or about to be
         self._pending: View | None = None  # a progress view waiting out its delay
-        self._on_session_end = on_session_end
+        self._on_idle = on_idle
         # Written on the main thread after every event, read by telemetry's thread: a plain
         # bool, so other threads never call into the engine itself.
         self._serving = False
@@ -83,7 +80,7 @@ class TerminalController:
         self._serving = not self._engine.idle
 
     def handle(self, event: Event) -> None:
-        was_in_session = self._engine.in_session
+        was_serving = self._serving
         try:
             output = self._engine.handle(event)
         except Exception:
@@ -93,8 +90,8 @@ class TerminalController:
             output = self._engine.start()
         self._apply(output)
         self._serving = not self._engine.idle
-        if was_in_session and not self._engine.in_session and self._on_session_end is not None:
-            self._on_session_end()
+        if was_serving and not self._serving and self._on_idle is not None:
+            self._on_idle()
 
     def _apply(self, output: _Output) -> None:
         # Effects first: they run on their own threads, so a card read or a hub call is already

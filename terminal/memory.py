@@ -1,10 +1,16 @@
-"""Keeps the terminal's heap small over months of sessions: fewer malloc arenas, trimmed often.
+"""Keeps the terminal's heap small over months of sessions: fewer malloc arenas, tidied when idle.
 
 glibc gives every thread that allocates its own arena (up to 8 per core); with a dozen device,
 MQTT and HTTP threads each arena keeps freed memory for itself, and a long-running appliance
-grows without leaking. Two arenas are plenty for threads that mostly wait on I/O. After each
-session the garbage is collected and free heap pages are handed back to the system. (This is
-about size, not secrecy: freed memory is not scrubbed.)
+grows without leaking. Two arenas are plenty for threads that mostly wait on I/O.
+
+Kivy widgets hold reference cycles (parent and children, property bindings), so a screen that is
+replaced is freed only by the cyclic garbage collector, and its label textures and pixel buffers
+with it. A session's screens survive young-generation collections and may wait a long time for a
+full one: measured at 1920x1080, about 22 MB of them were still held once attract was back. So
+when the terminal becomes idle again, the garbage is collected at once; Kivy deletes the textures
+of what was collected at its next frame, and after that the free heap pages are handed back to the
+system. (This is about size, not secrecy: freed memory is not scrubbed.)
 """
 
 from __future__ import annotations
@@ -12,8 +18,20 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import logging
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # from glibc's malloc.h
+
+# From the collection until the heap is trimmed: Kivy releases the collected textures at its next
+# frame (about 17 ms at 60 fps); this leaves room for a slow frame or two.
+TRIM_DELAY_S = 0.2
+
+# Runs a callable on the UI thread after a delay (Kivy's Clock in the terminal).
+Schedule = Callable[[float, Callable[[], None]], None]
 
 
 def _load_libc() -> ctypes.CDLL | None:
@@ -37,8 +55,16 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     return bool(_LIBC.mallopt(_M_ARENA_MAX, arenas))
 
 
-def release_free_memory() -> None:
-    """Collect garbage and return free heap pages to the system (after a session ends)."""
-    gc.collect()
+def trim_heap() -> None:
+    """Hand free heap pages back to the system (a no-op where the C library is not glibc)."""
     if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):
         _LIBC.malloc_trim(0)
+
+
+def tidy_when_idle(schedule: Schedule) -> None:
+    """Back at attract: collect the session's screens now, trim once their textures are gone."""
+    started = time.perf_counter()
+    freed = gc.collect()
+    log.debug("idle: %d unreachable objects collected in %.0f ms", freed,
+              (time.perf_counter() - started) * 1000)
+    schedule(TRIM_DELAY_S, trim_heap)

@@ -20,7 +20,6 @@ class Output:
 class ScriptedEngine:
     def __init__(self, outputs: list[Output]) -> None:
         self.outputs = outputs
-        self.in_session = False
         self.idle = True
 
     def start(self) -> Output:
@@ -105,23 +104,31 @@ def test_an_engine_error_restarts_at_attract() -> None:
     assert log == ["show attract"]
 
 
-def test_the_end_of_a_session_is_announced_once() -> None:
-    ended: list[str] = []
+def test_the_return_to_idle_is_announced_once() -> None:
+    # The session ends at the rating; the terminal is idle only when attract is back on screen,
+    # after the thanks screen, and that is when its memory is tidied.
+    idled: list[str] = []
     engine = ScriptedEngine([Output(IDENTITY), Output(IDENTITY), Output(ATTRACT), Output(ATTRACT)])
     log: list[str] = []
     controller = TerminalController(engine, Screen(log), Effects(log),
-                                    on_session_end=lambda: ended.append("end"))
+                                    on_idle=lambda: idled.append("idle"))
     controller.start()
-    engine.in_session = True
+    assert idled == [], "starting at attract is not a return to it"
+
+    def serve(event: Event) -> Output:
+        engine.idle = False
+        return engine.outputs.pop(0)
+
+    engine.handle = serve  # type: ignore[method-assign]
     controller.handle(Tap("x"))
     controller.handle(Tap("x"))
-    assert ended == []
+    assert idled == [] and controller.serving
 
     def leave(event: Event) -> Output:
-        engine.in_session = False
-        return Output(ATTRACT)
+        engine.idle = True
+        return engine.outputs.pop(0)
 
     engine.handle = leave  # type: ignore[method-assign]
     controller.handle(Tap("x"))
     controller.handle(Tap("x"))
-    assert ended == ["end"]
+    assert idled == ["idle"] and not controller.serving

@@ -4,10 +4,11 @@ import ctypes
 import ctypes.util
 import gc
 import weakref
+from collections.abc import Callable
 
 import pytest
 
-from terminal.memory import limit_malloc_arenas, release_free_memory
+from terminal.memory import TRIM_DELAY_S, limit_malloc_arenas, tidy_when_idle, trim_heap
 
 
 @pytest.mark.skipif(ctypes.util.find_library("c") is None, reason="no C library found")
@@ -15,19 +16,21 @@ def test_arena_limit_is_accepted_by_glibc() -> None:
     assert limit_malloc_arenas(2) is True
 
 
-def test_release_runs_the_collector_and_survives_repeats() -> None:
+def test_going_idle_collects_cycles_at_once_and_trims_later() -> None:
     class Cycle:
         def __init__(self) -> None:
             self.me = self
 
-
     cycle = Cycle()
     ref = weakref.ref(cycle)
     del cycle
+    later: list[tuple[float, Callable[[], None]]] = []
     gc.disable()
     try:
-        release_free_memory()
-        release_free_memory()
+        tidy_when_idle(lambda delay, call: later.append((delay, call)))
+        assert ref() is None, "a reference cycle left by a session must be collected"
     finally:
         gc.enable()
-    assert ref() is None, "a reference cycle left by a session must be collected"
+    assert later == [(TRIM_DELAY_S, trim_heap)], "the trim waits for Kivy to drop the textures"
+    trim_heap()
+    trim_heap()  # harmless at any time, and repeatable
