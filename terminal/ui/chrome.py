@@ -39,7 +39,6 @@ class Frame(BoxLayout):  # type: ignore[misc]
                 model.brand,
                 m.font_small * 1.1,
                 color=theme.ON_ACCENT,
-                bold=True,
                 pos_hint={"center_y": 0.5},
             )
         )

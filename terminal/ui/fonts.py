@@ -43,11 +43,13 @@ def find_cjk_font(
 
 
 def register_font(path: Path) -> str:
-    """Register ``path`` with Kivy under ``FONT_NAME`` (regular and bold) and return the name."""
+    """Register ``path`` with Kivy under ``FONT_NAME`` and return the name."""
     # Imported here: finding the font must work before (and without) Kivy being configured.
     from kivy.core.text import LabelBase  # noqa: PLC0415
 
-    # WenQuanYi has no bold face; SDL2_ttf emboldens the regular one when bold=True is asked.
+    # No bold: WenQuanYi has no bold face and Kivy's SDL2 text provider does not embolden (bold=True
+    # drew the very same pixels from a second open copy of the font), so the UI ranks text by size
+    # and colour alone. fn_bold still points at the face, should a caller ask for bold anyway.
     LabelBase.register(FONT_NAME, fn_regular=str(path), fn_bold=str(path))
     log.info("UI font: %s", path)
     return FONT_NAME

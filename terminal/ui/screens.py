@@ -61,7 +61,7 @@ class AttractBody(ScreenBody):
         content = vbox(m, spacing=m.gap * 1.5)
         content.add_widget(_centred(CardArt(m)))
         content.add_widget(
-            TextLabel(model.title, m.font_hero, color=theme.ACCENT, bold=True, halign="center")
+            TextLabel(model.title, m.font_hero, color=theme.ACCENT, halign="center")
         )
         for line in model.lines:
             content.add_widget(
@@ -90,7 +90,6 @@ class MessageBody(ScreenBody):
                 model.title,
                 m.font_title,
                 color=theme.TONE_COLOURS[tone],
-                bold=True,
                 halign="center",
             )
         )
@@ -107,7 +106,7 @@ class ProgressBody(ScreenBody):
         content = vbox(m, spacing=m.gap * 1.5)
         self._spinner = Spinner(m)
         content.add_widget(_centred(self._spinner))
-        content.add_widget(TextLabel(model.title, m.font_title, bold=True, halign="center"))
+        content.add_widget(TextLabel(model.title, m.font_title, halign="center"))
         for line in model.lines:
             content.add_widget(
                 TextLabel(line, m.font_body, color=theme.TEXT_MUTED, halign="center")
@@ -121,7 +120,7 @@ class ProgressBody(ScreenBody):
 
 def _header(body: ScreenBody, model: ScreenModel, m: Metrics) -> None:
     """Title and lines at the top left, for screens whose content is a list."""
-    body.add_widget(TextLabel(model.title, m.font_title, bold=True))
+    body.add_widget(TextLabel(model.title, m.font_title))
     for line in model.lines:
         body.add_widget(TextLabel(line, m.font_body, color=theme.TEXT_MUTED))
 
@@ -167,9 +166,9 @@ class MenuBody(ScreenBody):
 
 def _section(section: SectionModel, m: Metrics) -> BoxLayout:
     box = vbox(m, spacing=m.gap * 0.8)
-    box.add_widget(TextLabel(section.heading, m.font_heading, color=theme.ACCENT, bold=True))
+    box.add_widget(TextLabel(section.heading, m.font_heading, color=theme.ACCENT))
     items = number_items(section.items)
-    measure = measurer(m.font_body, bold=True)
+    measure = measurer(m.font_body)
     number_width = m.gap + max((measure(label) for label, _ in items if label), default=0.0)
     for label, item in items:
         text = TextLabel(item, m.font_body, pos_hint={"top": 1})
@@ -181,7 +180,6 @@ def _section(section: SectionModel, m: Metrics) -> BoxLayout:
             label,
             m.font_body,
             color=theme.ACCENT,
-            bold=True,
             halign="right",
             size_hint_x=None,
             width=number_width,
@@ -207,7 +205,7 @@ class GuideBody(ScreenBody):
         super().__init__(model, m, activate)
         # Only the title stays put: the guide's notes scroll with its sections, or on a small
         # screen they would leave no room for the list of materials itself.
-        self.add_widget(TextLabel(model.title, m.font_title, bold=True))
+        self.add_widget(TextLabel(model.title, m.font_title))
         wide = not m.portrait
         content = BoxLayout(orientation="horizontal" if wide else "vertical", spacing=m.gap)
         view = Scroller(m)

@@ -38,9 +38,9 @@ LINE_HEIGHT = 1.2
 WRAP_SLACK_PX = 2.0
 
 
-def measurer(font_size: float, bold: bool = False) -> Callable[[str], float]:
+def measurer(font_size: float) -> Callable[[str], float]:
     """Width of a one-line string in the UI font at this size."""
-    core = CoreLabel(font_name=FONT_NAME, font_size=font_size, bold=bold)
+    core = CoreLabel(font_name=FONT_NAME, font_size=font_size)
     return lambda text: float(core.get_extents(text)[0])
 
 
@@ -94,18 +94,16 @@ class TextLabel(Label):  # type: ignore[misc]
         font_size: float,
         *,
         color: Rgba = theme.TEXT,
-        bold: bool = False,
         halign: str = "left",
         **kwargs: Any,
     ) -> None:
         self.source_text = text
-        self._measure = measurer(font_size, bold)
+        self._measure = measurer(font_size)
         super().__init__(
             text=text,
             font_name=FONT_NAME,
             font_size=font_size,
             color=color,
-            bold=bold,
             halign=halign,
             valign="middle",
             line_height=LINE_HEIGHT,
@@ -139,7 +137,6 @@ class Pill(Label):  # type: ignore[misc]
             font_name=FONT_NAME,
             font_size=font_size,
             color=color,
-            bold=True,
             size_hint=(None, None),
             padding=(m.pad, m.gap * 0.6),
         )
@@ -171,7 +168,7 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
         self.target_id = target.id
         self.style = style or target.style
         self.source_text = target.label
-        self._measure = measurer(font_size or m.font_button, bold=True)
+        self._measure = measurer(font_size or m.font_button)
         self._m = m
         self._activate = activate
         self._pad_x = m.pad if pad_x is None else pad_x
@@ -181,7 +178,6 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
             text=target.label,
             font_name=FONT_NAME,
             font_size=font_size or m.font_button,
-            bold=True,
             halign="center",
             valign="middle",
             line_height=1.1,
@@ -249,7 +245,7 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
 
 
 class Tile(TargetButton):
-    """A big menu tile: white card, deep-blue stripe on the left, bold centred label."""
+    """A big menu tile: white card, deep-blue stripe on the left, centred label."""
 
     def __init__(self, target: TargetModel, m: Metrics, activate: Activate) -> None:
         super().__init__(
