@@ -30,6 +30,7 @@ from terminal.ui import geometry, theme, touch
 from terminal.ui.chrome import Frame
 from terminal.ui.fonts import find_cjk_font, register_font
 from terminal.ui.mainthread import MainThread
+from terminal.ui.text_pixels import release_label_pixels
 from terminal.ui.theme import Metrics
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class KioskUi:
         self._translator = translator
         self._touch_guard_s = touch_guard_s
         register_font(find_cjk_font(font_path))
+        release_label_pixels()
         self._main = MainThread()
         self._root = _Backdrop()
         self._app = _Shell(self._root, self._started)
