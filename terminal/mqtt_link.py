@@ -127,7 +127,11 @@ class MqttLink:
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv311,
-            clean_session=True,
+            # A persistent session: the broker keeps our subscription and queues the QoS 1
+            # commands sent while we are offline (a broker outage, a reboot, a cut line), and
+            # hands them over when we return; expires_at then decides which still run. The
+            # broker's persistent_client_expiration bounds how long it keeps them for us.
+            clean_session=False,
         )
         client.enable_logger(logging.getLogger(f"{__name__}.paho"))
         client.connect_timeout = s.connect_timeout_s
@@ -222,7 +226,8 @@ class MqttLink:
         return delivery
 
     def subscribe(self, topic_filter: str, qos: int = 1) -> None:
-        """Subscribe now if connected, and again after every reconnect (the session is clean)."""
+        """Subscribe now if connected, and again after every reconnect (a broker that lost our
+        session, say restarted without persistence, would otherwise leave us deaf)."""
         with self._lock:
             self._subscriptions[topic_filter] = qos
         if self._connected:

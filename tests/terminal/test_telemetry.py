@@ -574,6 +574,28 @@ def test_a_duplicate_request_id_gets_the_same_ack_and_runs_once(
     assert len(runs) == 1
 
 
+def test_commands_sent_while_the_terminal_is_offline_are_handled_when_it_returns(
+    recorder: Recorder, make_agent: AgentFactory
+) -> None:
+    agent = make_agent()
+    agent.start()
+    recorder.wait_for(status_is(online=True))
+    agent.stop()  # the terminal goes away; its session (and subscription) stays at the broker
+    recorder.wait_for(status_is(online=False))
+
+    send_command(recorder, "req-while-away")
+    send_command(recorder, "req-stale", expires_in_s=0.5)
+    time.sleep(1.0)  # req-stale's expires_at passes while the terminal is still away
+
+    returned = make_agent()
+    returned.start()
+    acks = parsed(AckPayload, acks_until_final(recorder, "req-while-away"))
+    assert [a.status for a in acks] == ["accepted", "succeeded"]
+    stale = parsed(AckPayload, acks_until_final(recorder, "req-stale"))
+    assert [a.status for a in stale] == ["rejected"]
+    assert stale[0].error is not None and "expired" in stale[0].error
+
+
 def test_a_command_cut_short_by_a_shutdown_is_reported_failed_not_rerun(
     recorder: Recorder, make_agent: AgentFactory
 ) -> None:
