@@ -140,6 +140,14 @@ class _HubStore:
             return None
         return {"errand_id": row[0], "title": row[1], "issued_at": row[2], "terminal_id": row[3]}
 
+    def case_errand(self, case_number: str) -> str | None:
+        """The errand a case number was issued for, or None if this hub never issued it."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT errand_id FROM documents WHERE case_number = ?", (case_number,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def add_rating(self, rating: RatingSubmission) -> bool:
         """Store a rating; False when this case was rated before (the first rating stands)."""
         with self._lock, self._db:
@@ -408,7 +416,14 @@ class SimHub:
             terminal_id=_short_text(body, "terminal_id", invalid),
             rated_at=rated_at,
         )
-        created = self._running_store().add_rating(rating)
+        store = self._running_store()
+        # Only a case this hub issued can be rated, and only for its own errand.
+        errand_id = store.case_errand(rating.case_number)
+        if errand_id is None:
+            raise _RequestError(_error(404, "unknown_case", "no case with this number"))
+        if errand_id != rating.errand_id:
+            raise _RequestError(_error(422, "invalid_rating", "errand_id is not this case's"))
+        created = store.add_rating(rating)
         return _Answer(
             201 if created else 200,
             {"case_number": rating.case_number, "status": "created" if created else "duplicate"},

@@ -306,6 +306,17 @@ def test_a_malformed_rating_is_refused_and_not_stored(hub: SimHub, change: dict[
     assert hub.ratings() == []
 
 
+def test_only_a_case_the_hub_issued_can_be_rated_and_only_for_its_errand(hub: SimHub) -> None:
+    case_number = run(hub, PERSON)[1]["case_number"]
+    never_issued = case_number[:-6] + "999999"
+    status, answer = call(f"{hub.url}/v1/ratings", "POST", rating_body(never_issued))
+    assert (status, answer["error"]) == (404, "unknown_case")
+    status, answer = call(f"{hub.url}/v1/ratings", "POST",
+                          rating_body(case_number) | {"errand_id": "another_errand"})
+    assert (status, answer["error"]) == (422, "invalid_rating")
+    assert hub.ratings() == []
+
+
 # --- faults ----------------------------------------------------------------------------------
 
 

@@ -7,11 +7,19 @@ from pathlib import Path
 from flows.hub import RatingSubmission
 from flows.steps import SubmitRating
 from simulator.hub import SimHub
+from simulator.hub_records import ERRAND_SSC_ENROLLMENT_PROOF
 from terminal.hub_client import HttpServiceHub
 from terminal.outbox import Outbox
 from terminal.ratings import KIND, REJECTED_KIND, RatingQueue
 
 NOW = dt.datetime(2026, 11, 21, 23, 5, tzinfo=dt.UTC)
+
+
+
+def issued_case(hub: SimHub) -> str:
+    """A case number the hub really issued: it refuses ratings for any other."""
+    return HttpServiceHub(hub.url).run_errand(
+        ERRAND_SSC_ENROLLMENT_PROOF, "34052419800101001X", "T-1").case_number
 
 
 def test_a_rating_made_while_the_hub_is_down_arrives_after_it_returns(tmp_path: Path) -> None:
@@ -21,8 +29,9 @@ def test_a_rating_made_while_the_hub_is_down_arrives_after_it_returns(tmp_path: 
         outbox = Outbox(tmp_path / "outbox.sqlite", synchronous="FULL")
         queue = RatingQueue(outbox, HttpServiceHub(hub.url, timeout_s=2), terminal_id="T-1",
                             now=lambda: NOW)
+        case_number = issued_case(hub)
         hub.set_fault("down")
-        assert queue.submit(SubmitRating("ssc_enrollment_proof", "SB20261121000001", 5))
+        assert queue.submit(SubmitRating("ssc_enrollment_proof", case_number, 5))
         assert queue.flush() == 1, "the hub is down: the rating must stay queued"
         # A restart of the terminal keeps it: a new outbox on the same file still holds it.
         outbox.close()
@@ -32,8 +41,7 @@ def test_a_rating_made_while_the_hub_is_down_arrives_after_it_returns(tmp_path: 
         hub.set_fault("ok")
         assert queue.flush() == 0
         [stored] = hub.ratings()
-        assert (stored.case_number, stored.level, stored.terminal_id) == (
-            "SB20261121000001", 5, "T-1")
+        assert (stored.case_number, stored.level, stored.terminal_id) == (case_number, 5, "T-1")
     finally:
         hub.stop()
 
@@ -46,7 +54,7 @@ def test_the_sender_thread_delivers_without_being_asked(tmp_path: Path) -> None:
                         now=lambda: NOW, retry_min_s=0.05)
     queue.start()
     try:
-        queue.submit(SubmitRating("ssc_enrollment_proof", "SB20261121000002", 3))
+        queue.submit(SubmitRating("ssc_enrollment_proof", issued_case(hub), 3))
         deadline = time.monotonic() + 5
         while outbox.count(KIND) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -66,10 +74,12 @@ def test_a_rating_the_hub_refuses_for_good_is_kept_aside_and_does_not_block(
         outbox = Outbox(tmp_path / "outbox.sqlite")
         queue = RatingQueue(outbox, HttpServiceHub(hub.url, timeout_s=2), terminal_id="T-1",
                             now=lambda: NOW)
-        queue.submit(SubmitRating("ssc_enrollment_proof", "SB1", 9))  # no such level
-        queue.submit(SubmitRating("ssc_enrollment_proof", "SB20261121000003", 4))
+        case_number = issued_case(hub)
+        queue.submit(SubmitRating("ssc_enrollment_proof", case_number, 9))  # no such level
+        queue.submit(SubmitRating("ssc_enrollment_proof", "SB20261121999999", 4))  # never issued
+        queue.submit(SubmitRating("ssc_enrollment_proof", case_number, 4))
         assert queue.flush() == 0
-        assert outbox.count(REJECTED_KIND) == 1
+        assert outbox.count(REJECTED_KIND) == 2
         assert [r.level for r in hub.ratings()] == [4]
     finally:
         hub.stop()
