@@ -293,13 +293,16 @@ class KioskUi:
 
     def _describe(self) -> dict[str, Any]:
         if self._model is None:
+            # Nothing shown yet: the same keys as any screen's description, all empty.
             return {
                 "screen": None,
+                "kind": None,
                 "title": "",
                 "texts": [],
                 "targets": [],
                 "language": self._language,
                 "countdown_s": None,
+                "tone": None,
             }
         bounds = geometry.target_bounds(self._root, Window.height)
         return describe_model(self._model, bounds)
