@@ -47,11 +47,13 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def test_the_sdl2_provider_drops_its_surface_and_draws_the_same_pixels() -> None:
-    env = os.environ | {"KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1", "KIVY_GL_BACKEND": "mock",
-                        "KIVY_TEXT": "sdl2", "KIVY_HOME": str(REPO / ".pytest_cache" / "kivy-home")}
+def test_the_sdl2_provider_drops_its_surface_and_draws_the_same_pixels(tmp_path: Path) -> None:
+    # Kivy makes its home directory with mkdir, not makedirs: give it one whose parent exists.
+    env = os.environ | {"KIVY_NO_ARGS": "1", "KIVY_GL_BACKEND": "mock", "KIVY_TEXT": "sdl2",
+                        "KIVY_HOME": str(tmp_path / "kivy-home")}
     done = subprocess.run([sys.executable, "-c", PROBE, str(find_cjk_font())], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60, check=True)
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["patched"] and result["again"], "SDL2 is the provider the terminal runs with"
     assert result["kept_before"], "unpatched Kivy keeps the surface (else this test proves nothing)"
