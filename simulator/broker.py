@@ -10,9 +10,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
-from simulator.processes import free_port, stop_process
+from simulator.processes import StartsAndStops, free_port, stop_process
 
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -40,7 +39,7 @@ def _accepts(port: int) -> bool:
         return False
 
 
-class Mosquitto:
+class Mosquitto(StartsAndStops):
     """One mosquitto process on 127.0.0.1, anonymous, no persistence by default.
 
     ``port=0`` picks a free port on the first start; ``stop()`` then ``start()`` (or
@@ -158,14 +157,4 @@ class Mosquitto:
         with contextlib.suppress(OSError):
             shutil.rmtree(self._dir)
 
-    def __enter__(self) -> Mosquitto:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

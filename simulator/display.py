@@ -8,9 +8,8 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
-from simulator.processes import stop_process
+from simulator.processes import StartsAndStops, stop_process
 
 X11_SOCKET_DIR = Path("/tmp/.X11-unix")
 
@@ -19,7 +18,7 @@ class DisplayError(RuntimeError):
     """Xvfb is missing, or did not come up in time."""
 
 
-class VirtualDisplay:
+class VirtualDisplay(StartsAndStops):
     """Xvfb on a free display number; ``start()`` returns ``DISPLAY`` once the server is usable."""
 
     def __init__(
@@ -104,17 +103,7 @@ class VirtualDisplay:
         process, self._process, self._display = self._process, None, None
         stop_process(process)
 
-    def __enter__(self) -> VirtualDisplay:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_display(width: int, height: int, depth: int = 24) -> VirtualDisplay:

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 from flows.hub import RatingSubmission
 from flows.identity import InvalidIdNumber, validate_id_number
 from simulator.hub_records import ERRAND_TITLES, enrollment_fields, refusal_for
+from simulator.processes import StartsAndStops
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def _short_text(body: dict[str, Any], key: str, error: _Answer) -> str:
     return value
 
 
-class SimHub:
+class SimHub(StartsAndStops):
     """The simulated hub: ``start()``, point the terminal at ``url``, ``stop()`` when done."""
 
     def __init__(
@@ -225,12 +226,7 @@ class SimHub:
     def __repr__(self) -> str:
         return f"SimHub(port={self._port}, fault={self._fault[0]!r})"
 
-    def __enter__(self) -> SimHub:
-        self.start()
-        return self
 
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from smartcard import scard
 
-from simulator.processes import stop_process
+from simulator.processes import StartsAndStops, stop_process
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
@@ -168,7 +168,7 @@ def wait_card(reader: str, *, present: bool, timeout: float) -> bool:
         scard.SCardReleaseContext(context)
 
 
-class Pcscd:
+class Pcscd(StartsAndStops):
     """Our pcscd with one vpcd reader (two slots) on ``base_port`` and ``base_port + 1``.
 
     ``Pcscd()`` picks free ports away from the default 35963, so tests never fight a running
@@ -285,12 +285,7 @@ class Pcscd:
         self.stop()
         self._cleanup()
 
-    def __enter__(self) -> Pcscd:
-        self.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
-"""Small helpers every simulated service shares: a free loopback port, and stopping a process."""
+"""Small helpers every simulated service shares: a free loopback port, stopping a process, and
+the ``with`` protocol of a part that starts and stops."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
+from typing import Self
 
 LOOPBACK = "127.0.0.1"
 
@@ -34,3 +36,24 @@ def stop_process(process: subprocess.Popen[bytes] | None, timeout_s: float = 5.0
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=timeout_s)
+
+
+class StartsAndStops:
+    """``with part:`` starts the part and always closes it; ``close()`` is ``stop()`` unless the
+    part also has something to clean up (a temporary directory)."""
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from devices.printer.protocol import PAPER_58MM, PAPER_80MM
 from simulator.escpos_render import (
@@ -24,6 +23,7 @@ from simulator.escpos_render import (
     render_png,
     render_text,
 )
+from simulator.processes import StartsAndStops
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class PrintedReceipt:
     notes: tuple[str, ...]  # commands skipped, lines wrapped, paper running out
 
 
-class VirtualPrinter:
+class VirtualPrinter(StartsAndStops):
     """An 80 or 58 mm ESC/POS printer on a TCP port, with a settable status and paper supply."""
 
     def __init__(
@@ -132,17 +132,7 @@ class VirtualPrinter:
         with self._lock:
             self._finish_receipt(complete=False)
 
-    def __enter__(self) -> VirtualPrinter:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def address(self) -> tuple[str, int]:
