@@ -20,7 +20,8 @@ import ctypes.util
 import gc
 import logging
 import time
-from collections.abc import Callable
+
+from terminal.controller import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,6 @@ _M_ARENA_MAX = -8  # from glibc's malloc.h
 # From the collection until the heap is trimmed: Kivy releases the collected textures at its next
 # frame (about 17 ms at 60 fps); this leaves room for a slow frame or two.
 TRIM_DELAY_S = 0.2
-
-# Runs a callable on the UI thread after a delay (Kivy's Clock in the terminal).
-Schedule = Callable[[float, Callable[[], None]], None]
 
 
 def _load_libc() -> ctypes.CDLL | None:
