@@ -21,11 +21,11 @@ from bench.harness import (
     BenchEnv,
     BenchError,
     Verdict,
-    parse_size,
     stop_on_sigterm,
     summary_table,
 )
 from simulator.automation_client import AutomationError
+from simulator.display import parse_size
 
 NAMES = ("startup", "identity", "memory")
 

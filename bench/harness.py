@@ -213,17 +213,12 @@ class Child:
 # --- the terminal's automation API ---------------------------------------------------------------
 
 
-class Automation(AutomationClient):
-    """The shared automation client, tied to the benchmark's terminal process."""
-
-    def __init__(self, port: int, child: Child) -> None:
-        super().__init__(
-            f"http://{LOOPBACK}:{port}",
-            lambda: None if child.alive() else f"{child.name} exited" + _log_hint(child),
-        )
-
-    def wait_for(self, screen_id: str, timeout_s: float) -> None:
-        self.wait_for_screen(screen_id, timeout_s)
+def automation_for(port: int, child: Child) -> AutomationClient:
+    """The shared automation client, told when the benchmark's terminal process has gone."""
+    return AutomationClient(
+        f"http://{LOOPBACK}:{port}",
+        lambda: None if child.alive() else f"{child.name} exited" + _log_hint(child),
+    )
 
 
 # --- the environment -----------------------------------------------------------------------------
@@ -264,7 +259,6 @@ class BenchEnv:
     rig: SimulatorRig = field(init=False)
     notify: NotifySocket = field(init=False)
     _stack: contextlib.ExitStack = field(init=False)
-    _child_tmp: Path = field(init=False)
     _children: list[Child] = field(init=False, default_factory=list)
     _runs: int = field(init=False, default=0)
 
@@ -291,8 +285,6 @@ class BenchEnv:
         ))
         self.rig.start()
         stack.callback(self.rig.stop)
-        self._child_tmp = self.workdir / "tmp"
-        self._child_tmp.mkdir()
         self.notify = NotifySocket(self.workdir / "notify.sock")
         stack.callback(self.notify.close)
         # Registered last, so it runs first: terminals go before the display, pcscd and devices.
@@ -328,9 +320,6 @@ class BenchEnv:
         env = dict(os.environ)
         env["DISPLAY"] = self.display
         env["NOTIFY_SOCKET"] = str(self.notify.path)
-        # python-escpos 3.1 caches its printer database in a fresh mkdtemp() at every import and
-        # never removes it; keep those directories inside our workdir, which goes at the end.
-        env["TMPDIR"] = str(self._child_tmp)
         return env
 
     def _next(self, name: str) -> Path:
@@ -346,7 +335,7 @@ class BenchEnv:
 
     def spawn_terminal(
         self, state_dir: Path, *, hooked: bool = False, extra_env: dict[str, str] | None = None
-    ) -> tuple[Child, Automation]:
+    ) -> tuple[Child, AutomationClient]:
         """``python -m terminal --config ...`` (or the hooked one), as the rig starts it."""
         port = free_port()
         config = self.terminal_config(state_dir, port)
@@ -355,7 +344,7 @@ class BenchEnv:
         child = Child("terminal", [sys.executable, "-m", module, "--config", str(config)],
                       self.child_env() | (extra_env or {}), self._next("terminal"))
         self._children.append(child)
-        return child, Automation(port, child)
+        return child, automation_for(port, child)
 
     def spawn_bare_kivy(self) -> Child:
         width, height = self.size
@@ -407,8 +396,3 @@ def summary_table(verdicts: Sequence[Verdict]) -> str:
              for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    width, _, height = text.partition("x")
-    return int(width), int(height)

@@ -38,10 +38,10 @@ from bench.harness import (
     Notification,
     Verdict,
     median,
-    parse_size,
     screen_event,
     stop_on_sigterm,
 )
+from simulator.display import parse_size
 from simulator.pcsc import wait_card
 
 BUDGET_ADDED_MS = 150.0

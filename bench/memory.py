@@ -26,15 +26,15 @@ from bench.card_read import bench_card
 from bench.harness import (
     DEFAULT_SIZE,
     MB,
-    Automation,
     BenchEnv,
     BenchError,
     Child,
     Verdict,
-    parse_size,
     proc_status_kib,
     stop_on_sigterm,
 )
+from simulator.automation_client import AutomationClient
+from simulator.display import parse_size
 
 BUDGET_MB = 200.0
 ERRAND = "ssc_enrollment_proof"
@@ -69,21 +69,21 @@ def _mb(kib: int) -> float:
     return kib * 1024 / MB
 
 
-def _errand(env: BenchEnv, api: Automation) -> None:
+def _errand(env: BenchEnv, api: AutomationClient) -> None:
     """One whole errand, card in to attract screen, as a resident does it."""
     slot = env.card_slot
     slot.insert(bench_card())
-    api.wait_for("identity", 15)
+    api.wait_for_screen("identity", 15)
     api.tap("continue")
-    api.wait_for("errand_menu", 15)
+    api.wait_for_screen("errand_menu", 15)
     api.tap(f"errand.{ERRAND}")
-    api.wait_for("confirm", 15)
+    api.wait_for_screen("confirm", 15)
     api.tap("confirm")
-    api.wait_for("take_card_and_receipt", 30)
+    api.wait_for_screen("take_card_and_receipt", 30)
     slot.remove()
-    api.wait_for("rating", 15)
+    api.wait_for_screen("rating", 15)
     api.tap("rating.5")
-    api.wait_for("attract", 30)  # via the thanks screen and its countdown
+    api.wait_for_screen("attract", 30)  # via the thanks screen and its countdown
 
 
 def measure(env: BenchEnv, errands: int = 1) -> MemoryFigures:

@@ -32,9 +32,9 @@ from bench.harness import (
     Child,
     Verdict,
     median,
-    parse_size,
     stop_on_sigterm,
 )
+from simulator.display import parse_size
 
 BUDGET_RATIO = 2.5
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")

@@ -70,10 +70,6 @@ class Mosquitto(StartsAndStops):
         return "127.0.0.1"
 
     @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any, cast
 
 from simulator.automation_client import AutomationError
+from simulator.display import parse_size
 from simulator.hub_records import SPECIAL_PEOPLE
 from simulator.panel import (
     BackendError,
@@ -41,8 +42,6 @@ class RigBackend:
 
     def __init__(self, rig: SimulatorRig) -> None:
         self._rig = rig
-        self._hub_mode = "ok" if rig.hub is not None else "external"
-        self._hub_delay_s = 0.0
 
     def _slot(self) -> Any:
         if self._rig.card_slot is None:
@@ -82,7 +81,6 @@ class RigBackend:
         if self._rig.hub is None:
             raise BackendError("no simulated hub: the simulator talks to a real one")
         self._rig.hub.set_fault(mode, delay_s)
-        self._hub_mode, self._hub_delay_s = mode, delay_s
 
     def set_broker_up(self, up: bool) -> None:
         if self._rig.broker is None:
@@ -114,12 +112,13 @@ class RigBackend:
     def device_summary(self) -> DeviceSummary:
         slot = self._rig.card_slot
         card = slot.card if slot is not None else None
+        hub_mode, hub_delay_s = self._rig.hub.fault if self._rig.hub else ("external", 0.0)
         return {
             "card_present": card is not None,
             "card_kind": card.kind if card is not None else None,
             "printer_status": str(self._rig.printer.status) if self._rig.printer else "external",
-            "hub_mode": self._hub_mode,
-            "hub_delay_s": self._hub_delay_s,
+            "hub_mode": hub_mode,
+            "hub_delay_s": hub_delay_s,
             "broker_up": self._rig.broker.running if self._rig.broker else True,
             "pcscd_up": pcscd_answering(),
         }
@@ -161,14 +160,6 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
-def _size(value: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in value.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 1920x1080, not {value!r}") from None
-    return width, height
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kiosk-sim",
@@ -178,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workdir", type=Path, default=Path("var/sim"),
                         help="where receipts, the hub database and logs go (default var/sim)")
-    parser.add_argument("--size", type=_size, default=(1920, 1080),
+    parser.add_argument("--size", type=parse_size, default=(1920, 1080),
                         help="terminal window size, e.g. 1920x1080, 1080x1920, 800x480")
     parser.add_argument("--language", choices=("zh_CN", "en"), default="zh_CN",
                         help="the language every resident starts in (default zh_CN)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import select
 import shutil
@@ -104,10 +105,12 @@ class VirtualDisplay(StartsAndStops):
         stop_process(process)
 
 
-
-
-def start_display(width: int, height: int, depth: int = 24) -> VirtualDisplay:
-    """Start a virtual display; the caller stops it (or uses ``with``)."""
-    display = VirtualDisplay(width, height, depth)
-    display.start()
-    return display
+def parse_size(value: str) -> tuple[int, int]:
+    """A ``--size`` option: "1920x1080" -> (1920, 1080); argparse shows the error otherwise."""
+    try:
+        width, height = (int(part) for part in value.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1920x1080, not {value!r}") from None
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, not {value!r}")
+    return width, height

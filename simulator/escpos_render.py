@@ -474,10 +474,6 @@ class Paper:
     _line_align: int = 0
 
     @property
-    def columns(self) -> int:
-        return self.dots // _NARROW_DOTS
-
-    @property
     def has_content(self) -> bool:
         return bool(self.rows or self._line)
 

@@ -257,6 +257,11 @@ class SimHub(StartsAndStops):
             if self._store is not None:
                 self._store.close()
 
+    @property
+    def fault(self) -> tuple[str, float]:
+        """The fault mode now in force and its delay (``("ok", 0.0)`` when healthy)."""
+        return self._fault
+
     def set_fault(self, mode: str, delay_s: float = 0.0) -> None:
         """Switch to ``ok``, ``down``, ``slow`` (answers held ``delay_s``) or ``error`` (503)."""
         if mode not in FAULT_MODES:

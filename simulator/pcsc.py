@@ -33,6 +33,7 @@ from smartcard import scard
 
 from simulator.processes import StartsAndStops, stop_process
 
+PCSCD = "pcscd"
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 PCSCD_PID_FILE = Path("/run/pcscd/pcscd.pid")
@@ -179,14 +180,8 @@ class Pcscd(StartsAndStops):
         self,
         *,
         base_port: int | None = None,
-        pcscd_binary: str = "pcscd",
-        driver: Path = VPCD_DRIVER,
-        friendly_name: str = FRIENDLY_NAME,
     ) -> None:
         self.base_port = base_port if base_port is not None else free_port_pair()
-        self.friendly_name = friendly_name
-        self._binary = pcscd_binary
-        self._driver = driver
         self._dir = Path(tempfile.mkdtemp(prefix="kiosk-pcscd-"))
         # Removed by close(), or at the latest when this object goes or the interpreter exits,
         # for callers that only stop().
@@ -210,10 +205,7 @@ class Pcscd(StartsAndStops):
         """
         if not 0 <= slot < VPCD_SLOTS:
             raise ValueError(f"vpcd has slots 0..{VPCD_SLOTS - 1}")
-        return f"{self.friendly_name} 00 {slot:02X}"
-
-    def reader_for_port(self, port: int) -> str:
-        return self.reader_name(port - self.base_port)
+        return f"{FRIENDLY_NAME} 00 {slot:02X}"
 
     @property
     def with_reader(self) -> bool:
@@ -259,7 +251,7 @@ class Pcscd(StartsAndStops):
         with self._log_path.open("ab") as log_file:
             # Error-level logging only: debug or APDU logging (-d, -a) would write card data.
             self._process = subprocess.Popen(
-                [self._binary, "--foreground", "--config", str(self._conf_dir)],
+                [PCSCD, "--foreground", "--config", str(self._conf_dir)],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -290,22 +282,22 @@ class Pcscd(StartsAndStops):
     # --- internals ---------------------------------------------------------------------------
 
     def _check_prerequisites(self) -> None:
-        if shutil.which(self._binary) is None:
-            raise PcscdError(f"{self._binary} not found: install the Debian package pcscd")
-        if not self._driver.exists():
-            raise PcscdError(f"{self._driver} not found: install vsmartcard-vpcd")
+        if shutil.which(PCSCD) is None:
+            raise PcscdError(f"{PCSCD} not found: install the Debian package pcscd")
+        if not VPCD_DRIVER.exists():
+            raise PcscdError(f"{VPCD_DRIVER} not found: install vsmartcard-vpcd")
 
     def _write_reader_conf(self) -> None:
         (self._conf_dir / "vpcd").write_text(
-            f'FRIENDLYNAME "{self.friendly_name}"\n'
+            f'FRIENDLYNAME "{FRIENDLY_NAME}"\n'
             # /dev/null as host: vpcd listens (the virtual card connects), on port and port+1.
             f"DEVICENAME   /dev/null:0x{self.base_port:04X}\n"
-            f"LIBPATH      {self._driver}\n"
+            f"LIBPATH      {VPCD_DRIVER}\n"
             f"CHANNELID    0x{self.base_port:04X}\n"
         )
 
     def _our_readers(self) -> list[str]:
-        return [r for r in list_readers() if r.startswith(self.friendly_name + " ")]
+        return [r for r in list_readers() if r.startswith(FRIENDLY_NAME + " ")]
 
     def _wait_ready(self, timeout: float) -> None:
         def ready() -> bool:

@@ -76,7 +76,6 @@ class SimulatorRig:
         self.printer_address: tuple[str, int] = ("", 0)
         self.broker_address: tuple[str, int] = ("", 0)
         self.hub_url = ""
-        self._own_pcscd = False
 
     # --- start and stop ------------------------------------------------------------------------
 
@@ -127,7 +126,6 @@ class SimulatorRig:
         else:
             self.pcscd = Pcscd(base_port=o.vpcd_port)
             self.pcscd.start()
-            self._own_pcscd = True
             port = self.pcscd.ports[0]
         self.card_slot = VirtualCardSlot(port)
 
@@ -211,7 +209,7 @@ port = {automation_port}
             self.hub.stop if self.hub else None,
             self.printer.stop if self.printer else None,
             self.card_slot.close if self.card_slot else None,
-            self.pcscd.close if self.pcscd and self._own_pcscd else None,
+            self.pcscd.close if self.pcscd and self._owns_pcscd else None,
         ):
             if stop is not None:
                 try:
@@ -219,8 +217,13 @@ port = {automation_port}
                 except Exception:  # keep stopping the rest; a leftover process must be visible
                     log.exception("stopping %s failed", getattr(stop, "__qualname__", stop))
         self.display = self.broker = self.hub = self.printer = self.card_slot = None
-        if self._own_pcscd:
-            self.pcscd, self._own_pcscd = None, False
+        if self._owns_pcscd:
+            self.pcscd = None
+
+    @property
+    def _owns_pcscd(self) -> bool:
+        # A pcscd the caller passed in (options.pcscd) is theirs to stop, not ours.
+        return self.pcscd is not None and self.options.pcscd is None
 
     # --- the terminal's automation API ---------------------------------------------------------
 

@@ -244,7 +244,6 @@ class VirtualCardSlot:
         self._thread: threading.Thread | None = None
         self._pull_after: int | None = None
         self._stall_after: int | None = None
-        self._connected = threading.Event()
         # (command, response) of every APDU the card in the slot answered since it was inserted,
         # for tests and the control panel; it holds the (synthetic) card data, so it stays in
         # memory and is never logged.
@@ -253,11 +252,6 @@ class VirtualCardSlot:
     @property
     def card(self) -> VirtualCard | None:
         return self._card
-
-    @property
-    def connected(self) -> bool:
-        """True while vpcd holds the card's connection (pcscd may not have polled it yet)."""
-        return self._connected.is_set()
 
     def insert(self, card: VirtualCard) -> None:
         """Put ``card`` into the slot; returns at once, the connection is made in the background."""
@@ -268,7 +262,6 @@ class VirtualCardSlot:
             self._generation += 1
             self._pull_after = self._stall_after = None
             self.exchanges.clear()
-            self._connected.clear()
             self._thread = threading.Thread(
                 target=self._run,
                 args=(card, self._generation),
@@ -299,9 +292,6 @@ class VirtualCardSlot:
         with self._lock:
             self._stall_after = apdus
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
-
     def close(self) -> None:
         self.remove()
 
@@ -316,7 +306,6 @@ class VirtualCardSlot:
     def _detach_locked(self) -> threading.Thread | None:
         self._card = None
         self._generation += 1
-        self._connected.clear()
         sock, self._sock = self._sock, None
         if sock is not None:
             # shutdown() wakes the session thread out of recv at once and sends vpcd a FIN.
@@ -342,7 +331,6 @@ class VirtualCardSlot:
                     sock.close()
                     return
                 self._sock = sock
-                self._connected.set()
             try:
                 self._serve(sock, card, generation)
             except OSError:
@@ -351,7 +339,6 @@ class VirtualCardSlot:
                 with self._lock:
                     if self._sock is sock:
                         self._sock = None
-                        self._connected.clear()
                 sock.close()
 
     def _serve(self, sock: socket.socket, card: VirtualCard, generation: int) -> None:

@@ -29,6 +29,7 @@ from flows.steps import (
     View,
     t,
 )
+from simulator.display import parse_size
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -342,14 +343,9 @@ SCENARIO: tuple[Step, ...] = (
 )
 
 
-def _parse_size(text: str) -> tuple[int, int]:
-    width, _, height = text.partition("x")
-    return int(width), int(height)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=_parse_size, required=True, help="WIDTHxHEIGHT")
+    parser.add_argument("--size", type=parse_size, required=True, help="WIDTHxHEIGHT")
     parser.add_argument("--port-file", type=Path, required=True)
     parser.add_argument("--taps-file", type=Path, required=True)
     parser.add_argument("--home", type=Path, required=True, help="private KIVY_HOME")
