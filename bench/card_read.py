@@ -71,16 +71,26 @@ class RawWatcher:
     """The baseline watcher: a bare SCardGetStatusChange loop on one reader.
 
     ``seen`` gets ``clock()`` at each card arrival; bench.identity passes ``time.monotonic`` to
-    line the stamps up with the terminal's.
+    line the stamps up with the terminal's. ``ready`` is set once it has had its first answer
+    from pcscd, so an insertion after that is one it sees arrive.
     """
 
     def __init__(self, reader: str, clock: Callable[[], float] = time.perf_counter) -> None:
         self.reader = reader
         self.clock = clock
         self.seen: list[float] = []
+        self.ready = threading.Event()
+        self._arrived = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+
+    def wait_seen(self, count: int, timeout_s: float) -> float:
+        """The stamp of arrival number ``count`` (1-based), waiting for it up to ``timeout_s``."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.seen) >= count, timeout_s):
+                raise RuntimeError("the raw watcher never saw the card")
+            return self.seen[count - 1]
 
     def _run(self) -> None:
         _, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
@@ -91,8 +101,11 @@ class RawWatcher:
                 continue
             was_present = bool(current & scard.SCARD_STATE_PRESENT)
             current = states[0][1] & ~scard.SCARD_STATE_CHANGED
+            self.ready.set()
             if current & scard.SCARD_STATE_PRESENT and not was_present:
-                self.seen.append(self.clock())
+                with self._arrived:
+                    self.seen.append(self.clock())
+                    self._arrived.notify_all()
         scard.SCardReleaseContext(context)
 
     def stop(self) -> None:
@@ -115,7 +128,9 @@ def measure_insertion(
     driver = CardReaderDriver(poll_interval_s=0.2)
     driver.watch(on_inserted, lambda name: None)
     raw = RawWatcher(reader)
-    time.sleep(0.3)  # both watchers past their first look
+    if not raw.ready.wait(3.0):
+        raise RuntimeError("the raw watcher got no answer from pcscd")
+    time.sleep(0.3)  # the driver's watcher past its first look (it offers no signal for it)
     driver_ms: list[float] = []
     raw_ms: list[float] = []
     # pcscd polls vpcd every 400 ms and the removal below ends in step with that poll; a seeded
@@ -130,10 +145,9 @@ def measure_insertion(
             slot.insert(bench_card())
             if not got_card.wait(3.0):
                 raise RuntimeError("the driver never saw the card")
-            while len(raw.seen) == raw_before and time.perf_counter() - started < 3.0:
-                time.sleep(0.001)
+            seen = raw.wait_seen(raw_before + 1, 3.0)
             driver_ms.append((inserted[-1] - started) * 1000)
-            raw_ms.append((raw.seen[-1] - started) * 1000)
+            raw_ms.append((seen - started) * 1000)
             slot.remove()
             if not wait_card(reader, present=False, timeout=3.0):
                 raise RuntimeError("card never left")

@@ -102,7 +102,8 @@ def measure(env: BenchEnv, cycles: int, warmups: int = 1) -> IdentityFigures:
         hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         if hresult != scard.SCARD_S_SUCCESS:
             raise BenchError(f"SCardEstablishContext failed {hresult:#x}")
-        time.sleep(0.3)  # the raw watcher past its first look, as in bench.card_read
+        if not watcher.ready.wait(3.0):
+            raise BenchError("the raw watcher got no answer from pcscd")
         phase = random.Random(20240521)
         for index in range(warmups + cycles):
             time.sleep(phase.uniform(0.0, 0.4))
@@ -115,18 +116,17 @@ def measure(env: BenchEnv, cycles: int, warmups: int = 1) -> IdentityFigures:
                 screen_event("settled", "identity"), SCREEN_TIMEOUT_S, child,
                 "identity screen", notes,
             )
-            deadline = time.monotonic() + 3.0
-            while len(watcher.seen) == seen_before and time.monotonic() < deadline:
-                time.sleep(0.001)
-            if len(watcher.seen) == seen_before:
-                raise BenchError("the raw watcher never saw the card")
+            try:
+                seen = watcher.wait_seen(seen_before + 1, 3.0)
+            except RuntimeError as e:
+                raise BenchError(str(e)) from None
             started = time.monotonic()
             raw_read(context, reader)
             read_s = time.monotonic() - started
             identity_shown = _stamp(notes, "shown", "identity")
             cycle = Cycle(
                 inserted=inserted,
-                seen=watcher.seen[-1],
+                seen=seen,
                 read_s=read_s,
                 reading_shown=_stamp(notes, "shown", "reading_card"),
                 identity_shown=identity_shown if identity_shown is not None else settled.stamp(),
