@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -44,11 +45,15 @@ def mqtt_tap(rig: SimulatorRig) -> Iterator[MqttTap]:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-tap")
     # Back on its feet quickly after a broker outage, before the terminal re-sends its events.
     client.reconnect_delay_set(min_delay=1, max_delay=1)
+    subscribed = threading.Event()
     client.on_connect = lambda c, *_a: c.subscribe("kiosk/v1/#", qos=1)
+    client.on_subscribe = lambda *_a: subscribed.set()
     client.on_message = lambda _c, _u, m: tap.add(m.topic, m.payload)
     host, port = rig.broker_address
     client.connect(host, port)
     client.loop_start()
+    # Not a message may be missed: the first test starts only once the subscription stands.
+    assert subscribed.wait(10), "the MQTT tap could not subscribe"
     try:
         yield tap
     finally:

@@ -30,7 +30,7 @@ class MqttTap:
 
     def payloads(self, suffix: str) -> list[dict[str, Any]]:
         with self.lock:
-            return [json.loads(p) for t, p in self.messages if t.endswith(suffix) and p]
+            return self._decoded(suffix)
 
     def wait_for(
         self, suffix: str, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 15.0
