@@ -27,7 +27,7 @@ from typing import ClassVar
 from devices.base import CardHolder, DeviceState, Receipt
 from flows.catalogue import Catalogue, CatalogueItem, ItemKind
 from flows.clock import Clock
-from flows.hub import ErrandDocument
+from flows.hub import REFUSAL_REASONS, ErrandDocument
 from flows.identity import InvalidIdNumber, mask_id_number, mask_name, validate_id_number
 from flows.rating import RATING_LEVELS, level_for_action
 from flows.receipt import guide_receipt, proof_receipt
@@ -60,10 +60,6 @@ from flows.steps import (
 
 THANKS_TIMEOUT_S = 8
 
-# Hub refusals that each have their own message (flows.hub.ErrandRefused).
-REFUSAL_REASONS = frozenset(
-    {"not_enrolled", "suspended", "deceased", "invalid_id", "unknown_errand"}
-)
 # Printer reasons with their own message; anything else gets the generic one.
 PRINTER_REASONS = frozenset({"paper_out", "cover_open", "offline", "no_response"})
 

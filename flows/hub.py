@@ -24,11 +24,17 @@ class HubUnavailable(HubError):
     reason = "hub_unavailable"
 
 
+# Why the hub may refuse an errand, each with its own message on screen; an adapter reports any
+# other refusal as the generic "refused", so an unknown string never reaches a translation key.
+REFUSAL_REASONS = frozenset(
+    {"not_enrolled", "suspended", "deceased", "invalid_id", "unknown_errand"}
+)
+
+
 class ErrandRefused(HubError):
     """The hub answered but will not do this errand for this person.
 
-    ``reason`` is one of ``not_enrolled``, ``suspended``, ``deceased``, ``invalid_id`` or
-    ``unknown_errand``.
+    ``reason`` is one of ``REFUSAL_REASONS``, or ``refused`` when the hub gave no known reason.
     """
 
     reason = "refused"

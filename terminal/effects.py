@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from devices.base import CardHolder, DeviceError, DeviceState, Receipt
-from flows.hub import ErrandDocument, ErrandRefused, HubError, ServiceHub
+from flows.hub import ErrandDocument, HubError, ServiceHub
 from flows.steps import (
     CheckPrinter,
     Effect,
@@ -144,9 +144,5 @@ class EffectRunner:
                     return Succeeded(self._ratings.submit(effect))
                 case _:
                     return Failed("unsupported_effect", type(effect).__name__)
-        except DeviceError as e:
-            return Failed(e.reason)
-        except ErrandRefused as e:
-            return Failed(e.reason)
-        except HubError as e:
+        except (DeviceError, HubError) as e:  # ErrandRefused and HubUnavailable are HubErrors
             return Failed(e.reason)

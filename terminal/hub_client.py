@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from flows.hub import (
+    REFUSAL_REASONS,
     DocumentField,
     ErrandDocument,
     ErrandRefused,
@@ -34,11 +35,6 @@ from flows.hub import (
 
 log = logging.getLogger(__name__)
 
-# Reasons an errand refusal may carry (see ErrandRefused); any other code from the hub is still a
-# refusal, reported as the generic "refused" so an unknown string never reaches a translation key.
-REFUSAL_REASONS = frozenset(
-    {"not_enrolled", "suspended", "deceased", "invalid_id", "unknown_errand"}
-)
 _REFUSAL_STATUSES = frozenset({404, 409, 422})
 # Statuses that say "later", not "never": a gateway's timeout and rate limit, besides any 5xx.
 # 401/403 come from an auth proxy or an expired credential in front of the hub: fixable, so

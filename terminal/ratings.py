@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from flows.hub import ErrandRefused, HubError, HubUnavailable, RatingSubmission, ServiceHub
+from flows.hub import HubError, HubUnavailable, RatingSubmission, ServiceHub
 from flows.steps import SubmitRating
 from terminal.outbox import Outbox, OutboxItem
 
@@ -99,7 +99,7 @@ class RatingQueue:
             self._hub.submit_rating(rating)
         except HubUnavailable:
             return False
-        except (ErrandRefused, HubError) as e:
+        except HubError as e:  # refused for good (ErrandRefused is one too)
             return self._set_aside(item, e.reason)
         except Exception:
             # Not the hub's answer but our side failing (the adapter cannot be built, a bad CA
