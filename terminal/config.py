@@ -143,10 +143,10 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     unknown_sections = sorted(set(data) - known)
     if unknown_sections:
         raise ConfigError(f"unknown section(s): {', '.join(unknown_sections)}")
-    sections = {name: _Section(name, data.get(name, {})) for name in known}
     for name, table in data.items():
         if not isinstance(table, Mapping):
             raise ConfigError(f"[{name}] must be a table")
+    sections = {name: _Section(name, data.get(name, {})) for name in known}
 
     s = sections["terminal"]
     d = TerminalSettings()

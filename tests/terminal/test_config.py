@@ -34,6 +34,8 @@ def test_values_are_read_and_typed() -> None:
         ({"mqtt": {"heartbeat_interval_s": 0}}, "[mqtt] heartbeat_interval_s must be above 0"),
         ({"mqtt": {"hearbeat_interval_s": 5}}, "check the spelling: [mqtt] hearbeat"),
         ({"screen": {}}, "unknown section(s): screen"),
+        ({"terminal": 5}, "[terminal] must be a table"),
+        ({"mqtt": [1, 2]}, "[mqtt] must be a table"),
         ({"terminal": {"id": "T/1"}}, "[terminal] id may hold only"),
         ({"hub": {"url": "ftp://x"}}, "[hub] url must be http"),
         ({"hub": {"url": "http://"}}, "[hub] url must be http"),
