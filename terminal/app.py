@@ -32,6 +32,7 @@ from flows.steps import (
     Event,
     Failed,
     PrintReceipt,
+    ReadCard,
     Tap,
     Tick,
 )
@@ -176,10 +177,13 @@ def run(config: Config) -> int:
 
     def deliver(done: EffectDone) -> None:
         post(done)
-        if isinstance(done.effect, CheckPrinter | PrintReceipt) or isinstance(
-            done.outcome, Failed
-        ):
-            monitor.poll_soon()  # a device just answered or failed: refresh what heartbeats say
+        # What a job just learnt about its device is what heartbeats should say now. Polling
+        # again would repeat the printer's status exchange that ended the job, on its wire.
+        built = printer_part.built
+        if isinstance(done.effect, CheckPrinter | PrintReceipt) and built is not None:
+            monitor.report("printer", built.last_state())
+        elif isinstance(done.effect, ReadCard) and isinstance(done.outcome, Failed):
+            monitor.report("card_reader", card.state())  # the watcher's state, no pcscd call
 
     runner = EffectRunner(card=card, printer=printer, hub=hub, ratings=ratings,
                           events=operations, terminal_id=terminal_id,

@@ -47,12 +47,8 @@ class DeviceMonitor:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def poll_soon(self) -> None:
-        """Poll again now, e.g. after a print job failed, so the next heartbeat is current."""
-        self._wake.set()
-
     def report(self, name: str, state: DeviceState) -> None:
-        """Record a state learnt elsewhere (a failed job) without waiting for the next poll."""
+        """Record a state learnt elsewhere (by a job) without waiting for the next poll."""
         with self._lock:
             previous = self._states.get(name)
             self._states[name] = state

@@ -1,6 +1,5 @@
 """The device monitor caches each device's state and reports changes once, not on every poll."""
 
-import threading
 
 from devices.base import DeviceState
 from terminal.device_monitor import DeviceMonitor
@@ -28,20 +27,19 @@ def test_changes_are_reported_once_and_probe_errors_read_as_faults() -> None:
     assert monitor.states()["printer"] == DeviceState.fault("paper_out")
 
 
-def test_poll_soon_wakes_the_thread_before_the_interval() -> None:
-    polled = threading.Event()
-    calls = [0]
+def test_a_state_a_job_learnt_is_reported_without_asking_the_device_again() -> None:
+    asked = [0]
 
     def probe() -> DeviceState:
-        calls[0] += 1
-        if calls[0] >= 2:
-            polled.set()
+        asked[0] += 1
         return DeviceState.ok()
 
-    monitor = DeviceMonitor({"card": probe}, interval_s=60)
-    monitor.start()
-    try:
-        monitor.poll_soon()
-        assert polled.wait(5), "a second poll should follow poll_soon() long before 60 s"
-    finally:
-        monitor.stop()
+    changes: list[tuple[str, DeviceState]] = []
+    monitor = DeviceMonitor({"printer": probe}, interval_s=60,
+                            on_change=lambda name, state: changes.append((name, state)))
+    monitor.poll_once()
+    monitor.report("printer", DeviceState.fault("paper_out"))
+    monitor.report("printer", DeviceState.fault("paper_out"))
+    assert monitor.states()["printer"] == DeviceState.fault("paper_out")
+    assert changes == [("printer", DeviceState.ok()), ("printer", DeviceState.fault("paper_out"))]
+    assert asked[0] == 1
