@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
-from e2e_support import MqttTap
+from e2e_support import MqttTap, settle_to_attract
 
 from simulator.pcsc import Pcscd
 from simulator.rig import RigOptions, SimulatorRig
@@ -73,19 +72,3 @@ def at_attract(rig: SimulatorRig) -> SimulatorRig:
         rig.broker.start()
     settle_to_attract(rig)
     return rig
-
-
-def settle_to_attract(rig: SimulatorRig, timeout_s: float = 20.0) -> None:
-    """Leave whatever a previous test left on screen the way a resident would: tap on."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        screen = rig.screen()
-        if screen["screen"] == "attract":
-            return
-        targets = {t["id"] for t in screen["targets"] if t["enabled"]}
-        for way_out in ("continue", "finish", "skip", "cancel"):
-            if way_out in targets:
-                rig.api("POST", "/tap", {"target": way_out})
-                break
-        time.sleep(0.2)
-    raise AssertionError(f"terminal did not return to attract: {rig.screen()}")

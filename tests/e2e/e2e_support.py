@@ -1,13 +1,17 @@
-"""Shared pieces of the end-to-end tests: where artifacts go, and a tap on all MQTT traffic."""
+"""Shared pieces of the end-to-end tests: where artifacts go, a tap on all MQTT traffic, and
+the way back to the attract screen."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from simulator.rig import SimulatorRig
 
 ARTIFACTS = Path(__file__).parents[2] / "artifacts"
 
@@ -45,3 +49,19 @@ class MqttTap:
 
     def _decoded(self, suffix: str) -> list[dict[str, Any]]:
         return [json.loads(p) for t, p in self.messages if t.endswith(suffix) and p]
+
+
+def settle_to_attract(rig: SimulatorRig, timeout_s: float = 20.0) -> None:
+    """Leave whatever a previous test left on screen the way a resident would: tap on."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        screen = rig.screen()
+        if screen["screen"] == "attract":
+            return
+        targets = {t["id"] for t in screen["targets"] if t["enabled"]}
+        for way_out in ("continue", "finish", "skip", "cancel"):
+            if way_out in targets:
+                rig.api("POST", "/tap", {"target": way_out})
+                break
+        time.sleep(0.2)
+    raise AssertionError(f"terminal did not return to attract: {rig.screen()}")

@@ -12,8 +12,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-from conftest import settle_to_attract
-from e2e_support import ARTIFACTS, MqttTap
+from e2e_support import ARTIFACTS, MqttTap, settle_to_attract
 
 from simulator.rig import SimulatorRig
 from simulator.vcard import VirtualCard
