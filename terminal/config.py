@@ -103,6 +103,7 @@ class MqttSettings:
     port: int = 1883
     username: str = ""
     password: str = ""
+    tls: bool = False  # also on with ca_file or cert_file; alone: the system's trusted CAs
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
@@ -224,6 +225,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         port=s.get("port", dm.port, above=0, below=65536),
         username=s.get("username", dm.username),
         password=s.get("password", dm.password),
+        tls=s.get("tls", dm.tls),
         ca_file=_existing_file("[mqtt] ca_file", _optional_path(s.get("ca_file", ""))),
         cert_file=_existing_file("[mqtt] cert_file", _optional_path(s.get("cert_file", ""))),
         key_file=_existing_file("[mqtt] key_file", _optional_path(s.get("key_file", ""))),

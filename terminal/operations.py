@@ -179,6 +179,7 @@ class OperationsLink:
                 port=mqtt.port,
                 username=mqtt.username or None,
                 password=mqtt.password or None,
+                tls=mqtt.tls,
                 ca_file=mqtt.ca_file,
                 cert_file=mqtt.cert_file,
                 key_file=mqtt.key_file,

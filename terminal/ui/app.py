@@ -85,7 +85,7 @@ class KioskUi:
     """Renders ``View``s, owns the display language, and reports taps to ``on_tap``.
 
     ``on_tap(target_id)`` is called on the main thread for every accepted touch on an enabled
-    target except the language switch, which the UI handles itself (then ``on_language``).
+    target except the language switch, which the UI handles itself.
     ``on_settled(screen_id)`` fires once a newly shown screen has finished laying out.
     """
 
@@ -94,14 +94,12 @@ class KioskUi:
         translator: Translator,
         *,
         on_tap: Callable[[str], None] | None = None,
-        on_language: Callable[[str], None] | None = None,
         on_settled: Callable[[str], None] | None = None,
         font_path: Path | None = None,
         touch_guard_s: float = TOUCH_GUARD_S,
         home_language: str = DEFAULT_LANGUAGE,
     ) -> None:
         self.on_tap: Callable[[str], None] = on_tap or (lambda _target: None)
-        self.on_language = on_language
         self.on_settled = on_settled
         self._translator = translator
         self._touch_guard_s = touch_guard_s
@@ -143,17 +141,8 @@ class KioskUi:
         self._render()
 
     @property
-    def language(self) -> str:
-        return self._language
-
-    @property
     def frames_since_show(self) -> int:
         return self._frames_since_show
-
-    @property
-    def settled(self) -> bool:
-        """The current screen has been laid out and drawn, and has stopped moving."""
-        return self._settled
 
     # --- rendering (main thread) -----------------------------------------------------------------
 
@@ -171,8 +160,6 @@ class KioskUi:
             and self._language != self._home_language
         ):
             self._language = self._home_language  # a new resident starts in the home language
-            if self.on_language is not None:
-                self.on_language(self._language)
         if previous is not None and previous.screen == view.screen and self._frame is not None:
             self._model = present(view, self._translator, self._language)
             self._frame.set_countdown(self._model.countdown)
@@ -248,8 +235,6 @@ class KioskUi:
         index = languages.index(self._language) if self._language in languages else -1
         self._language = languages[(index + 1) % len(languages)]
         self._render()
-        if self.on_language is not None:
-            self.on_language(self._language)
 
     # --- thread-safe helpers (tests, tools, automation API) ------------------------------------
 

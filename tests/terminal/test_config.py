@@ -19,8 +19,10 @@ def test_values_are_read_and_typed() -> None:
         "terminal": {"id": "T-0042", "idle_timeout_s": 90},
         "printer": {"kind": "serial", "serial_device": "/dev/ttyS1", "paper_mm": 58},
         "hub": {"timeout_s": 3},
+        "mqtt": {"tls": True},
     })
     assert config.terminal.terminal_id == "T-0042"
+    assert config.mqtt.tls is True
     assert config.printer.paper_mm == 58
     assert config.hub.timeout_s == 3.0
 
@@ -31,6 +33,7 @@ def test_values_are_read_and_typed() -> None:
         ({"printer": {"paper_mm": 70}}, "[printer] paper_mm must be 58 or 80"),
         ({"printer": {"kind": "bluetooth"}}, "[printer] kind must be one of"),
         ({"printer": {"port": "9100"}}, "[printer] port must be int"),
+        ({"mqtt": {"tls": "yes"}}, "[mqtt] tls must be bool"),
         ({"mqtt": {"heartbeat_interval_s": 0}}, "[mqtt] heartbeat_interval_s must be above 0"),
         ({"mqtt": {"hearbeat_interval_s": 5}}, "check the spelling: [mqtt] hearbeat"),
         ({"screen": {}}, "unknown section(s): screen"),
