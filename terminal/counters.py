@@ -6,9 +6,12 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
+from flows.rating import RATING_LEVELS as LEVELS
 from flows.steps import RecordEvent
 
-RATING_LEVELS = ("1", "2", "3", "4", "5")
+# The heartbeat's keys, "1" to "5"; from the flow's levels, not the MQTT contract, which would
+# bring pydantic onto the path to the first screen.
+RATING_LEVELS = tuple(str(level.level) for level in sorted(LEVELS, key=lambda lv: lv.level))
 
 
 class DailyCounters:

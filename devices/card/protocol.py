@@ -235,8 +235,8 @@ def decode_sex(value: bytes) -> Sex:
 
 def decode_region_code(card_identification: bytes) -> str:
     """The 统筹区 code: the first six BCD digits of the card identification code (EF05 tag 01)."""
-    digits = card_identification[:3].hex().upper()
-    if len(digits) != 6 or not digits.isdigit():
+    digits = decode_bcd_digits(card_identification[:3], field="region code")
+    if len(digits) != 6:  # padding has no place inside a region code
         raise CardDataInvalid("region code is not BCD", reason="field_invalid")
     return digits
 

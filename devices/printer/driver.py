@@ -409,10 +409,6 @@ class ReceiptPrinter:
         # Nothing is known until the first check; report the printer as not reachable until then.
         self._last_state = DeviceState.fault(PrinterReason.OFFLINE)
 
-    @property
-    def paper(self) -> Paper:
-        return self._paper
-
     def last_state(self) -> DeviceState:
         """The state found by the last status check or job, without touching the wire."""
         with self._state_lock:
