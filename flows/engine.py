@@ -211,7 +211,7 @@ class SessionEngine:
         if self._phase is _Phase.SESSION:
             return self._end(EndSession(EndReason.TIMEOUT))
         if self._phase is _Phase.AFTER:
-            left = self._waiting_for_pull and self._reader in self._cards
+            left = self._waiting_for_pull  # waiting means the card is still in: a pull ends it
             self._to_attract()
             if left:
                 # Somebody walked away without their card: staff should collect it.
