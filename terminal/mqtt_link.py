@@ -102,13 +102,13 @@ class MqttLink:
         *,
         will: Callable[[], LastWill | None] | None = None,
         on_connect: Callable[[], None] | None = None,
-        on_disconnect: Callable[[], None] | None = None,
+        on_published: Callable[[], None] | None = None,
         on_message: Callable[[str, bytes], None] | None = None,
     ) -> None:
         self._settings = settings
         self._will = will
         self._on_connect = on_connect
-        self._on_disconnect = on_disconnect
+        self._on_published = on_published
         self._on_message = on_message
         self._lock = threading.Lock()
         self._connected = False
@@ -288,7 +288,6 @@ class MqttLink:
         if was_connected:
             log.warning("MQTT connection lost (%s); reconnecting in the background",
                         reason.getName())
-            self._call("on_disconnect", self._on_disconnect)
 
     def _handle_publish(
         self,
@@ -304,6 +303,7 @@ class MqttLink:
                 self._early.add(mid)
         if delivery is not None:
             delivery._set_done()
+            self._call("on_published", self._on_published)
 
     def _handle_message(
         self, client: paho.Client, userdata: Any, message: paho.MQTTMessage

@@ -217,6 +217,7 @@ class TelemetryAgent:
         self._wake = threading.Condition()
         self._stopping = False
         self._heartbeat_due = False
+        self._acknowledged = False  # the broker acknowledged a publish since the last round
         self._connected_at = 0.0
         self._inflight: dict[int, Delivery] = {}  # outbox item id -> its publish
         self._command_queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(COMMAND_QUEUE_MAX)
@@ -227,6 +228,7 @@ class TelemetryAgent:
             broker,
             will=self._next_will,
             on_connect=self._on_connect,
+            on_published=self._on_published,
             on_message=self._on_message,
         )
 
@@ -377,6 +379,12 @@ class TelemetryAgent:
             self._heartbeat_due = True  # the fleet sees state and devices right after the birth
             self._wake.notify_all()
 
+    def _on_published(self) -> None:
+        # Network thread: an event may now leave the outbox, and the next may go out.
+        with self._wake:
+            self._acknowledged = True
+            self._wake.notify_all()
+
     # --- heartbeats and events (telemetry thread) ------------------------------------------------
 
     def _telemetry_loop(self) -> None:
@@ -386,7 +394,7 @@ class TelemetryAgent:
                 if self._stopping:
                     return
                 due_now = self._heartbeat_due or time.monotonic() >= next_due
-                self._heartbeat_due = False
+                self._heartbeat_due = self._acknowledged = False
             try:
                 if due_now:
                     self._send_heartbeat()
@@ -395,11 +403,13 @@ class TelemetryAgent:
             except Exception:  # the telemetry thread must outlive any bug in one round
                 log.exception("telemetry round failed")
             with self._wake:
-                if self._stopping or self._heartbeat_due:
+                if self._stopping or self._heartbeat_due or self._acknowledged:
                     continue
                 wait = max(0.0, next_due - time.monotonic())
-                if self._inflight:
-                    wait = min(wait, 0.05)  # acknowledgements arrive on paho's thread
+                if any(d.connection != self._link.connection for d in self._inflight.values()):
+                    # Events of an earlier connection are given up on at this deadline.
+                    stale_at = self._connected_at + STALE_DELIVERY_S
+                    wait = min(wait, max(0.0, stale_at - time.monotonic()))
                 self._wake.wait(wait)
 
     def _read_snapshot(self) -> TerminalSnapshot:
