@@ -130,6 +130,14 @@ class Recorder:
     def publish(self, topic: str, payload: bytes) -> None:
         self._client.publish(topic, payload, qos=1).wait_for_publish(5)
 
+    def sync(self) -> None:
+        """Return once the broker has the acknowledgements of everything received so far.
+
+        Our PUBACKs and this PUBLISH leave on one connection in order, so the broker's PUBACK for
+        it comes after it took ours; stopping the broker earlier may have it redeliver (QoS 1).
+        """
+        self.publish("test/sync", b"")
+
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
@@ -399,6 +407,7 @@ def test_events_recorded_while_the_broker_is_down_arrive_in_order(
     assert first is not None
     recorder.wait_for(lambda m: m.topic == event_topic(TID))
     eventually(lambda: agent.outbox.count("event") == 0, what="first event acknowledged")
+    recorder.sync()
 
     mosquitto.stop()
     eventually(lambda: not agent.connected, what="agent noticed the broker is gone")
