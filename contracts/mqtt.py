@@ -48,9 +48,16 @@ class TopicError(ValueError):
 
 
 def _checked(what: str, value: str) -> str:
-    if not _IDENTIFIER.match(value):
+    # fullmatch: ``$`` alone would let a trailing newline through into a topic level.
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
         raise TopicError(f"{what} must be 1-64 characters of A-Z a-z 0-9 . _ : - (no / + #)")
     return value
+
+
+def check_terminal_id(terminal_id: str) -> str:
+    """``terminal_id`` if it can be a terminal id (a topic level and the MQTT client id), else
+    TopicError saying what is allowed; config loading uses this so a bad id fails at start."""
+    return _checked("terminal id", terminal_id)
 
 
 def status_topic(terminal_id: str) -> str:
@@ -170,6 +177,21 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 ShortText = Annotated[str, Field(max_length=256)]
 
 
+# A site names a service centre for operations ("ruian-tangxia", or in Chinese): 1-64 printable
+# characters, no control characters (it ends up in dashboards, labels and log lines).
+SITE_MAX_CHARS: Final = 64
+_SITE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")
+Site = Annotated[str, Field(min_length=1, max_length=SITE_MAX_CHARS,
+                            pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
+
+
+def check_site(site: str) -> str:
+    """``site`` if the status payload can carry it, else ValueError saying what is allowed."""
+    if not isinstance(site, str) or not _SITE.fullmatch(site):
+        raise ValueError(f"site must be 1-{SITE_MAX_CHARS} characters with no control characters")
+    return site
+
+
 def is_code(text: str) -> bool:
     """Whether ``text`` is a valid ``Code``, for callers that check before building a payload."""
     return _CODE.match(text) is not None
@@ -204,7 +226,7 @@ class StatusPayload(Payload):
     bdseq: NonNegativeInt
     boot_id: Annotated[str, Field(min_length=1, max_length=64)]
     version: Annotated[str, Field(min_length=1, max_length=64)]
-    site: Annotated[str, Field(min_length=1, max_length=64)]
+    site: Site
     started_at: UtcDatetime
 
 
