@@ -31,8 +31,19 @@ from pydantic import (
     model_validator,
 )
 
+from contracts.personal import (
+    EVENT_FIELDS_MAX,
+    EventValue,
+    event_field_problem,
+)
+
 CONTRACT_VERSION: Final = 1
 TOPIC_PREFIX = "kiosk/v1"
+# A receiver refuses anything bigger unread: the largest payload of the contract is a heartbeat
+# of a few kB, and a bound keeps a hostile or broken sender from costing memory or time.
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+# DESIGN 6: ``expires_at`` may be at most this far ahead of the time a command is received.
+COMMAND_LIFETIME_MAX: Final = dt.timedelta(days=7)
 
 # --- identifiers and topics ----------------------------------------------------------------------
 
@@ -130,7 +141,11 @@ def utc_now() -> dt.datetime:
 
 
 def _to_utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-00:01 is a valid ISO 8601 time whose UTC is past year 9999.
+        raise ValueError("time is out of range once converted to UTC") from None
 
 
 def _format_utc(value: dt.datetime) -> str:
@@ -284,62 +299,6 @@ class HeartbeatPayload(Payload):
 
 # --- events and personal data --------------------------------------------------------------------
 
-# Field names that name personal data, as whole words of a snake_case key (``holder_name``,
-# ``phone``) or as compounds (``id_number``, ``card_no``).
-_PERSONAL_WORDS = frozenset({
-    "name", "names", "surname", "fullname", "username", "holder", "person", "resident", "citizen",
-    "phone", "mobile", "tel", "telephone", "address", "email", "birth",
-    "birthday", "dob", "passport", "idno", "idcard", "sfz", "ssn", "pin", "password",
-})
-_PERSONAL_COMPOUNDS = ("id_number", "idnumber", "id_card", "id_no", "card_number", "card_no",
-                       "cardno", "card_num", "account_number")
-_PERSONAL_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    # 公民身份号码: 17 digits and a digit or X; also the old 15-digit form.
-    ("an ID number", re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])")),
-    ("an ID number", re.compile(r"(?<!\d)\d{15}(?!\d)")),
-    # Bank card numbers (16-19 digits) printed on many social security cards.
-    ("a card number", re.compile(r"(?<!\d)\d{16,19}(?!\d)")),
-    # 社会保障卡卡号: a letter and eight digits.
-    ("a card number", re.compile(r"(?<![0-9A-Za-z])[A-Za-z]\d{8}(?![0-9A-Za-z])")),
-    # Mainland mobile numbers, with or without +86.
-    ("a phone number", re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d{9}(?!\d)")),
-    # Names and addresses cannot be recognised by shape, but they are written in Chinese; event
-    # values are machine codes, so any CJK text is refused rather than guessed at.
-    ("Chinese free text (a name, an address?)",
-     re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")),
-)
-
-EventValue = str | int | float | bool | None
-_EVENT_FIELD = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_EVENT_TEXT_MAX = 128
-_EVENT_FIELDS_MAX = 32
-
-
-def personal_data_reason(key: str, value: object) -> str | None:
-    """Why an event field looks personal (never echoing the value), or None when it looks safe."""
-    lowered = key.lower()
-    if set(lowered.split("_")) & _PERSONAL_WORDS or any(c in lowered for c in _PERSONAL_COMPOUNDS):
-        return f"field '{key}' names personal data"
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    text = str(value)
-    for what, pattern in _PERSONAL_VALUES:
-        if pattern.search(text):
-            return f"value of field '{key}' looks like {what}"
-    return None
-
-
-def event_field_problem(key: str, value: object) -> str | None:
-    """Why ``key=value`` may not travel in an event (shape or personal data), or None if it may."""
-    if not _EVENT_FIELD.match(key):
-        return "event field names are lower-case snake_case, at most 40 characters"
-    if not isinstance(value, str | int | float | bool) and value is not None:
-        return f"value of field '{key}' must be a string, number, boolean or null"
-    if isinstance(value, str) and len(value) > _EVENT_TEXT_MAX:
-        return f"value of field '{key}' is longer than {_EVENT_TEXT_MAX} characters"
-    return personal_data_reason(key, value)
-
-
 class EventPayload(Payload):
     """``event`` (QoS 1, not retained): an operations event plus its type-specific scalar fields.
 
@@ -357,8 +316,8 @@ class EventPayload(Payload):
     @model_validator(mode="after")
     def _scalar_impersonal_fields(self) -> Self:
         extra = self.model_extra or {}
-        if len(extra) > _EVENT_FIELDS_MAX:
-            raise ValueError(f"at most {_EVENT_FIELDS_MAX} type-specific fields")
+        if len(extra) > EVENT_FIELDS_MAX:
+            raise ValueError(f"at most {EVENT_FIELDS_MAX} type-specific fields")
         for key, value in extra.items():
             problem = event_field_problem(key, value)
             if problem is not None:
@@ -387,6 +346,12 @@ class CommandPayload(Payload):
 
     def expired(self, now: dt.datetime | None = None) -> bool:
         return (now or utc_now()) >= self.expires_at
+
+    def too_far_ahead(self, now: dt.datetime | None = None,
+                      max_lifetime: dt.timedelta = COMMAND_LIFETIME_MAX) -> bool:
+        """Whether ``expires_at`` lies further ahead than a command may live: a receiver must
+        remember a request id until its command expires, so the lifetime bounds that memory."""
+        return self.expires_at - (now or utc_now()) > max_lifetime
 
 
 class AckPayload(Payload):
@@ -470,25 +435,105 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def parse_payload(model: type[P], raw: bytes | str) -> P:
-    """Parse and validate one payload of contract v1; raise PayloadError saying what is wrong."""
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    except UnicodeDecodeError:
-        raise PayloadError("payload is not UTF-8") from None
-    try:
-        document: Any = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise PayloadError(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-    if not isinstance(document, dict):
-        raise PayloadError("payload must be a JSON object")
+    """Parse and validate one payload of contract v1; raise PayloadError saying what is wrong.
+
+    Strict where the contract is: at most ``MAX_PAYLOAD_BYTES``, JSON with no NaN or Infinity,
+    no duplicate keys, numbers of sane length, nesting at most ``MAX_JSON_DEPTH`` deep, ``"v": 1``
+    as an integer and ``ts`` present. Nothing else than PayloadError ever comes out.
+    """
+    document = load_json_object(raw)
     version = document.get("v")
     if version is None:
         raise PayloadError("missing contract version 'v'")
-    if version != CONTRACT_VERSION or isinstance(version, bool):
-        shown = version if isinstance(version, int) else type(version).__name__
-        raise PayloadError(f"unsupported contract version {shown}; this side speaks v1")
+    if type(version) is not int or version != CONTRACT_VERSION:
+        shown = version if type(version) is int else type(version).__name__
+        raise PayloadError(f"unsupported contract version {shown}; this side speaks v1 "
+                           "(an integer)")
+    if "ts" not in document:
+        raise PayloadError("missing timestamp 'ts'")
     try:
-        return model.model_validate_json(text)
+        return model.model_validate_json(raw)
     except ValidationError as e:
         raise PayloadError(f"invalid {model.__name__}: {describe_validation_error(e)}") from None
 
+
+MAX_JSON_DEPTH: Final = 16
+_MAX_NUMBER_CHARS = 40  # a double's longest exact form is 24 characters; an int64 needs 20
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+class _Refused(Exception):
+    """Raised inside json.loads' hooks; turned into PayloadError by load_json_object."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > _MAX_NUMBER_CHARS:
+        raise _Refused(f"a number of {len(text)} digits")
+    return int(text)
+
+
+def _bounded_float(text: str) -> float:
+    if len(text) > _MAX_NUMBER_CHARS:
+        raise _Refused(f"a number of {len(text)} characters")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Refused("a number out of range")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        # Two parsers may keep different copies of a repeated key: never guess which was meant.
+        raise _Refused("a repeated key")
+    return document
+
+
+def _nesting_too_deep(text: str) -> bool:
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub('""', text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
+
+
+def load_json_object(raw: bytes | str, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> dict[str, Any]:
+    """One JSON object from outside, bounded in size, depth and number length; PayloadError
+    otherwise. Python's json would raise RecursionError, ValueError (an integer past 4,300
+    digits) or take NaN; this never does."""
+    if len(raw) > max_bytes:
+        raise PayloadError(f"payload larger than {max_bytes} bytes")
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadError("payload is not UTF-8") from None
+    else:
+        text = raw
+        if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+            raise PayloadError(f"payload larger than {max_bytes} bytes")
+    if _nesting_too_deep(text):
+        raise PayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        document: Any = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_int=_bounded_int,
+            parse_float=_bounded_float,
+            object_pairs_hook=_unique_keys,
+        )
+    except _Refused as e:
+        raise PayloadError(f"malformed JSON: {e}") from None
+    except json.JSONDecodeError as e:
+        raise PayloadError(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:  # the depth scan above should make this unreachable
+        raise PayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if not isinstance(document, dict):
+        raise PayloadError("payload must be a JSON object")
+    return document

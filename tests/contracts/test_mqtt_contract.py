@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.mqtt import (
+    COMMAND_LIFETIME_MAX,
     AckPayload,
     CommandPayload,
     Counters,
@@ -22,6 +23,8 @@ from contracts.mqtt import (
     Topic,
     TopicError,
     ack_topic,
+    check_site,
+    check_terminal_id,
     command_filter,
     command_topic,
     encode,
@@ -30,9 +33,9 @@ from contracts.mqtt import (
     ota_topic,
     parse_payload,
     parse_topic,
-    personal_data_reason,
     status_topic,
 )
+from contracts.personal import personal_data_reason, screen_event_fields
 
 TID = "T-330300-0001"
 NOW = dt.datetime(2024, 6, 1, 8, 30, tzinfo=dt.UTC)
@@ -62,6 +65,14 @@ def heartbeat(**overrides: object) -> HeartbeatPayload:
     return HeartbeatPayload.model_validate(fields)
 
 
+def command_json(*, version: str = "1", ts: str | None = "2024-06-01T08:30:00Z",
+                 args: str = "{}", expires_at: str = "2024-06-01T08:31:00Z") -> bytes:
+    """A command payload written by hand, so each part can be what no encoder would write."""
+    stamp = f'"ts": "{ts}", ' if ts is not None else ""
+    return (f'{{"v": {version}, {stamp}"name": "ping", "args": {args}, '
+            f'"expires_at": "{expires_at}"}}').encode()
+
+
 def test_topics_are_the_contract_ones() -> None:
     assert status_topic(TID) == "kiosk/v1/T-330300-0001/status"
     assert heartbeat_topic(TID) == "kiosk/v1/T-330300-0001/heartbeat"
@@ -72,12 +83,22 @@ def test_topics_are_the_contract_ones() -> None:
     assert command_filter(TID) == "kiosk/v1/T-330300-0001/cmd/+"
 
 
-@pytest.mark.parametrize("bad", ["", "a/b", "+", "#", "T#1", "x" * 65, "终端"])
+@pytest.mark.parametrize("bad", ["", "a/b", "+", "#", "T#1", "x" * 65, "终端", "终端1", "T1\n"])
 def test_ids_that_would_break_topics_are_refused(bad: str) -> None:
     with pytest.raises(TopicError):
         status_topic(bad)
     with pytest.raises(TopicError):
         command_topic(TID, bad)
+    with pytest.raises(TopicError):
+        check_terminal_id(bad)
+
+
+def test_a_site_is_one_to_64_printable_characters() -> None:
+    assert check_site("瑞安市塘下镇便民服务中心") == "瑞安市塘下镇便民服务中心"
+    assert check_site("x" * 64) == "x" * 64
+    for bad in ("", "x" * 65, "tab\there", "new\nline"):
+        with pytest.raises(ValueError, match="site"):
+            check_site(bad)
 
 
 def test_parse_topic_round_trips_and_refuses_others() -> None:
@@ -146,6 +167,23 @@ def test_event_carries_scalar_type_specific_fields() -> None:
         EventPayload.model_validate({"seq": 1, "type": "x", "severity": "info", "a": [1, 2]})
     with pytest.raises(ValidationError):
         EventPayload.model_validate({"seq": 1, "type": "x", "severity": "loud"})
+    for not_json in (float("nan"), float("inf"), 2**64):
+        with pytest.raises(ValidationError):
+            EventPayload.model_validate({"seq": 1, "type": "x", "severity": "info",
+                                         "n": not_json})
+
+
+def test_screening_keeps_what_may_travel_and_counts_the_rest() -> None:
+    screened = screen_event_fields({"reason": "paper_out", "holder_name": "x", "note": PERSON_ID,
+                                    "seq": 5, "ratio": float("nan"), "lines": 3})
+    assert screened.kept == {"reason": "paper_out", "lines": 3}
+    assert screened.with_dropped_count() == {"reason": "paper_out", "lines": 3,
+                                             "dropped_fields": 4}
+    assert not any(PERSON_ID in problem for problem in screened.problems)
+    many = screen_event_fields({f"f{i}": i for i in range(40)})
+    event = EventPayload.model_validate({"seq": 1, "type": "x", "severity": "info",
+                                         **many.with_dropped_count()})
+    assert len(event.fields) == 32  # the contract's limit, dropped_fields included
 
 
 @pytest.mark.parametrize(
@@ -189,6 +227,8 @@ def test_command_needs_expiry_and_knows_when_it_expired() -> None:
     assert command.args == {}
     assert command.expired(NOW)
     assert not command.expired(NOW - dt.timedelta(seconds=1))
+    assert not command.too_far_ahead(NOW - COMMAND_LIFETIME_MAX)
+    assert command.too_far_ahead(NOW - COMMAND_LIFETIME_MAX - dt.timedelta(seconds=1))
     with pytest.raises(PayloadError, match="expires_at"):
         parse_payload(CommandPayload, b'{"v": 1, "ts": "2024-06-01T08:30:00Z", "name": "ping"}')
 
@@ -227,12 +267,33 @@ def test_ota_state_details() -> None:
          "expires_at"),
         (b'{"v": 1, "ts": "2024-06-01T08:30:00Z", "name": "ping", "surprise": 1, '
          b'"expires_at": "2024-06-01T08:31:00Z"}', "surprise"),
+        # Found by fuzzing: each of these escaped as OverflowError, RecursionError or ValueError,
+        # or was taken although the contract forbids it.
+        (command_json(expires_at="9999-12-31T23:59:59-00:01"), "out of range"),
+        (command_json(expires_at="0001-01-01T00:00:00+00:01"), "out of range"),
+        (command_json(args='{"a": ' + "[" * 994 + "]" * 994 + "}"), "nested deeper"),
+        (command_json(args='{"a": ' + "9" * 4301 + "}"), "4301 digits"),
+        (command_json(args='{"a": NaN}'), "NaN is not a JSON number"),
+        (command_json(args='{"a": -Infinity}'), "Infinity is not a JSON number"),
+        (command_json(args='{"a": 1e999}'), "out of range"),
+        (command_json(args="[" + "[1]," * 250_000 + "1]"), "larger than 65536 bytes"),
+        (command_json(version="1.0"), "unsupported contract version float"),
+        (command_json(version="true"), "unsupported contract version bool"),
+        (command_json(ts=None), "missing timestamp 'ts'"),
+        (command_json().replace(b'"name": "ping"', b'"name": "ping", "name": "restart_app"'),
+         "repeated key"),
     ],
 )
 def test_parse_turns_bad_input_into_a_clear_typed_error(raw: bytes, message: str) -> None:
+    # Everything else than PayloadError (RecursionError, OverflowError, ValueError) fails here.
     with pytest.raises(PayloadError) as caught:
         parse_payload(CommandPayload, raw)
     assert message in caught.value.message
+
+
+def test_a_lawful_command_parses() -> None:
+    command = parse_payload(CommandPayload, command_json(args='{"interval_s": 60}'))
+    assert (command.name, command.args) == ("ping", {"interval_s": 60})
 
 
 def test_parse_errors_never_echo_the_input() -> None:
