@@ -5,7 +5,9 @@ Importing pydantic's models and paho costs about 150 ms, a quarter of start-up, 
 attract screen needs them; the link starts the telemetry agent on its own thread once the first
 screen is up, and tries again with backoff if it cannot (a missing certificate, say). Events
 recorded before the agent exists are written to the outbox at once, as plain records, and handed
-to the agent in order when it is up, so nothing is lost, not even to a power cut.
+to the agent in order when it is up, so nothing is lost, not even to a power cut. They are screened
+for personal data when they are recorded, as the agent screens its own, so nothing personal rests
+on disk even for those few moments.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contracts.personal import screen_event_fields
 from devices.base import DeviceState, Health
 from flows.steps import RecordEvent
 from terminal.config import Config
 from terminal.counters import DailyCounters
-from terminal.outbox import Outbox
+from terminal.outbox import Outbox, OutboxUnavailable
 
 if TYPE_CHECKING:
     from contracts.mqtt import TerminalState
@@ -85,11 +88,20 @@ class OperationsLink:
         with self._lock:
             agent = self._agent
             if agent is None:
-                record = {"type": event.type, "severity": event.severity,
-                          "fields": dict(event.fields)}
-                self._outbox.put(EARLY_KIND, json.dumps(record, ensure_ascii=False))
+                self._store_early(event)
                 return
         agent.record(event)
+
+    def _store_early(self, event: RecordEvent) -> None:
+        screened = screen_event_fields(event.fields)
+        for problem in screened.problems:
+            log.warning("event %s: dropped a field: %s", event.type, problem)
+        record = {"type": event.type, "severity": event.severity,
+                  "fields": screened.with_dropped_count()}
+        try:
+            self._outbox.put(EARLY_KIND, json.dumps(record, ensure_ascii=False))
+        except OutboxUnavailable as e:
+            log.error("event %s lost: %s", event.type, e)
 
     def device_changed(self, name: str, state: DeviceState) -> None:
         # The reason is a device code (paper_out), never personal data.
@@ -146,6 +158,11 @@ class OperationsLink:
             self._agent = agent
         if self._stopped.is_set():
             agent.stop()
+            return
+        # Early events the outbox could only hold in memory (a full disk at start) are stored,
+        # and so can be handed over, only once the storage takes writes again.
+        while self._outbox.count(EARLY_KIND) and not self._stopped.wait(RETRY_MIN_S):
+            self._replay_early(agent)
 
     def _replay_early(self, agent: TelemetryAgent) -> None:
         while items := self._outbox.pending(EARLY_KIND):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from flows.hub import HubError, HubUnavailable, RatingSubmission, ServiceHub
 from flows.steps import SubmitRating
-from terminal.outbox import Outbox, OutboxItem
+from terminal.outbox import Outbox, OutboxItem, OutboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,13 @@ class RatingQueue:
             "terminal_id": self._terminal_id,
             "rated_at": self._now().isoformat(),
         }
-        self._outbox.put(KIND, json.dumps(payload, ensure_ascii=False))
+        try:
+            # None means held in memory while the storage refuses writes: stored and sent
+            # once it recovers (the outbox's fault shows in the heartbeat meanwhile).
+            self._outbox.put(KIND, json.dumps(payload, ensure_ascii=False))
+        except OutboxUnavailable as e:
+            log.error("rating lost: %s", e)
+            return False
         self._wake.set()
         return True
 
@@ -112,8 +118,10 @@ class RatingQueue:
     def _set_aside(self, item: OutboxItem, reason: str) -> bool:
         # Retrying a rating the hub will never take would block every later one behind it.
         log.warning("rating %d refused for good (%s); kept aside", item.id, reason)
-        self._outbox.put(REJECTED_KIND, item.payload_json)
-        self._outbox.mark_done(item.id)
+        try:
+            self._outbox.move(item.id, REJECTED_KIND)  # one transaction: never both, never none
+        except OutboxUnavailable:
+            return False  # tried again once the storage takes writes
         return True
 
     def _run(self) -> None:

@@ -17,7 +17,8 @@ def test_outbox_keeps_order_and_never_reuses_a_seq(tmp_path: Path, synchronous: 
     first = outbox.put("event", '{"a": 1}')
     outbox.put("hub_submission", "sealed")
     second = outbox.put_numbered("event", lambda seq: json.dumps({"seq": seq}))
-    assert [i.id for i in outbox.pending("event")] == [first, second.id]
+    assert first is not None and second is not None
+    assert [i.id for i in outbox.pending("event")] == [first.id, second.id]
     assert second.seq == 2 and json.loads(second.payload_json) == {"seq": 2}
     assert (outbox.count(), outbox.count("event"), outbox.count("hub_submission")) == (3, 2, 1)
     outbox.mark_done(second.id)
@@ -25,7 +26,8 @@ def test_outbox_keeps_order_and_never_reuses_a_seq(tmp_path: Path, synchronous: 
     outbox.close()
     reopened = Outbox(tmp_path / "outbox.sqlite3")
     assert [i.payload_json for i in reopened.pending("event")] == ['{"a": 1}']
-    assert reopened.put_numbered("event", str).seq == 3  # the deleted 2 is not handed out again
+    third = reopened.put_numbered("event", str)
+    assert third is not None and third.seq == 3  # the deleted 2 is not handed out again
     reopened.close()
 
 
@@ -52,6 +54,7 @@ def test_an_unreadable_outbox_is_set_aside_not_fatal(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     outbox = Outbox(path)
     assert outbox.count() == 0
-    assert outbox.put("event", "{}") == 1
-    assert len(list(tmp_path.glob("outbox.sqlite3.corrupt-*"))) == 1  # kept for a technician
+    item = outbox.put("event", "{}")
+    assert item is not None and (item.id, item.seq) == (1, 1)
+    assert len(list(tmp_path.glob("outbox.sqlite3.damaged-*"))) == 1  # kept for a technician
     outbox.close()
