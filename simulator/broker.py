@@ -50,10 +50,16 @@ class Mosquitto(StartsAndStops):
     """
 
     def __init__(
-        self, port: int = 0, *, persistent: bool = False, start_timeout_s: float = 5.0
+        self,
+        port: int = 0,
+        *,
+        persistent: bool = False,
+        start_timeout_s: float = 5.0,
+        max_queued_messages: int | None = None,
     ) -> None:
         self._port = port
         self._persistent = persistent
+        self._max_queued_messages = max_queued_messages
         self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._dir = Path(tempfile.mkdtemp(prefix="kiosk-mosquitto-"))
@@ -100,6 +106,9 @@ class Mosquitto(StartsAndStops):
         lines = [
             f"listener {port} 127.0.0.1",
             "allow_anonymous true",
+            # As deploy/mosquitto/kiosk.conf: small MQTT packets leave at once, not after the
+            # peer's delayed ACK (40 ms), which would cap a terminal at ~25 commands a second.
+            "set_tcp_nodelay true",
             *(
                 # Saved only on a clean stop (autosave 0): the restart fault, not crash recovery.
                 ["persistence true", f"persistence_location {self._dir}/", "autosave_interval 0"]
@@ -111,6 +120,9 @@ class Mosquitto(StartsAndStops):
             "log_type warning",
             "log_type notice",
         ]
+        if self._max_queued_messages is not None:
+            # Per client, beyond those in flight; mosquitto drops QoS 1 messages past it.
+            lines.append(f"max_queued_messages {self._max_queued_messages}")
         if os.geteuid() == 0:
             # As root, mosquitto would switch to the 'mosquitto' user, who cannot read our temp dir.
             lines.append("user root")

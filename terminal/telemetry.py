@@ -9,9 +9,7 @@ row or set a flag, so they stay fast whether or not the broker is reachable.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import re
 import threading
 import time
@@ -29,15 +27,12 @@ from contracts.mqtt import (
     Counters,
     DeviceReport,
     EventPayload,
-    EventValue,
     HeartbeatPayload,
     StatusPayload,
     TerminalState,
     TopicError,
-    ack_topic,
     command_filter,
     encode,
-    event_field_problem,
     event_topic,
     heartbeat_topic,
     is_code,
@@ -45,7 +40,9 @@ from contracts.mqtt import (
     status_topic,
     utc_now,
 )
+from contracts.personal import EventValue, screen_event_fields
 from devices.base import DeviceState
+from terminal.command_intake import CommandIntake
 from terminal.commands import (
     INTERRUPTED,
     A,
@@ -54,8 +51,8 @@ from terminal.commands import (
     CommandResult,
     NoArgs,
 )
-from terminal.mqtt_link import BrokerSettings, Delivery, LastWill, MqttLink
-from terminal.outbox import Outbox
+from terminal.mqtt_link import BrokerSettings, Delivery, InboundMessage, LastWill, MqttLink
+from terminal.outbox import Outbox, OutboxUnavailable
 from terminal.state_file import write_atomic
 from terminal.system_figures import SystemProbe
 
@@ -77,13 +74,13 @@ log = logging.getLogger(__name__)
 EVENT_KIND = "event"
 EVENT_WINDOW = 20  # events in flight at once; paho sends them in order on one connection
 STALE_DELIVERY_S = 10.0  # how long a reconnect waits for paho to re-send earlier events
+# Commands received and not yet handled; beyond this a command is rejected "busy" at once. A
+# broker's in-flight window should keep the queue short, but mosquitto 2.0 was seen sending a
+# burst of thousands unacknowledged, so the terminal does not rely on it.
 COMMAND_QUEUE_MAX = 64
 STOP_ACK_WAIT_S = 1.0
 
 _NON_CODE = re.compile(r"[^a-z0-9_]+")
-# Names an event's own fields use; a type-specific field may not overwrite them.
-_RESERVED_EVENT_FIELDS = frozenset({"v", "ts", "seq", "type", "severity", "dropped_fields"})
-MAX_EVENT_FIELDS = 30
 
 
 # --- what the terminal tells the agent -----------------------------------------------------------
@@ -182,6 +179,7 @@ class TelemetryAgent:
         snapshot: Callable[[], TerminalSnapshot],
         interval_s: float = 30.0,
         outbox: Outbox | None = None,
+        command_queue_max: int = COMMAND_QUEUE_MAX,
     ) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be above 0")
@@ -194,7 +192,11 @@ class TelemetryAgent:
         self._own_outbox = outbox is None
         self._outbox = outbox if outbox is not None else Outbox(state_dir / "outbox.sqlite3")
         self._bdseq = _BirthDeathSequence(state_dir / "mqtt_bdseq")
-        self._commands = CommandDispatcher(state_dir / "mqtt_commands.json", self._send_ack)
+        self._commands = CommandDispatcher(
+            state_dir / "commands.sqlite3",
+            # The intake is built below, with the link it sends through.
+            lambda request_id, ack_json: self._intake.send_ack(request_id, ack_json),  # noqa: PLW0108
+        )
         self._system = SystemProbe(state_dir)
 
         self.boot_id = str(uuid.uuid4())
@@ -220,7 +222,6 @@ class TelemetryAgent:
         self._acknowledged = False  # the broker acknowledged a publish since the last round
         self._connected_at = 0.0
         self._inflight: dict[int, Delivery] = {}  # outbox item id -> its publish
-        self._command_queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(COMMAND_QUEUE_MAX)
         self._threads: list[threading.Thread] = []
 
         self._link = MqttLink(
@@ -231,6 +232,8 @@ class TelemetryAgent:
             on_published=self._on_published,
             on_message=self._on_message,
         )
+        self._intake = CommandIntake(terminal_id, self._link, self._commands,
+                                     capacity=command_queue_max)
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -260,10 +263,10 @@ class TelemetryAgent:
         self._link.subscribe(self._command_filter, qos=1)
         self._threads = [
             threading.Thread(target=self._telemetry_loop, name="telemetry", daemon=True),
-            threading.Thread(target=self._command_loop, name="commands", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
+        self._intake.start()
         self._link.start()
 
     def stop(self, timeout_s: float = 3.0) -> None:
@@ -276,8 +279,7 @@ class TelemetryAgent:
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
-        with contextlib.suppress(queue.Full):
-            self._command_queue.put_nowait(None)
+        self._intake.stop(max(0.1, deadline - time.monotonic() - STOP_ACK_WAIT_S))
         for thread in self._threads:
             thread.join(max(0.1, deadline - time.monotonic() - STOP_ACK_WAIT_S))
         if self._link.connected:
@@ -287,6 +289,7 @@ class TelemetryAgent:
             if not goodbye.wait(min(STOP_ACK_WAIT_S, max(0.1, deadline - time.monotonic()))):
                 log.warning("broker did not acknowledge the offline status before shutdown")
         self._link.stop(max(0.1, deadline - time.monotonic()))
+        self._commands.close()
         if self._own_outbox:
             self._outbox.close()
 
@@ -302,29 +305,19 @@ class TelemetryAgent:
         ``type`` and ``severity`` are the caller's constants: a bad one raises ValueError. Fields
         are data, so a field that looks personal (a name-like key, an ID-, card- or phone-number-
         shaped value, Chinese free text) or is not a scalar is dropped, never sent, and counted in
-        ``dropped_fields``; the log names the field, never its value. Returns None only if the
-        outbox could not be written (the error is logged).
+        ``dropped_fields``; the log names the field, never its value. Returns None when the event
+        is held in memory because the storage refuses writes (the outbox reports that fault in
+        the heartbeat, and stores and sends the event once it can) or could not even be held.
         """
         if not is_code(type):
             raise ValueError("event type must be a lower-case code such as 'paper_out'")
         if severity not in SEVERITIES:
             raise ValueError("event severity must be info, warning or critical")
-        kept: dict[str, EventValue] = {}
-        dropped = 0
-        for key, value in fields.items():
-            problem = event_field_problem(key, value)
-            if problem is None and key in _RESERVED_EVENT_FIELDS:
-                problem = f"field name '{key}' is reserved"
-            if problem is None and len(kept) >= MAX_EVENT_FIELDS:
-                problem = f"more than {MAX_EVENT_FIELDS} fields"
-            if problem is None:
-                kept[key] = value
-                continue
-            dropped += 1
+        screened = screen_event_fields(fields)
+        for problem in screened.problems:
             # The problem text names the field (only once it is a plain code), never its value.
             log.warning("event %s: dropped a field: %s", type, problem)
-        if dropped:
-            kept["dropped_fields"] = dropped
+        kept = screened.with_dropped_count()
 
         def build(seq: int) -> str:
             event = EventPayload.model_validate(
@@ -334,8 +327,10 @@ class TelemetryAgent:
 
         try:
             item = self._outbox.put_numbered(EVENT_KIND, build)
-        except Exception:
-            log.exception("could not store event %s", type)
+        except OutboxUnavailable as e:
+            log.error("event %s lost: %s", type, e)
+            return None
+        if item is None:
             return None
         with self._wake:
             self._wake.notify_all()
@@ -491,38 +486,20 @@ class TelemetryAgent:
 
     # --- commands --------------------------------------------------------------------------------
 
-    def _on_message(self, topic: str, payload: bytes) -> None:
-        # Network thread: only sort and queue; commands run on their own thread.
+    def _on_message(self, message: InboundMessage) -> None:
+        # Network thread: only sort; commands wait in the intake and run on its thread, and are
+        # acknowledged to the broker once handled, so one lost here is redelivered.
         try:
-            parsed = parse_topic(topic)
+            parsed = parse_topic(message.topic)
         except TopicError:
             log.warning("ignoring a message on an unexpected topic")
+            self._link.acknowledge(message)
             return
         if parsed.kind != "cmd" or parsed.terminal_id != self._terminal_id:
+            self._link.acknowledge(message)
             return
         assert parsed.request_id is not None  # parse_topic sets it for cmd topics
-        try:
-            self._command_queue.put_nowait((parsed.request_id, payload))
-        except queue.Full:
-            log.warning("command %s dropped: too many commands queued", parsed.request_id)
-
-    def _command_loop(self) -> None:
-        while not self._stopping:
-            try:
-                work = self._command_queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if work is None:
-                return
-            request_id, payload = work
-            try:
-                self._commands.handle(request_id, payload)
-            except Exception:
-                log.exception("command %s could not be handled", request_id)
-
-    def _send_ack(self, request_id: str, ack_json: str) -> None:
-        self._link.publish(ack_topic(self._terminal_id, request_id), ack_json.encode("utf-8"),
-                           qos=1)
+        self._intake.receive(parsed.request_id, message)
 
     def _set_heartbeat_interval(self, args: SetHeartbeatIntervalArgs) -> CommandResult:
         self._interval_s = float(args.interval_s)

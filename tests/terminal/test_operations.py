@@ -113,3 +113,20 @@ def test_without_mqtt_nothing_is_kept_for_later(tmp_path: Path) -> None:
     link.stop()
     assert counters.snapshot()["receipts"] == 5
     assert Outbox(tmp_path / "o.sqlite").count() == 0
+
+
+def test_early_events_are_screened_before_they_rest_on_disk(tmp_path: Path) -> None:
+    # Found by review: events recorded before telemetry was up were stored unscreened, so a
+    # personal field reached the disk (and was only dropped later, when the agent sent it).
+    config = parse_config({"terminal": {"id": "T-OPS-3", "state_dir": str(tmp_path)}})
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    link = OperationsLink(config, outbox=outbox, counters=DailyCounters(dt.date.today),
+                          devices=lambda: {}, in_session=lambda: False)
+    link.record(RecordEvent("card_read_failed", "warning",
+                            {"reason": "pin_required", "holder_name": "张三",
+                             "note": "110105194912310021"}))
+    (item,) = outbox.pending(EARLY_KIND)
+    stored = json.loads(item.payload_json)
+    assert stored["fields"] == {"reason": "pin_required", "dropped_fields": 2}
+    assert "张三" not in item.payload_json and "110105194912310021" not in item.payload_json
+    outbox.close()

@@ -49,6 +49,7 @@ from contracts.mqtt import (
 )
 from devices.base import DeviceState
 from simulator.broker import Mosquitto, free_port
+from terminal.mqtt_link import BrokerSettings, OutageLog
 from terminal.telemetry import (
     INTERRUPTED,
     CommandError,
@@ -343,6 +344,57 @@ def test_a_dead_broker_never_blocks_the_terminal(tmp_path: Path, terminal: Termi
         eventually(lambda: agent.outbox.count("event") == 0, what="queued event delivered")
         assert agent.bdseq == 1
         agent.stop(timeout_s=2)
+
+
+def test_a_broker_outage_is_logged_once_then_summarised_and_the_return_at_info(
+    tmp_path: Path, terminal: Terminal, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by trying it: every reconnect attempt logged an ERROR line that read like a
+    # traceback, and the terminal came back about 30 s after the broker did.
+    agent = TelemetryAgent(terminal_id=TID, site="s", version="1",
+                           broker=fast_settings(mosquitto.port), state_dir=tmp_path / "s",
+                           snapshot=terminal.snapshot)
+    agent.start()
+    eventually(lambda: agent.connected, what="connected")
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        mosquitto.stop()
+        eventually(lambda: not agent.connected, what="outage noticed")
+        time.sleep(2.0)  # a dozen reconnect attempts at fast_settings' pace
+        mosquitto.start()
+        came_back = time.monotonic()
+        eventually(lambda: agent.connected, timeout=5, what="reconnected")
+        back_after = time.monotonic() - came_back
+    agent.stop(timeout_s=2)
+    records = [r for r in caplog.records if r.name.startswith("terminal.mqtt_link")]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "unreachable" in warnings[0], warnings
+    infos = [r.getMessage() for r in records if r.levelno == logging.INFO]
+    assert any("offline" in m and "failed attempts" in m for m in infos), infos
+    # Back within the cap on the backoff (0.5 s here) and one connect, not doubled without end.
+    assert back_after < 0.5 + 1.5
+
+
+def test_the_default_backoff_brings_a_terminal_back_within_ten_seconds() -> None:
+    settings = BrokerSettings(host="broker.example")
+    # paho waits at most reconnect_max_s between attempts; an attempt to a broker that is up
+    # again takes one round trip, bounded by connect_timeout_s at worst.
+    assert settings.reconnect_max_s + 1.0 <= 10.0
+
+
+def test_a_long_outage_is_summarised_every_few_minutes(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    outage = OutageLog("broker:8883", every_s=300, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="terminal.mqtt_link"):
+        for _ in range(100):  # an attempt every 8 s for a little over 13 minutes
+            outage.failed("no connection", 8.0)
+            now[0] += 8.0
+        outage.connected()
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 + 2 + 1  # the outage, two summaries, the return
+    assert "still unreachable after 5 min (39 failed attempts" in messages[1]
+    assert "after 800 s offline (100 failed attempts)" in messages[-1]
 
 
 # --- commands ------------------------------------------------------------------------------------
