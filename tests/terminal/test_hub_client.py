@@ -5,15 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import random
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,8 +52,10 @@ def hub(tmp_path: Path) -> Iterator[SimHub]:
 
 
 @pytest.fixture
-def client(hub: SimHub) -> HttpServiceHub:
-    return HttpServiceHub(hub.url, timeout_s=2.0)
+def client(hub: SimHub) -> Iterator[HttpServiceHub]:
+    adapter = HttpServiceHub(hub.url, timeout_s=2.0)
+    yield adapter
+    adapter.close()
 
 
 def rating(case_number: str, level: int = 4) -> RatingSubmission:
@@ -352,6 +357,7 @@ def test_a_well_formed_canned_answer_is_accepted(canned: CannedHub) -> None:
         Canned(body=_document(verify_url="javascript:alert(1)")),
         Canned(body=_document(fields=[{"label": "参保状态", "value": 7}])),
         Canned(body=_document(padding="x" * 300_000)),  # readable, but beyond the size cap
+        Canned(body=json.dumps({"error": PERSON}).encode()),  # echoes the ID: not in the error
         Canned(404, b"<html>Not Found</html>"),  # a proxy's page: the base URL is wrong
         Canned(302, b"", {"Location": "http://elsewhere.example/"}),
         Canned(204),
@@ -461,3 +467,353 @@ def test_https_with_the_pinned_ca_file_works_and_without_it_does_not(
 
         with pytest.raises(HubUnavailable, match="TLS certificate not trusted"):
             HttpServiceHub(hub.url, timeout_s=2.0).run_errand(ERRAND, PERSON, TERMINAL)
+
+
+# --- a far end that never finishes: every call ends at its deadline -------------------------
+
+DEADLINE_S = 1.0
+# What a call may take beyond its deadline: unwinding the exchange and handing the error back.
+MARGIN_S = 0.3
+REPO = Path(__file__).resolve().parents[2]
+
+Behaviour = Callable[[socket.socket], None]
+
+
+def read_request(connection: socket.socket) -> bytes:
+    """One HTTP request: the head, then as many body bytes as its Content-Length says."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return received
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+class RawHub:
+    """A TCP server that reads each request and then plays ``behaviour`` on the raw socket.
+
+    Behaviours end when the terminal hangs up (a send fails, or a read sees the end).
+    """
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                read_request(connection)
+                self.behaviour(connection)
+            except OSError:  # the terminal hung up
+                pass
+
+
+@pytest.fixture
+def raw_hub() -> Iterator[Callable[[Behaviour], RawHub]]:
+    started: list[RawHub] = []
+
+    def start(behaviour: Behaviour) -> RawHub:
+        started.append(RawHub(behaviour))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()
+
+
+def drip_headers(connection: socket.socket) -> None:
+    """A status line, then one byte of a header every 0.3 s, forever."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nX-Padding: ")
+    while True:
+        time.sleep(0.3)
+        connection.sendall(b"a")
+
+
+def continue_forever(connection: socket.socket) -> None:
+    """``100 Continue`` every 0.1 s, forever: each one is a complete, valid HTTP answer."""
+    while True:
+        connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        time.sleep(0.1)
+
+
+def never_answer(connection: socket.socket) -> None:
+    """Take the request, say nothing, until the terminal hangs up."""
+    connection.recv(1)
+
+
+def drip_body(connection: socket.socket) -> None:
+    """Headers at once, then one byte of a 1000-byte body every 0.1 s."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+    connection.sendall(b"Content-Length: 1000\r\n\r\n")
+    while True:
+        time.sleep(0.1)
+        connection.sendall(b" ")
+
+
+def flood_body(connection: socket.socket) -> None:
+    """A body announced as 100 MB and sent as fast as the terminal reads."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+    while True:
+        connection.sendall(b" " * 65536)
+
+
+def flood_chunks(connection: socket.socket) -> None:
+    """A chunked body that never ends."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    while True:
+        connection.sendall(b"10000\r\n" + b" " * 0x10000 + b"\r\n")
+
+
+def answer_document(connection: socket.socket) -> None:
+    body = _document()
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    connection.sendall(head.encode() + body)
+
+
+def assert_ends_at_the_deadline(client: HttpServiceHub) -> HubUnavailable:
+    started = time.monotonic()
+    with pytest.raises(HubUnavailable) as caught:
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+    elapsed = time.monotonic() - started
+    assert DEADLINE_S - 0.05 < elapsed < DEADLINE_S + MARGIN_S
+    assert "timed out" in str(caught.value)
+    assert_no_person_in(caught.value, PERSON)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [drip_headers, continue_forever, never_answer, drip_body],
+    ids=lambda b: b.__name__,
+)
+def test_a_hub_that_never_finishes_its_answer_is_unavailable_at_the_deadline(
+    raw_hub: Callable[[Behaviour], RawHub], behaviour: Behaviour
+) -> None:
+    # The terminal POSTs an errand; the far end plays ``behaviour`` (see its docstring) and
+    # never completes an answer. Each read arrives well within the per-read timeout, so only a
+    # deadline for the whole call ends it.
+    client = HttpServiceHub(raw_hub(behaviour).url, timeout_s=DEADLINE_S)
+    try:
+        assert_ends_at_the_deadline(client)
+    finally:
+        client.close()
+
+
+def test_a_tls_handshake_never_answered_is_unavailable_at_the_deadline(
+    raw_hub: Callable[[Behaviour], RawHub],
+) -> None:
+    # https: the terminal sends its ClientHello; the far end accepts and never says a word.
+    url = raw_hub(never_answer).url.replace("http://", "https://")
+    client = HttpServiceHub(url, timeout_s=DEADLINE_S)
+    try:
+        assert_ends_at_the_deadline(client)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("behaviour", [flood_body, flood_chunks], ids=lambda b: b.__name__)
+def test_an_endless_body_is_bad_answer_at_the_size_cap(
+    raw_hub: Callable[[Behaviour], RawHub], behaviour: Behaviour
+) -> None:
+    # The far end answers 200 and sends body bytes as fast as they are read, without end: the
+    # terminal stops reading at the size cap, long before its deadline.
+    client = HttpServiceHub(raw_hub(behaviour).url, timeout_s=DEADLINE_S)
+    started = time.monotonic()
+    try:
+        with pytest.raises(HubError) as caught:
+            client.run_errand(ERRAND, PERSON, TERMINAL)
+    finally:
+        client.close()
+    assert time.monotonic() - started < DEADLINE_S / 2
+    assert (type(caught.value), caught.value.reason) == (HubError, "bad_answer")
+
+
+def test_after_a_call_cut_off_at_the_deadline_the_next_one_is_answered(
+    raw_hub: Callable[[Behaviour], RawHub],
+) -> None:
+    # The hub lane's next errand: the same adapter, the far end now answering properly.
+    server = raw_hub(drip_headers)
+    client = HttpServiceHub(server.url, timeout_s=DEADLINE_S)
+    try:
+        assert_ends_at_the_deadline(client)
+        server.behaviour = answer_document
+        assert client.run_errand(ERRAND, PERSON, TERMINAL).errand_id == ERRAND
+    finally:
+        client.close()
+
+
+def test_a_stuck_call_on_one_thread_does_not_hold_up_another(
+    raw_hub: Callable[[Behaviour], RawHub],
+) -> None:
+    # The effect-hub worker's call hangs on a far end that drips headers; meanwhile the
+    # rating-sender's call through the same adapter is answered at once.
+    server = raw_hub(drip_headers)
+    client = HttpServiceHub(server.url, timeout_s=DEADLINE_S)
+    stuck: list[BaseException] = []
+
+    def errand() -> None:
+        try:
+            client.run_errand(ERRAND, PERSON, TERMINAL)
+        except HubError as error:
+            stuck.append(error)
+
+    try:
+        worker = threading.Thread(target=errand)
+        worker.start()
+        time.sleep(0.2)  # the errand is now waiting for its headers
+        server.behaviour = answer_document
+        started = time.monotonic()
+        assert client.run_errand(ERRAND, PERSON, TERMINAL).errand_id == ERRAND
+        assert time.monotonic() - started < 0.3
+        worker.join(DEADLINE_S + MARGIN_S)
+        assert not worker.is_alive()
+        assert [type(error) for error in stuck] == [HubUnavailable]
+    finally:
+        client.close()
+
+
+def test_close_ends_calls_in_flight_and_later_calls_fail_at_once(
+    raw_hub: Callable[[Behaviour], RawHub],
+) -> None:
+    # Shutdown while an errand waits on a silent far end with a long timeout.
+    before = set(threading.enumerate())
+    client = HttpServiceHub(raw_hub(never_answer).url, timeout_s=30.0)
+    (loop_thread,) = [t for t in set(threading.enumerate()) - before if t.name == "hub-io"]
+    outcome: list[BaseException] = []
+
+    def errand() -> None:
+        try:
+            client.run_errand(ERRAND, PERSON, TERMINAL)
+        except HubError as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=errand)
+    worker.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    client.close()
+    worker.join(1.0)
+    assert time.monotonic() - started < 1.0
+    assert [type(error) for error in outcome] == [HubUnavailable]
+    with pytest.raises(HubUnavailable):
+        client.run_errand(ERRAND, PERSON, TERMINAL)
+    client.close()  # twice is harmless
+    assert not loop_thread.is_alive()
+
+
+def test_an_adapter_dropped_without_close_stops_its_thread(hub: SimHub) -> None:
+    # A rebuilt adapter, or one a test forgot: the garbage collector winds its loop down.
+    before = set(threading.enumerate())
+    client = HttpServiceHub(hub.url, timeout_s=DEADLINE_S)
+    client.run_errand(ERRAND, PERSON, TERMINAL)
+    (loop_thread,) = [t for t in set(threading.enumerate()) - before if t.name == "hub-io"]
+    del client
+    loop_thread.join(2.0)
+    assert not loop_thread.is_alive()
+
+
+# --- a resolver that never answers ----------------------------------------------------------
+
+# Run in a child process whose /etc/resolv.conf names a silent resolver. Prints each call's
+# outcome and duration, and how long close() took.
+_LOOKUP_CHILD = """
+import json, sys, time
+from flows.hub import HubError
+from terminal.hub_client import HttpServiceHub
+
+url, timeout_s, calls = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+hub = HttpServiceHub(url, timeout_s=timeout_s)
+outcomes = []
+for _ in range(calls):
+    started = time.monotonic()
+    try:
+        hub.run_errand("ssc_enrollment_proof", "34052419800101001X", "T-0042")
+        outcomes.append(["answer", time.monotonic() - started])
+    except HubError as error:
+        outcomes.append([type(error).__name__, time.monotonic() - started])
+started = time.monotonic()
+getattr(hub, "close", lambda: None)()
+print(json.dumps({"calls": outcomes, "close_s": time.monotonic() - started}), flush=True)
+"""
+RESOLVER_TIMEOUT_S = 30  # what the silent resolver costs a lookup that waits it out
+
+
+def _private_mounts_available() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "true"], check=False, capture_output=True, timeout=10
+    )
+    return probe.returncode == 0
+
+
+@pytest.fixture
+def silent_resolver() -> Iterator[tuple[str, socket.socket]]:
+    """A UDP socket on port 53 of a random loopback address that reads queries, never answers."""
+    if not _private_mounts_available():
+        pytest.skip("needs root and unshare --mount to give a child its own /etc/resolv.conf")
+    address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        resolver.bind((address, 53))
+    except OSError as error:
+        resolver.close()
+        pytest.skip(f"cannot listen on {address}:53 ({error.strerror})")
+    with resolver:
+        yield address, resolver
+
+
+def test_a_resolver_that_never_answers_costs_each_call_no_more_than_its_deadline(
+    silent_resolver: tuple[str, socket.socket], tmp_path: Path
+) -> None:
+    # A child process, in a private mount namespace whose /etc/resolv.conf names a resolver that
+    # takes every query and never answers, calls a hub given by name six times. Each call ends
+    # at its deadline or sooner (lookups still hanging are capped, then calls fail at once),
+    # close() is immediate, and the abandoned lookups do not hold the process at exit.
+    address, resolver = silent_resolver
+    resolv_conf = tmp_path / "resolv.conf"
+    resolv_conf.write_text(
+        f"nameserver {address}\noptions timeout:{RESOLVER_TIMEOUT_S} attempts:1\n"
+    )
+    started = time.monotonic()
+    child = subprocess.run(
+        ["unshare", "--mount", "sh", "-c",
+         'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"', "sh", str(resolv_conf),
+         sys.executable, "-c", _LOOKUP_CHILD, "http://hub.kiosk.test:8080", str(DEADLINE_S), "6"],
+        check=False, capture_output=True, text=True, cwd=REPO, timeout=RESOLVER_TIMEOUT_S * 3,
+    )  # fmt: skip
+    lifetime = time.monotonic() - started
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    assert [outcome for outcome, _ in report["calls"]] == ["HubUnavailable"] * 6
+    assert all(took < DEADLINE_S + MARGIN_S for _, took in report["calls"])
+    assert report["close_s"] < 0.5
+    # Six calls of at most a second each, and Python's start: far below one resolver timeout.
+    assert lifetime < RESOLVER_TIMEOUT_S / 2
+    resolver.settimeout(0)
+    assert resolver.recv(512)  # the lookups did reach the silent resolver
