@@ -30,6 +30,7 @@ from simulator.pcsc import Pcscd, PcscdAlreadyRunningError
 from simulator.processes import LOOPBACK, free_port, stop_process
 from simulator.rig import RigOptions, SimulatorRig
 from simulator.vcard import VirtualCardSlot
+from terminal.automation import DEVELOPMENT_MARKER
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SIZE = (1920, 1080)  # what `make sim` shows; the largest screen the product supports
@@ -320,6 +321,8 @@ class BenchEnv:
         env = dict(os.environ)
         env["DISPLAY"] = self.display
         env["NOTIFY_SOCKET"] = str(self.notify.path)
+        # The terminal serves the automation API its config asks for only with this marker.
+        env[DEVELOPMENT_MARKER] = "bench"
         return env
 
     def _next(self, name: str) -> Path:

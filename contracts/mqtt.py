@@ -31,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+# Identifier checks live in a stdlib-only module: config loading uses them before pydantic is in.
+from contracts.identifiers import SITE_MAX_CHARS, SITE_PATTERN, TopicError, checked_identifier
 from contracts.personal import (
     EVENT_FIELDS_MAX,
     EventValue,
@@ -47,49 +49,28 @@ COMMAND_LIFETIME_MAX: Final = dt.timedelta(days=7)
 
 # --- identifiers and topics ----------------------------------------------------------------------
 
-# Terminal ids and request ids become topic levels, so MQTT's separators and wildcards (/ + #) and
-# anything else a broker ACL pattern could trip over are kept out.
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-
 TopicKind = Literal["status", "heartbeat", "event", "cmd", "ack", "ota"]
 
 
-class TopicError(ValueError):
-    """A terminal id, request id or topic that is not part of contract version 1."""
-
-
-def _checked(what: str, value: str) -> str:
-    # fullmatch: ``$`` alone would let a trailing newline through into a topic level.
-    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-        raise TopicError(f"{what} must be 1-64 characters of A-Z a-z 0-9 . _ : - (no / + #)")
-    return value
-
-
-def check_terminal_id(terminal_id: str) -> str:
-    """``terminal_id`` if it can be a terminal id (a topic level and the MQTT client id), else
-    TopicError saying what is allowed; config loading uses this so a bad id fails at start."""
-    return _checked("terminal id", terminal_id)
-
-
 def status_topic(terminal_id: str) -> str:
-    return f"{TOPIC_PREFIX}/{_checked('terminal id', terminal_id)}/status"
+    return f"{TOPIC_PREFIX}/{checked_identifier('terminal id', terminal_id)}/status"
 
 
 def heartbeat_topic(terminal_id: str) -> str:
-    return f"{TOPIC_PREFIX}/{_checked('terminal id', terminal_id)}/heartbeat"
+    return f"{TOPIC_PREFIX}/{checked_identifier('terminal id', terminal_id)}/heartbeat"
 
 
 def event_topic(terminal_id: str) -> str:
-    return f"{TOPIC_PREFIX}/{_checked('terminal id', terminal_id)}/event"
+    return f"{TOPIC_PREFIX}/{checked_identifier('terminal id', terminal_id)}/event"
 
 
 def ota_topic(terminal_id: str) -> str:
-    return f"{TOPIC_PREFIX}/{_checked('terminal id', terminal_id)}/ota"
+    return f"{TOPIC_PREFIX}/{checked_identifier('terminal id', terminal_id)}/ota"
 
 
 def command_topic(terminal_id: str, request_id: str) -> str:
-    tid = _checked("terminal id", terminal_id)
-    return f"{TOPIC_PREFIX}/{tid}/cmd/{_checked('request id', request_id)}"
+    tid = checked_identifier("terminal id", terminal_id)
+    return f"{TOPIC_PREFIX}/{tid}/cmd/{checked_identifier('request id', request_id)}"
 
 
 def ack_topic(terminal_id: str, request_id: str) -> str:
@@ -98,7 +79,7 @@ def ack_topic(terminal_id: str, request_id: str) -> str:
 
 def command_filter(terminal_id: str) -> str:
     """What a terminal subscribes to: every command addressed to it, one level per request id."""
-    return f"{TOPIC_PREFIX}/{_checked('terminal id', terminal_id)}/cmd/+"
+    return f"{TOPIC_PREFIX}/{checked_identifier('terminal id', terminal_id)}/cmd/+"
 
 
 _SINGLE_LEVEL_KINDS: dict[str, TopicKind] = {
@@ -120,14 +101,14 @@ def parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
     if len(parts) < 4 or "/".join(parts[:2]) != TOPIC_PREFIX:
         raise TopicError("not a kiosk/v1 topic")
-    tid = _checked("terminal id", parts[2])
+    tid = checked_identifier("terminal id", parts[2])
     rest = parts[3:]
     if len(rest) == 1 and rest[0] in _SINGLE_LEVEL_KINDS:
         return Topic(tid, _SINGLE_LEVEL_KINDS[rest[0]])
     if len(rest) == 2 and rest[0] == "cmd":
-        return Topic(tid, "cmd", _checked("request id", rest[1]))
+        return Topic(tid, "cmd", checked_identifier("request id", rest[1]))
     if len(rest) == 3 and rest[0] == "cmd" and rest[2] == "ack":
-        return Topic(tid, "ack", _checked("request id", rest[1]))
+        return Topic(tid, "ack", checked_identifier("request id", rest[1]))
     raise TopicError("unknown kiosk/v1 topic kind")
 
 
@@ -192,19 +173,8 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 ShortText = Annotated[str, Field(max_length=256)]
 
 
-# A site names a service centre for operations ("ruian-tangxia", or in Chinese): 1-64 printable
-# characters, no control characters (it ends up in dashboards, labels and log lines).
-SITE_MAX_CHARS: Final = 64
-_SITE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")
 Site = Annotated[str, Field(min_length=1, max_length=SITE_MAX_CHARS,
-                            pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
-
-
-def check_site(site: str) -> str:
-    """``site`` if the status payload can carry it, else ValueError saying what is allowed."""
-    if not isinstance(site, str) or not _SITE.fullmatch(site):
-        raise ValueError(f"site must be 1-{SITE_MAX_CHARS} characters with no control characters")
-    return site
+                            pattern=f"^{SITE_PATTERN}$")]
 
 
 def is_code(text: str) -> bool:

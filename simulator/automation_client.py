@@ -23,12 +23,17 @@ class AutomationClient:
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None,
              timeout_s: float = 8.0) -> tuple[int, bytes]:
-        """One request; the status and the body, error statuses included."""
+        """One request; the status and the body, error statuses included.
+
+        The API answers only a caller that cannot be a web page: urllib sends ``Host`` as the
+        URL names it (``127.0.0.1:<port>``; ``self.url`` must use that or ``localhost``), no
+        ``Origin``, and every POST here says ``Content-Type: application/json``.
+        """
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.url + path, data=data, method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {},
-        )
+        sends_json = data is not None or method == "POST"
+        headers = {"Content-Type": "application/json"} if sends_json else {}
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 return int(response.status), bytes(response.read())

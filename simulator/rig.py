@@ -3,7 +3,9 @@
 Each virtual piece replaces only the far end of a link, and each can be swapped for a real
 endpoint (a network printer, an external broker, a real hub, whatever PC/SC reader is present).
 The terminal runs as its own process with a generated config, exactly as in production but with
-the automation API on; the rig is shared by ``kiosk-sim`` and the end-to-end tests.
+the automation API on, which the terminal allows only because the rig also sets the development
+marker (``KIOSK_DEVELOPMENT``) in its environment; the rig is shared by ``kiosk-sim`` and the
+end-to-end tests.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from simulator.pcsc import DEFAULT_VPCD_PORT, Pcscd, pcscd_answering
 from simulator.processes import LOOPBACK, free_port, port_is_free, stop_process
 from simulator.vcard import VirtualCardSlot
 from simulator.vprinter import VirtualPrinter
+from terminal.automation import DEVELOPMENT_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +136,10 @@ class SimulatorRig:
         self, path: Path, *, state_dir: Path, automation_port: int,
         size: tuple[int, int] | None = None,
     ) -> Path:
-        """The terminal's config for this rig's endpoints, automation on; also used by bench/."""
+        """The terminal's config for this rig's endpoints, automation on; also used by bench/.
+
+        Whoever starts a terminal with it must set ``DEVELOPMENT_MARKER`` in its environment, or
+        the terminal refuses the automation API."""
         o = self.options
         width, height = size or o.size
         printer_host, printer_port = self.printer_address
@@ -178,6 +184,8 @@ port = {automation_port}
     def _start_terminal(self) -> None:
         o = self.options
         env = dict(os.environ)
+        # The terminal honours [automation] enabled only with this marker in its environment.
+        env[DEVELOPMENT_MARKER] = "simulator"
         env.update(o.extra_env)
         if o.force_xvfb or not env.get("DISPLAY"):
             self.display = VirtualDisplay(*o.size)

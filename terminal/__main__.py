@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     # mkdtemp() unless told where: ~130 ms of every start-up, and a directory left in /tmp by
     # each one. A cache under the state directory is reused across starts and cleaned with it.
     cache = config.terminal.state_dir / "cache" / "escpos"
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # read-only, another user's, a file in the way: say which, not a trace
+        print(f"kiosk-terminal: [terminal] state_dir: cannot create {cache}: {e.strerror}",
+              file=sys.stderr)
+        return 2
     os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(cache))
     from terminal.app import run  # noqa: PLC0415 - Kivy must not load before the config is good
 

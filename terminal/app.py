@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import threading
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -23,7 +24,6 @@ from devices.card.driver import CardReaderDriver
 from flows.catalogue import Catalogue, parse_catalogue
 from flows.clock import SystemClock
 from flows.engine import SessionEngine
-from flows.hub import ServiceHub
 from flows.steps import (
     CardInserted,
     CardPulled,
@@ -33,8 +33,16 @@ from flows.steps import (
     Failed,
     PrintReceipt,
     ReadCard,
+    RecordEvent,
     Tap,
     Tick,
+)
+from terminal.automation import (
+    DEVELOPMENT_MARKER,
+    LOOPBACK,
+    AutomationEndpoints,
+    AutomationServer,
+    development_marker,
 )
 from terminal.config import Config, HubSettings, PrinterSettings
 from terminal.controller import TerminalController
@@ -52,6 +60,7 @@ from terminal.ui.boot import KivySettings, configure_kivy
 
 if TYPE_CHECKING:
     from devices.printer.driver import ReceiptPrinter
+    from terminal.hub_client import HttpServiceHub
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +96,9 @@ def build_printer(settings: PrinterSettings) -> ReceiptPrinter:
     )
 
 
-def build_hub(settings: HubSettings) -> ServiceHub:
-    """The HTTP hub adapter (pydantic, http.client, ssl: ~100 ms of imports), likewise."""
+def build_hub(settings: HubSettings) -> HttpServiceHub:
+    """The HTTP hub adapter (httpx, pydantic, ssl: ~150 ms of imports, an event loop thread),
+    likewise; ``close()`` it at the end."""
     from terminal.hub_client import HttpServiceHub  # noqa: PLC0415
 
     return HttpServiceHub(settings.url, timeout_s=settings.timeout_s, ca_file=settings.ca_file)
@@ -97,14 +107,41 @@ def build_hub(settings: HubSettings) -> ServiceHub:
 def effect_timeout_s(config: Config) -> int:
     """How long a step may wait for one effect before the session gives up on it.
 
-    Well above the slowest bounded job the config allows (a hub call may take two of its
-    timeouts, connect and read; a print job its job timeout plus a status exchange per request),
-    so the engine's backstop never cuts off a call that is still within its own limits.
+    Well above the slowest bounded job the config allows (a hub call ends within its timeout,
+    name lookup included, plus the adapter's half-second backstop; a print job its job timeout
+    plus a status exchange per request), so the engine's backstop never cuts off a call that is
+    still within its own limits.
     """
-    hub = 2 * config.hub.timeout_s
+    hub = config.hub.timeout_s + 1
     printer = config.printer.job_timeout_s + 5 * config.printer.status_timeout_s
     card = config.card.read_timeout_s
     return max(60, math.ceil(2 * max(hub, printer, card) + 10))
+
+
+def automation_wanted(config: Config, environ: Mapping[str, str]) -> bool:
+    """Whether to serve the automation API: asked for in config AND started by a development rig.
+
+    A production kiosk whose config asks for it (a copied simulator config, a bad push) keeps
+    serving residents with the API off and says so at ERROR: refusing to start would take the
+    terminal out of service over an option whose only safe value there is "off" anyway.
+    """
+    if not config.automation.enabled:
+        return False
+    marker = development_marker(environ)
+    if marker is None:
+        log.error(
+            "[automation] enabled = true REFUSED: %s is not set, so this is not a development "
+            "rig; the automation API stays off. Remove the option from this terminal's config.",
+            DEVELOPMENT_MARKER,
+        )
+        return False
+    log.warning(
+        "AUTOMATION API ON at http://%s:%d: [automation] enabled = true and %s=%.60r "
+        "(set by the development rig that started this terminal). Any local process can drive "
+        "this terminal: never so on a kiosk that serves residents.",
+        LOOPBACK, config.automation.port, DEVELOPMENT_MARKER, marker,
+    )
+    return True
 
 
 def run(config: Config) -> int:
@@ -123,7 +160,6 @@ def run(config: Config) -> int:
     # Kivy reads its settings at import, so the UI is imported only now.
     from kivy.clock import Clock  # noqa: PLC0415
 
-    from terminal.automation import AutomationEndpoints, AutomationServer  # noqa: PLC0415
     from terminal.ui.app import KioskUi  # noqa: PLC0415
 
     terminal_id = config.terminal.terminal_id
@@ -166,10 +202,13 @@ def run(config: Config) -> int:
         in_session=lambda: controller.serving,
     )
     monitor = DeviceMonitor(
-        {"card_reader": card.state, "printer": printer.status},
+        # The outbox's storage is watched like a device: a full disk is a fault operations must
+        # see in the heartbeat (and, once it can be written again, in an event).
+        {"card_reader": card.state, "printer": printer.status, "storage": outbox.health},
         interval_s=DEVICE_POLL_INTERVAL_S,
         on_change=operations.device_changed,
     )
+    outbox.on_health = lambda state: monitor.report("storage", state)
 
     def post(event: Event) -> None:
         """From any thread: hand ``event`` to the engine on the main thread."""
@@ -215,7 +254,7 @@ def run(config: Config) -> int:
     ui.on_tap = lambda target: controller.handle(Tap(target))
 
     automation: AutomationServer | None = None
-    if config.automation.enabled:
+    if automation_wanted(config, os.environ):
         automation = AutomationServer(
             AutomationEndpoints(
                 describe=ui.current_description,
@@ -226,6 +265,10 @@ def run(config: Config) -> int:
             ),
             port=config.automation.port,
         )
+    elif config.automation.enabled:
+        # Operations hear of it too: nobody reads an unattended kiosk's log.
+        operations.record(RecordEvent("automation_refused", "warning",
+                                      {"reason": "no_development_marker"}))
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
@@ -259,6 +302,7 @@ def run(config: Config) -> int:
             ratings.stop,
             operations.stop,
             printer_part.built.close if printer_part.built else None,
+            hub_part.built.close if hub_part.built else None,  # after the lanes that call it
             outbox.close,
         )
     return 0

@@ -2,19 +2,52 @@
 
 Every option has its range next to it, and an option nobody reads is reported as a typo, so a
 misspelt key in the field fails loudly at start instead of silently falling back to a default.
+Whatever a file holds, loading it either gives a Config the terminal can run on or raises
+ConfigError: a file that is not UTF-8, nests too deeply, is huge or is not a file at all, and a
+value the MQTT contract, a socket or the file system would refuse only later, at run time.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
+import reprlib
+import stat
 import tomllib
 import urllib.parse
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+# The contract's own checks: an id or site it would refuse must stop the terminal at start, not
+# fail every birth, heartbeat and Will for the life of the process.
+from contracts.identifiers import TopicError, check_site, check_terminal_id
+
 T = TypeVar("T", int, float, str, bool)
+
+# A real config is a few kB; anything near this is not one (and must not be read into memory).
+MAX_CONFIG_BYTES = 1024 * 1024
+# Linux limits (PATH_MAX, NAME_MAX); beyond them every file call fails with ENAMETOOLONG.
+MAX_PATH_BYTES = 4095
+MAX_NAME_BYTES = 255
+# MQTT strings (user name, password) carry a two-byte length.
+MAX_MQTT_STRING_BYTES = 65535
+MAX_URL_CHARS = 2048
+# One DNS label: letters, digits, '-' (and '_', which real internal names use); RFC 1035 lengths.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _shown(value: object) -> str:
+    """A value as an error message shows it: repr (control characters visible), clipped, so a
+    megabyte string or a list nested a thousand deep cannot flood or crash the message."""
+    clipped = reprlib.Repr()
+    clipped.maxstring = clipped.maxother = 60
+    clipped.maxlevel, clipped.maxlist, clipped.maxdict = 2, 4, 4
+    return clipped.repr(value)
 
 
 class ConfigError(ValueError):
@@ -36,15 +69,19 @@ class _Section:
         where = f"[{self.name}] {option}"
         expected = type(default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer of 400 digits is no timeout
+                raise ConfigError(f"{where} is out of range: {_shown(value)}") from None
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"{where} must be {expected.__name__}, not {value!r}")
+            raise ConfigError(f"{where} must be {expected.__name__}, not {_shown(value)}")
+        # NaN is neither above nor below anything, so it fails both checks, as it should.
         if above is not None and isinstance(value, int | float) and not value > above:
-            raise ConfigError(f"{where} must be above {above}, not {value!r}")
+            raise ConfigError(f"{where} must be above {above}, not {_shown(value)}")
         if below is not None and isinstance(value, int | float) and not value < below:
-            raise ConfigError(f"{where} must be below {below}, not {value!r}")
+            raise ConfigError(f"{where} must be below {below}, not {_shown(value)}")
         if choices is not None and value not in choices:
-            raise ConfigError(f"{where} must be one of {', '.join(choices)}, not {value!r}")
+            raise ConfigError(f"{where} must be one of {', '.join(choices)}, not {_shown(value)}")
         return value
 
     def unread(self) -> list[str]:
@@ -127,15 +164,116 @@ class Config:
     automation: AutomationSettings = field(default_factory=AutomationSettings)
 
 
-def _optional_path(value: str) -> Path | None:
-    return Path(value) if value else None
+def _name(key: object) -> str:
+    """A section or option name from the file, as a message shows it."""
+    if isinstance(key, str) and key.isprintable() and len(key) <= 60:
+        return key
+    return _shown(key)
+
+
+def _checked_path(where: str, value: str) -> Path:
+    """A path every file call can take: a NUL byte, a lone surrogate or a name over the kernel's
+    limits would otherwise fail (ValueError, UnicodeEncodeError, ENAMETOOLONG) at first use."""
+    if not value:
+        raise ConfigError(f"{where} must not be empty")
+    if _CONTROL.search(value):
+        raise ConfigError(f"{where} must not hold control characters: {_shown(value)}")
+    try:
+        raw = os.fsencode(value)
+    except UnicodeEncodeError:
+        raise ConfigError(f"{where} is not a valid file name: {_shown(value)}") from None
+    if len(raw) > MAX_PATH_BYTES or any(len(part) > MAX_NAME_BYTES for part in raw.split(b"/")):
+        raise ConfigError(f"{where} is too long for a file name: {_shown(value)}")
+    return Path(value)
 
 
 def _existing_file(where: str, path: Path | None) -> Path | None:
     """A certificate or key named in the config must be there now, not at the first TLS call."""
-    if path is not None and not path.is_file():
+    if path is None:
+        return None
+    try:
+        is_file = path.is_file()
+    except OSError as e:  # EACCES on a parent directory, say: is_file() only hides ENOENT & co.
+        raise ConfigError(f"{where}: cannot look at {path}: {e.strerror}") from None
+    if not is_file:
         raise ConfigError(f"{where}: no such file: {path}")
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"{where}: {path} is not readable by this user")
     return path
+
+
+def _check_state_dir(path: Path) -> None:
+    """The state directory is made at start; a file in its place would only fail there."""
+    try:
+        taken = path.exists() and not path.is_dir()
+    except OSError as e:
+        raise ConfigError(f"[terminal] state_dir: cannot look at {path}: {e.strerror}") from None
+    if taken:
+        raise ConfigError(f"[terminal] state_dir: {path} exists and is not a directory")
+
+
+def _check_host(where: str, value: str) -> None:
+    """A name a resolver can take or an IP address. Spaces, control characters, empty or long
+    labels would fail inside paho's or the printer's thread (getaddrinfo, the idna codec), over
+    and over, instead of once here; an international name must be given in its xn-- form."""
+    try:
+        ipaddress.ip_address(value)
+        return
+    except ValueError:
+        pass
+    name = value.removesuffix(".")  # a fully qualified name may end with the root's dot
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        raise ConfigError(
+            f"{where} must be an IP address or a host name of letters, digits, '-' and '.' "
+            f"(an international name in its xn-- form), not {_shown(value)}"
+        )
+
+
+def _checked_url(where: str, value: str) -> str:
+    """An http(s) URL naming a valid host and port, with no credentials in it."""
+    # urlsplit silently drops tabs and newlines, and raises ValueError on '[::1' or a port
+    # of 99999 only when .port is read: check all of it here.
+    if len(value) > MAX_URL_CHARS or _CONTROL.search(value) or any(c.isspace() for c in value):
+        raise ConfigError(f"{where} must be a URL with no spaces or control characters, "
+                          f"not {_shown(value)}")
+    try:
+        url = urllib.parse.urlsplit(value)
+        port = url.port
+        host = url.hostname
+    except ValueError as e:
+        raise ConfigError(f"{where} is not a valid URL ({e}): {_shown(value)}") from None
+    if url.scheme not in ("http", "https") or not host:
+        raise ConfigError(f"{where} must be http:// or https:// and name a host")
+    if port == 0:
+        raise ConfigError(f"{where}: port 0 is not a port to connect to")
+    if url.username is not None or url.password is not None:
+        # The URL is logged; a password in it would be too. The hub is trusted by its CA instead.
+        raise ConfigError(f"{where} must not carry a user name or password")
+    _check_host(where, host)
+    return value
+
+
+def _mqtt_string(where: str, value: str, *, control_ok: bool) -> str:
+    """A user name or password MQTT can carry: UTF-8 of at most 65,535 bytes; a user name
+    is an MQTT UTF-8 string, which may hold no control characters (U+0000 at all)."""
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ConfigError(f"{where} is not valid text") from None
+    if size > MAX_MQTT_STRING_BYTES:
+        raise ConfigError(f"{where} is longer than MQTT allows ({size} bytes)")
+    if not control_ok and _CONTROL.search(value):
+        raise ConfigError(f"{where} must not hold control characters")
+    return value
+
+
+def _contract_checked(where: str, value: str, check: Callable[[str], str]) -> str:
+    """Run one of the MQTT contract's checks; its message names the rule, ours the option."""
+    try:
+        check(value)
+    except (TopicError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}; not {_shown(value)}") from None
+    return value
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
@@ -143,7 +281,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     known = {"terminal", "display", "card", "printer", "hub", "mqtt", "automation"}
     unknown_sections = sorted(set(data) - known)
     if unknown_sections:
-        raise ConfigError(f"unknown section(s): {', '.join(unknown_sections)}")
+        raise ConfigError(f"unknown section(s): {', '.join(map(_name, unknown_sections))}")
     for name, table in data.items():
         if not isinstance(table, Mapping):
             raise ConfigError(f"[{name}] must be a table")
@@ -151,21 +289,26 @@ def parse_config(data: Mapping[str, Any]) -> Config:
 
     s = sections["terminal"]
     d = TerminalSettings()
+    content_dir = s.get("content_dir", "")
     terminal = TerminalSettings(
-        terminal_id=s.get("id", d.terminal_id),
-        site=s.get("site", d.site),
+        terminal_id=_contract_checked("[terminal] id", s.get("id", d.terminal_id),
+                                      check_terminal_id),
+        site=_contract_checked("[terminal] site", s.get("site", d.site), check_site),
         timezone=s.get("timezone", d.timezone),
-        state_dir=Path(s.get("state_dir", str(d.state_dir))),
+        state_dir=_checked_path("[terminal] state_dir", s.get("state_dir", str(d.state_dir))),
         idle_timeout_s=s.get("idle_timeout_s", d.idle_timeout_s, above=9, below=3601),
-        content_dir=_optional_path(s.get("content_dir", "")),
+        content_dir=_checked_path("[terminal] content_dir", content_dir) if content_dir else None,
     )
-    if not terminal.terminal_id.replace("-", "").replace("_", "").isalnum():
-        # The id is a topic level and a client id: no '/', '+', '#' or spaces.
-        raise ConfigError("[terminal] id may hold only letters, digits, '-' and '_'")
     try:
         zoneinfo.ZoneInfo(terminal.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"[terminal] timezone: unknown zone {terminal.timezone!r}") from None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(
+            f"[terminal] timezone: unknown zone {_shown(terminal.timezone)}") from None
+    _check_state_dir(terminal.state_dir)
+    if terminal.content_dir is not None:
+        # The catalogue is loaded before the first screen: missing, it would end the start-up
+        # with a traceback.
+        _existing_file("[terminal] content_dir", terminal.content_dir / "catalogue.toml")
 
     s = sections["display"]
     dd = DisplaySettings()
@@ -201,37 +344,58 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         raise ConfigError("[printer] paper_mm must be 58 or 80")
     if printer.kind == "network" and not printer.host:
         raise ConfigError("[printer] host must be set for a network printer")
+    if printer.host:
+        _check_host("[printer] host", printer.host)
     if printer.kind == "usb" and not (printer.usb_vendor and printer.usb_product):
         raise ConfigError("[printer] usb_vendor and usb_product must be set for a USB printer")
     if printer.kind == "serial" and not printer.serial_device:
         raise ConfigError("[printer] serial_device must be set for a serial printer")
+    if printer.serial_device:
+        _checked_path("[printer] serial_device", printer.serial_device)
 
     s = sections["hub"]
     dh = HubSettings()
+    ca_file = s.get("ca_file", "")
     hub = HubSettings(
-        url=s.get("url", dh.url),
+        url=_checked_url("[hub] url", s.get("url", dh.url)),
         timeout_s=s.get("timeout_s", dh.timeout_s, above=0.1, below=120),
-        ca_file=_existing_file("[hub] ca_file", _optional_path(s.get("ca_file", ""))),
+        ca_file=_existing_file("[hub] ca_file",
+                               _checked_path("[hub] ca_file", ca_file) if ca_file else None),
     )
-    url = urllib.parse.urlsplit(hub.url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ConfigError("[hub] url must be http:// or https:// and name a host")
+    if hub.ca_file is not None and not hub.url.lower().startswith("https:"):
+        raise ConfigError("[hub] ca_file is used only with an https:// url")
 
     s = sections["mqtt"]
     dm = MqttSettings()
+
+    def tls_file(option: str) -> Path | None:
+        value = s.get(option, "")
+        where = f"[mqtt] {option}"
+        return _existing_file(where, _checked_path(where, value) if value else None)
+
     mqtt = MqttSettings(
         enabled=s.get("enabled", dm.enabled),
         host=s.get("host", dm.host),
         port=s.get("port", dm.port, above=0, below=65536),
-        username=s.get("username", dm.username),
-        password=s.get("password", dm.password),
+        username=_mqtt_string("[mqtt] username", s.get("username", dm.username),
+                              control_ok=False),
+        password=_mqtt_string("[mqtt] password", s.get("password", dm.password), control_ok=True),
         tls=s.get("tls", dm.tls),
-        ca_file=_existing_file("[mqtt] ca_file", _optional_path(s.get("ca_file", ""))),
-        cert_file=_existing_file("[mqtt] cert_file", _optional_path(s.get("cert_file", ""))),
-        key_file=_existing_file("[mqtt] key_file", _optional_path(s.get("key_file", ""))),
+        ca_file=tls_file("ca_file"),
+        cert_file=tls_file("cert_file"),
+        key_file=tls_file("key_file"),
         heartbeat_interval_s=s.get("heartbeat_interval_s", dm.heartbeat_interval_s,
                                    above=0, below=3601),
     )
+    if mqtt.host:
+        _check_host("[mqtt] host", mqtt.host)
+    elif mqtt.enabled:
+        raise ConfigError("[mqtt] host must be set while MQTT is enabled")
+    # Each of these would be dropped without a word by paho: say so instead.
+    if mqtt.password and not mqtt.username:
+        raise ConfigError("[mqtt] password is sent only with a username; set username")
+    if mqtt.key_file is not None and mqtt.cert_file is None:
+        raise ConfigError("[mqtt] key_file is used only with cert_file; set cert_file")
 
     s = sections["automation"]
     da = AutomationSettings()
@@ -240,22 +404,67 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         port=s.get("port", da.port, above=0, below=65536),
     )
 
-    typos = [f"[{name}] {option}" for name, sec in sorted(sections.items())
+    typos = [f"[{name}] {_name(option)}" for name, sec in sorted(sections.items())
              for option in sec.unread()]
     if typos:
         raise ConfigError(f"unknown option(s), check the spelling: {', '.join(typos)}")
     return Config(terminal, display, card, printer, hub, mqtt, automation)
 
 
-def load_config(path: Path | None) -> Config:
-    """Read the TOML file at ``path`` (None = all defaults)."""
-    if path is None:
-        return Config()
+def parse_config_bytes(raw: bytes, source: str = "config") -> Config:
+    """Build a Config from a TOML file's bytes; ``source`` names the file in messages."""
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{source}: line {line}: not UTF-8 text (byte {raw[e.start]:#04x}); "
+                          "save the file as UTF-8") from None
+    # Some editors write a byte order mark first; TOML does not allow it, but it means nothing.
+    text = text.removeprefix("\ufeff")
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses per nesting level: 500 '[' exhaust the stack
+        raise ConfigError(f"{source}: values nested too deeply for a config file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    except ValueError as e:  # an integer of thousands of digits (int_max_str_digits)
+        raise ConfigError(f"{source}: a value cannot be read: {str(e).split(';')[0]}") from None
+    return parse_config(data)
+
+
+def _read_config_file(path: Path) -> bytes:
+    """The file's bytes, if it is a regular file of sane size that this user may read."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: {e}") from None
-    return parse_config(data)
+    except PermissionError:
+        raise ConfigError(
+            f"{path}: permission denied; the terminal's user cannot read it") from None
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) else str(e)
+        raise ConfigError(f"{path}: cannot open the config file: {reason}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{path} is a directory, not a config file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # +1: a file that grew since fstat still shows
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file: {e.strerror}") from None
+    finally:
+        os.close(fd)
+    if info.st_size > MAX_CONFIG_BYTES or len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is {max(info.st_size, len(raw))} bytes; a config file is "
+                          f"at most {MAX_CONFIG_BYTES} bytes")
+    return raw
+
+
+def load_config(path: Path | None) -> Config:
+    """Read the TOML file at ``path`` (None = all defaults); any problem is a ConfigError."""
+    if path is None:
+        return Config()
+    return parse_config_bytes(_read_config_file(path), str(path))

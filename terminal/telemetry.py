@@ -21,6 +21,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.identifiers import TopicError
 from contracts.mqtt import (
     SEVERITIES,
     TERMINAL_STATES,
@@ -30,7 +31,6 @@ from contracts.mqtt import (
     HeartbeatPayload,
     StatusPayload,
     TerminalState,
-    TopicError,
     command_filter,
     encode,
     event_topic,

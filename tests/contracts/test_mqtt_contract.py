@@ -8,6 +8,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from contracts.identifiers import TopicError, check_site, check_terminal_id
 from contracts.mqtt import (
     COMMAND_LIFETIME_MAX,
     AckPayload,
@@ -21,10 +22,7 @@ from contracts.mqtt import (
     StatusPayload,
     SystemFigures,
     Topic,
-    TopicError,
     ack_topic,
-    check_site,
-    check_terminal_id,
     command_filter,
     command_topic,
     encode,

@@ -152,6 +152,14 @@ def test_terminal_unit_runs_the_terminal_under_systemd_supervision() -> None:
     assert {"pcscd.socket", "network-online.target"} <= unit.words("Unit", "Wants")
 
 
+def test_terminal_unit_never_marks_the_terminal_a_development_rig() -> None:
+    # The automation API runs only with this marker in the terminal's environment; the
+    # production unit must neither set it nor read an environment file that could.
+    unit = load_unit(TERMINAL_UNIT)
+    assert not [v for v in unit.values("Service", "Environment") if "KIOSK_DEVELOPMENT" in v]
+    assert not unit.values("Service", "EnvironmentFile")
+
+
 def test_terminal_unit_is_unprivileged_and_hardened_without_losing_devices() -> None:
     unit = load_unit(TERMINAL_UNIT)
     assert unit.value("Service", "User") == "kiosk"

@@ -1,11 +1,17 @@
 """Config is checked where it is read: ranges, choices, and misspelt options fail loudly."""
 
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from terminal.app import effect_timeout_s
 from terminal.config import ConfigError, load_config, parse_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_keep_automation_off() -> None:
@@ -39,7 +45,7 @@ def test_values_are_read_and_typed() -> None:
         ({"screen": {}}, "unknown section(s): screen"),
         ({"terminal": 5}, "[terminal] must be a table"),
         ({"mqtt": [1, 2]}, "[mqtt] must be a table"),
-        ({"terminal": {"id": "T/1"}}, "[terminal] id may hold only"),
+        ({"terminal": {"id": "T/1"}}, "[terminal] id: terminal id must be 1-64 characters"),
         ({"hub": {"url": "ftp://x"}}, "[hub] url must be http"),
         ({"hub": {"url": "http://"}}, "[hub] url must be http"),
         ({"hub": {"ca_file": "/nonexistent/hub-ca.pem"}}, "[hub] ca_file: no such file"),
@@ -82,3 +88,216 @@ def test_the_effect_backstop_outlasts_every_bounded_job() -> None:
     slow = parse_config({"hub": {"timeout_s": 90}, "printer": {"job_timeout_s": 100}})
     assert effect_timeout_s(slow) > 2 * 90
     assert effect_timeout_s(slow) > 100 + 5 * 1.0
+
+
+# --- what the MQTT contract refuses is refused at load, not by every birth and heartbeat --------
+
+
+@pytest.mark.parametrize(
+    ("terminal", "message"),
+    [
+        # isalnum() takes any script's letters; a topic level and client id takes ASCII only.
+        ({"id": "终端1"}, "[terminal] id: terminal id must be"),
+        ({"id": "T" * 65}, "[terminal] id: terminal id must be"),
+        ({"site": ""}, "[terminal] site: site must be 1-64 characters"),
+        ({"site": "s" * 65}, "[terminal] site: site must be 1-64 characters"),
+        ({"site": "tangxia\nsecond line"}, "[terminal] site: site must be"),
+    ],
+    ids=["chinese-id", "id-65", "site-empty", "site-65", "site-newline"],
+)
+def test_what_the_mqtt_contract_refuses_is_refused_at_load(
+    terminal: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"terminal": terminal})
+    assert message in str(caught.value)
+
+
+def test_what_the_contract_allows_is_allowed() -> None:
+    config = parse_config({"terminal": {"id": "T.330300:01", "site": "瑞安市塘下镇便民服务中心"}})
+    assert config.terminal.terminal_id == "T.330300:01"
+
+
+# --- values that would fail only at run time, in a thread, over and over ----------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"hub": {"url": "http://[::1"}}, "[hub] url is not a valid URL"),
+        ({"hub": {"url": "http://hub.example:99999"}}, "[hub] url is not a valid URL"),
+        ({"hub": {"url": "http://hub.example:0"}}, "[hub] url: port 0"),
+        # urlsplit drops the newline without a word: a different host than the file says.
+        ({"hub": {"url": "http://hub\n.example"}}, "[hub] url must be a URL with no spaces"),
+        ({"hub": {"url": "http://hub .example"}}, "[hub] url must be a URL with no spaces"),
+        ({"hub": {"url": "http://user:secret@hub.example"}}, "[hub] url must not carry"),
+        ({"hub": {"url": "http://hub..example"}}, "[hub] url must be an IP address or a host"),
+        ({"hub": {"timeout_s": 10**400}}, "[hub] timeout_s is out of range"),
+        ({"mqtt": {"host": "mqtt example.gov.cn"}}, "[mqtt] host must be an IP address"),
+        ({"mqtt": {"host": "mqtt.\x00example"}}, "[mqtt] host must be an IP address"),
+        ({"mqtt": {"host": "a" * 64 + ".example"}}, "[mqtt] host must be an IP address"),
+        ({"mqtt": {"host": "终端.example"}}, "xn-- form"),
+        ({"mqtt": {"host": ""}}, "[mqtt] host must be set while MQTT is enabled"),
+        ({"mqtt": {"username": "T-1\x00"}}, "[mqtt] username must not hold control"),
+        ({"mqtt": {"username": "u" * 65536}}, "[mqtt] username is longer than MQTT allows"),
+        ({"mqtt": {"password": "only-a-password"}}, "[mqtt] password is sent only with"),
+        ({"printer": {"host": "printer\t1"}}, "[printer] host must be an IP address"),
+        ({"printer": {"kind": "serial", "serial_device": "/dev/tty\x00S1"}},
+         "[printer] serial_device must not hold control characters"),
+        ({"terminal": {"state_dir": "var/\x00state"}}, "[terminal] state_dir must not hold"),
+        ({"terminal": {"state_dir": ""}}, "[terminal] state_dir must not be empty"),
+        ({"terminal": {"state_dir": "/var/" + "x" * 300}}, "[terminal] state_dir is too long"),
+        ({"hub": {"ca_file": "/etc/" + "c" * 5000}}, "[hub] ca_file is too long"),
+        ({"terminal": {"content_dir": "/nonexistent/content"}},
+         "[terminal] content_dir: no such file: /nonexistent/content/catalogue.toml"),
+    ],
+    ids=lambda value: str(value)[:40] if isinstance(value, str) else None,
+)
+def test_values_that_would_fail_at_run_time_are_refused_at_load(
+    data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert message in str(caught.value)
+
+
+def test_options_paho_would_drop_silently_are_refused(tmp_path: Path) -> None:
+    key = tmp_path / "terminal.key"
+    key.write_text("key", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[mqtt\] key_file is used only with cert_file"):
+        parse_config({"mqtt": {"key_file": str(key)}})
+    with pytest.raises(ConfigError, match=r"\[hub\] ca_file is used only with an https"):
+        parse_config({"hub": {"url": "http://hub.example", "ca_file": str(key)}})
+
+
+def test_a_state_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    taken = tmp_path / "state"
+    taken.write_text("not a directory", encoding="utf-8")
+    with pytest.raises(ConfigError, match="exists and is not a directory"):
+        parse_config({"terminal": {"state_dir": str(taken)}})
+
+
+def test_hosts_and_urls_that_work_are_allowed() -> None:
+    config = parse_config({
+        "printer": {"host": "192.168.1.50"},
+        "hub": {"url": "https://xn--fiqs8s.example.gov.cn:8443/api"},
+        "mqtt": {"host": "fd00::12", "username": "T-1", "password": "p\x01ss"},
+    })
+    assert config.mqtt.host == "fd00::12"
+    assert parse_config({"hub": {"url": "http://[::1]:8702"}}).hub.url == "http://[::1]:8702"
+    assert parse_config({"mqtt": {"host": "broker.local."}}).mqtt.host == "broker.local."
+
+
+def test_a_huge_value_is_clipped_in_the_message() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"printer": {"port": "9" * 1_000_000}})
+    assert len(str(caught.value)) < 200
+
+
+# --- whatever the file is, load_config says so in a ConfigError ---------------------------------
+
+
+def _write(tmp_path: Path, raw: bytes) -> Path:
+    path = tmp_path / "terminal.toml"
+    path.write_bytes(raw)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"[terminal]\nsite = \"\xe5\xa1\x98\xff\"\n", "line 2: not UTF-8 text (byte 0xff)"),
+        (b"a = " + b"[" * 500, "nested too deeply"),
+        (b"a = " + b"9" * 5000, "a value cannot be read"),
+        (b"[hub]\nurl = \"http://[::1\"\n", "[hub] url is not a valid URL"),
+        (b"[hub]\ntimeout_s = 1" + b"0" * 400 + b"\n", "[hub] timeout_s is out of range"),
+        (b"[terminal]\nstate_dir = \"a\\u0000b\"\n", "[terminal] state_dir must not hold"),
+        (b"# comment\n" * 120_000, "a config file is at most 1048576 bytes"),
+        (b"terminal = \"T-1\"\n", "[terminal] must be a table"),
+    ],
+    ids=["not-utf8", "deep", "long-int", "bad-url", "huge-float", "nul-path", "huge", "not-table"],
+)
+def test_a_bad_file_is_a_config_error(tmp_path: Path, raw: bytes, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, raw))
+    assert message in str(caught.value)
+
+
+def test_a_byte_order_mark_is_no_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, b"\xef\xbb\xbf[terminal]\nid = \"T-1\"\n")
+    assert load_config(path).terminal.terminal_id == "T-1"
+
+
+def test_what_is_not_a_readable_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+    afile = _write(tmp_path, b"")
+    with pytest.raises(ConfigError, match="cannot open the config file: Not a directory"):
+        load_config(afile / "terminal.toml")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
+def test_an_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, b"")
+    path.chmod(0)
+    with pytest.raises(ConfigError, match="permission denied"):
+        load_config(path)
+
+
+def test_a_fifo_is_refused_at_once_instead_of_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "terminal.toml"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            load_config(fifo)
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(2.0)
+    if reader.is_alive():  # release the reader before failing, or it hangs in open() for good
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(2.0)
+        pytest.fail("load_config waited for a writer on a FIFO")
+    assert isinstance(outcome[0], ConfigError)
+    assert "not a regular file" in str(outcome[0])
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"a=\xff\n", "not UTF-8 text"),
+        (b"a = " + b"[" * 500, "nested too deeply"),
+        (b"[hub]\nurl = \"http://[::1\"\n", "[hub] url is not a valid URL"),
+        (b"[terminal]\nid = \"\xe7\xbb\x88\xe7\xab\xaf1\"\n", "[terminal] id: terminal id"),
+        (b"[terminal]\nsite = \"\"\n", "[terminal] site: site must be"),
+        (b"#\n" * 600_000, "a config file is at most"),
+        (None, "is a directory"),
+        (b"[terminal]\nstate_dir = \"{tmp}/terminal.toml/state\"\n", "[terminal] state_dir:"),
+    ],
+    ids=["not-utf8", "deep", "bad-url", "chinese-id", "empty-site", "huge", "directory",
+         "state-dir-under-a-file"],
+)
+def test_kiosk_terminal_exits_2_with_a_message_for_every_bad_file(
+    tmp_path: Path, raw: bytes | None, message: str
+) -> None:
+    if raw is None:
+        path = tmp_path
+    else:
+        # Should a check ever let one through, the terminal that starts must not read cards
+        # from a pcscd shared with other tests, nor reach for a broker.
+        safe = b'\n[card]\nreader_filter = "no such reader"\n[mqtt]\nenabled = false\n'
+        path = _write(tmp_path, raw.replace(b"{tmp}", str(tmp_path).encode()) + safe)
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "terminal", "--config", str(path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("kiosk-terminal: "), done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
