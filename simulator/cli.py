@@ -11,6 +11,7 @@ import urllib.parse
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from simulator.automation_client import AutomationError
 from simulator.display import parse_size
@@ -26,6 +27,7 @@ from simulator.pcsc import pcscd_answering
 from simulator.rig import RigOptions, SimulatorRig
 from simulator.vcard import VirtualCard
 from simulator.vprinter import PrinterStatus
+from terminal.config import ConfigError, TerminalSettings, load_config
 
 log = logging.getLogger("kiosk-sim")
 
@@ -42,6 +44,15 @@ class RigBackend:
 
     def __init__(self, rig: SimulatorRig) -> None:
         self._rig = rig
+
+    def terminal_zone(self) -> ZoneInfo:
+        # The config the rig wrote for the terminal, so the panel shows the zone the terminal
+        # prints in; without one (no terminal started) the terminal's own default.
+        try:
+            name = load_config(self._rig.workdir / "terminal.toml").terminal.timezone
+        except ConfigError:
+            name = TerminalSettings().timezone
+        return ZoneInfo(name)
 
     def _slot(self) -> Any:
         if self._rig.card_slot is None:
@@ -63,8 +74,11 @@ class RigBackend:
         self._slot().remove()
 
     def pull_card_mid_read(self) -> None:
-        # Two APDUs in: the SELECT has answered, the records have not.
-        self._slot().pull_after(2)
+        # Two APDUs into the next card's read: the SELECT has answered, the records have not.
+        self._slot().pull_next_card_mid_read(2)
+
+    def cancel_card_pull(self) -> None:
+        self._slot().cancel_pull()
 
     def _printer(self) -> Any:
         if self._rig.printer is None:
@@ -99,7 +113,7 @@ class RigBackend:
         if self._rig.printer is None:
             return []
         return [
-            {"index": r.index, "printed_at": str(r.printed_at), "text": r.text}
+            {"index": r.index, "printed_at": r.printed_at.isoformat(), "text": r.text}
             for r in self._rig.printer.receipts()
         ]
 
@@ -113,9 +127,12 @@ class RigBackend:
         slot = self._rig.card_slot
         card = slot.card if slot is not None else None
         hub_mode, hub_delay_s = self._rig.hub.fault if self._rig.hub else ("external", 0.0)
+        pulled_at = slot.pulled_mid_read_at if slot is not None else None
         return {
             "card_present": card is not None,
             "card_kind": card.kind if card is not None else None,
+            "card_pull_armed": slot.pull_armed if slot is not None else False,
+            "card_pulled_at": pulled_at.isoformat() if pulled_at is not None else None,
             "printer_status": str(self._rig.printer.status) if self._rig.printer else "external",
             "hub_mode": hub_mode,
             "hub_delay_s": hub_delay_s,
@@ -161,34 +178,61 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Every option says what it does and its default, in words where the default is "start the
+    # virtual one" rather than a value argparse could print.
     parser = argparse.ArgumentParser(
         prog="kiosk-sim",
         description="Run the terminal with virtual hardware: a social security card on pcscd's "
         "vpcd reader, an ESC/POS printer on TCP, the simulated hub, mosquitto, and a control "
         "panel. Any virtual device can be replaced by a real endpoint.",
+        epilog="Only one pcscd can run on a machine: stop kiosk-sim before running the card or "
+        "end-to-end tests.",
     )
-    parser.add_argument("--workdir", type=Path, default=Path("var/sim"),
-                        help="where receipts, the hub database and logs go (default var/sim)")
-    parser.add_argument("--size", type=parse_size, default=(1920, 1080),
-                        help="terminal window size, e.g. 1920x1080, 1080x1920, 800x480")
+    parser.add_argument("--workdir", type=Path, default=Path("var/sim"), metavar="DIR",
+                        help="where receipts, the hub database, the terminal's config, state "
+                        "and log go (default: %(default)s)")
+    parser.add_argument("--size", type=parse_size, default=(1920, 1080), metavar="WIDTHxHEIGHT",
+                        help="terminal window size, e.g. 1920x1080, 1080x1920, 800x480 "
+                        "(default: 1920x1080)")
     parser.add_argument("--language", choices=("zh_CN", "en"), default="zh_CN",
-                        help="the language every resident starts in (default zh_CN)")
+                        help="the language every resident starts in (default: %(default)s)")
     parser.add_argument("--printer", metavar="HOST:PORT",
-                        help="print on a real network printer instead of the virtual one")
+                        help="print on a real network printer (ESC/POS over TCP; PORT defaults "
+                        "to 9100) instead of the virtual one (default: the virtual printer on "
+                        "127.0.0.1:9100, or a free port when 9100 is taken)")
     parser.add_argument("--broker", metavar="URL",
-                        help="use an external MQTT broker (mqtt://host:port) instead of mosquitto")
-    parser.add_argument("--hub", metavar="URL", help="use a real hub instead of the simulated one")
+                        help="use an external MQTT broker, mqtt://HOST:PORT or HOST:PORT (PORT "
+                        "defaults to 1883) (default: a mosquitto started on a free port; its "
+                        "URL is printed at start as 'Broker: mqtt://HOST:PORT')")
+    parser.add_argument("--hub", metavar="URL",
+                        help="use a real service hub at this base URL, e.g. "
+                        "https://hub.example:8443 (default: the simulated hub on "
+                        "http://127.0.0.1:8702, or a free port when 8702 is taken)")
     parser.add_argument("--real-reader", action="store_true",
-                        help="no virtual card: whatever PC/SC reader is present holds the card")
+                        help="no virtual card: whatever PC/SC reader is present holds the card "
+                        "(default: a virtual card slot on pcscd's vpcd reader 'Virtual PCD 00 "
+                        "00', driven from the control panel)")
     parser.add_argument("--xvfb", action="store_true",
-                        help="run the terminal under Xvfb even when a display is present")
-    parser.add_argument("--panel-port", type=int, default=8700)
-    parser.add_argument("--automation-port", type=int, default=8701)
-    parser.add_argument("--terminal-id", default="T-SIM-0001")
+                        help="run the terminal under Xvfb even when a display is present "
+                        "(default: on the display in $DISPLAY, under Xvfb only when there is "
+                        "none)")
+    parser.add_argument("--panel-port", type=int, default=8700, metavar="PORT",
+                        help="port of the control panel, http://127.0.0.1:PORT/; kiosk-sim "
+                        "stops with an error if it is taken (default: %(default)s)")
+    parser.add_argument("--automation-port", type=int, default=8701, metavar="PORT",
+                        help="port of the terminal's automation API on 127.0.0.1 (GET /screen, "
+                        "POST /tap, for tools and tests), or a free port when it is taken "
+                        "(default: %(default)s)")
+    parser.add_argument("--terminal-id", default="T-SIM-0001", metavar="ID",
+                        help="the terminal's id: letters, digits, '-' and '_'; it names the "
+                        "terminal's MQTT topics and is printed on receipts "
+                        "(default: %(default)s)")
     parser.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",
-                        help="heartbeat interval (default 30)")
+                        help="seconds between the terminal's MQTT heartbeats, 1 to 3600 "
+                        "(default: %(default)s)")
     parser.add_argument("--card", metavar="ID_NUMBER[:NAME]",
-                        help="insert a social security card with this holder at start")
+                        help="insert a social security card with this holder at start; NAME "
+                        "defaults to 张三 (default: the slot starts empty)")
     return parser
 
 

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 from flows.hub import RatingSubmission
 from flows.identity import InvalidIdNumber, validate_id_number
 from simulator.hub_records import ERRAND_TITLES, enrollment_fields, refusal_for
+from simulator.json_body import BodyRefused, parse_json_object, read_body
 from simulator.processes import StartsAndStops
 
 log = logging.getLogger(__name__)
@@ -441,14 +442,21 @@ def _require(method: str, expected: str) -> None:
         raise _RequestError(_error(405, "method_not_allowed", f"use {expected}"))
 
 
+# The hub API's error codes for a body it will not read (docs/hub-api.yaml).
+_BODY_ERROR_CODES = {400: "bad_request", 408: "request_timeout", 411: "length_required",
+                     413: "too_large"}  # fmt: skip
+
+
+def _refused(refusal: BodyRefused) -> _RequestError:
+    code = _BODY_ERROR_CODES.get(refusal.status, "bad_request")
+    return _RequestError(_error(refusal.status, code, refusal.message))
+
+
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _RequestError(_error(400, "bad_request", "body is not JSON")) from None
-    if not isinstance(body, dict):
-        raise _RequestError(_error(400, "bad_request", "body is not a JSON object"))
-    return body
+        return parse_json_object(raw, max_bytes=_MAX_REQUEST_BYTES)
+    except BodyRefused as refusal:
+        raise _refused(refusal) from None
 
 
 # (method, path, read_body) -> answer; read_body is only called for requests that carry one.
@@ -519,12 +527,13 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            raise _RequestError(_error(411, "length_required", "Content-Length needed")) from None
-        if not 0 <= length <= _MAX_REQUEST_BYTES:
-            raise _RequestError(_error(413, "too_large", "request body too large"))
-        return self.rfile.read(length)
+            return read_body(
+                self.headers, self.rfile, max_bytes=_MAX_REQUEST_BYTES, required=True
+            )
+        except BodyRefused as refusal:
+            # The rest of the body is unread: it must not be taken for a next request.
+            self.close_connection = True
+            raise _refused(refusal) from None
 
 
 def main(argv: list[str] | None = None) -> None:

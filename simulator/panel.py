@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import ipaddress
 import json
 import logging
@@ -16,8 +17,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NotRequired, Protocol, TypedDict, TypeVar, cast
+from zoneinfo import ZoneInfo
 
 from flows.identity import is_valid_id_number, normalise_id_number
+from flows.receipt import PRINTED_TIME_FORMAT
+from simulator.json_body import BodyRefused, parse_json_object, read_body
 
 _log = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ _ID_NUMBER_SHAPE = re.compile(r"^\d{17}[\dX]$")
 _RECEIPT_PNG_PATH = re.compile(r"^/api/receipts/([^/]+)\.png$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+_SHOWN_VALUE_CHARS = 60
 
 _T = TypeVar("_T")
 
@@ -59,7 +64,10 @@ class ReceiptEntry(TypedDict):
     """One printed receipt as the page lists it."""
 
     index: int
-    printed_at: str  # ISO 8601; anything else JSON cannot carry is sent as str()
+    # ISO 8601 with its UTC offset. The panel answers it in the terminal's zone, and adds
+    # printed_at_local ("2025-03-01 09:30:00 CST"), the time as the receipt itself prints it.
+    printed_at: str
+    printed_at_local: NotRequired[str]
     text: str
     # The page can only fetch from the panel, so the panel always replaces this with its own
     # route (/api/receipts/<index>.png); a backend may leave it out.
@@ -84,6 +92,11 @@ class DeviceSummary(TypedDict):
     hub_delay_s: NotRequired[float]
     broker_up: bool
     pcscd_up: bool
+    # The "pull card during the next read" fault: waiting for the next card (or in its read),
+    # and when it last pulled a card (ISO 8601; the panel adds card_pulled_at_local).
+    card_pull_armed: NotRequired[bool]
+    card_pulled_at: NotRequired[str | None]
+    card_pulled_at_local: NotRequired[str | None]
 
 
 class BackendError(Exception):
@@ -113,7 +126,13 @@ class PanelBackend(Protocol):
         """Take the card out of the slot."""
 
     def pull_card_mid_read(self) -> None:
-        """Arrange for the card to be pulled in the middle of the terminal's next read."""
+        """Arm the fault: the next card inserted is pulled in the middle of the terminal's read."""
+
+    def cancel_card_pull(self) -> None:
+        """Disarm that fault if it has not fired yet."""
+
+    def terminal_zone(self) -> ZoneInfo:
+        """The terminal's time zone (config [terminal] timezone): the panel shows times in it."""
 
     def set_printer_status(self, status: str) -> None:
         """Set the printer's DLE EOT answer: one of PRINTER_STATUSES."""
@@ -201,22 +220,14 @@ def _refusal(exc: urllib.error.HTTPError) -> str:
     return message if isinstance(message, str) and message else _describe(exc)
 
 
-def _reject_constant(name: str) -> float:
-    # json.loads accepts NaN and Infinity by default; no field of ours means either.
-    raise ValueError(f"{name} is not allowed")
-
-
 def _parse_object(raw: bytes) -> dict[str, object]:
     """The request body as a JSON object; an empty body counts as {}."""
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _bad(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise _bad("request body must be a JSON object")
-    return cast(dict[str, object], value)
+        return parse_json_object(raw, max_bytes=MAX_BODY_BYTES)
+    except BodyRefused as refusal:
+        raise _HttpError(refusal.status, refusal.message) from None
 
 
 def _check_fields(
@@ -234,10 +245,11 @@ def _check_fields(
 def _choice(body: dict[str, object], field: str, allowed: tuple[str, ...]) -> str:
     value = body.get(field)
     if not isinstance(value, str) or value not in allowed:
-        raise _bad(
-            f"{field} must be one of {', '.join(allowed)}; "
-            f"got {json.dumps(value, ensure_ascii=False)}"
-        )
+        got = json.dumps(value, ensure_ascii=False)
+        # A 60 KB value quoted back in full would bury the message it is part of.
+        if len(got) > _SHOWN_VALUE_CHARS:
+            got = got[:_SHOWN_VALUE_CHARS] + "…"
+        raise _bad(f"{field} must be one of {', '.join(allowed)}; got {got}")
     return value
 
 
@@ -318,6 +330,38 @@ def _validate_name(name: str) -> str:
     return name
 
 
+def zone_label(local: dt.datetime) -> str:
+    """The zone as people read it ("CST", "CET"); one without letters as its offset ("+08:00")."""
+    name = local.tzname() or ""
+    if name.isascii() and name.isalpha():
+        return name
+    offset = local.strftime("%z")  # "+0800"
+    return f"{offset[:3]}:{offset[3:5]}"
+
+
+def local_time(when: dt.datetime, zone: ZoneInfo) -> str:
+    """``2026-12-06 12:03:05 CST``: the format the receipt prints, with the zone said."""
+    local = when.astimezone(zone)
+    return f"{local.strftime(PRINTED_TIME_FORMAT)} {zone_label(local)}"
+
+
+def _stamp_in_zone(stamp: object, zone: ZoneInfo) -> tuple[str, str] | None:
+    """An ISO 8601 stamp as (ISO in ``zone``, local_time); None for anything else.
+
+    A stamp without an offset is left alone: whether it meant UTC or local time is unknown, and
+    showing it with a zone would be a guess presented as fact.
+    """
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return when.astimezone(zone).isoformat(), local_time(when, zone)
+
+
 def _png_size(data: bytes) -> tuple[int, int] | None:
     """Width and height from a PNG's IHDR chunk, without decoding the picture."""
     if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
@@ -367,6 +411,8 @@ class ControlPanel:
         if not PAGE_PATH.is_file():
             raise FileNotFoundError(f"control panel page is missing: {PAGE_PATH}")
         self._backend = backend
+        # Asked once: the terminal's config does not change while the simulator runs.
+        self._zone = backend.terminal_zone()
         self._host = _loopback_address(host)
         self._port = port
         self._backend_timeout_s = backend_timeout_s
@@ -540,6 +586,11 @@ class ControlPanel:
             devices = self._call("devices", self._backend.device_summary)
         except _HttpError as exc:
             devices_error = exc.message
+        if isinstance(devices, dict) and "card_pulled_at" in devices:
+            devices = dict(devices)
+            stamps = _stamp_in_zone(devices["card_pulled_at"], self._zone)
+            if stamps is not None:
+                devices["card_pulled_at"], devices["card_pulled_at_local"] = stamps
         try:
             screen = self._call("terminal", self._backend.screen)
             if not isinstance(screen, dict):
@@ -556,6 +607,11 @@ class ControlPanel:
                 "devices_error": devices_error,
                 "screen": screen,
                 "screen_error": screen_error,
+                # For the page's own time stamps: the terminal's zone, not the browser's.
+                "zone": {
+                    "name": self._zone.key,
+                    "label": zone_label(dt.datetime.now(self._zone)),
+                },
             },
         )
 
@@ -568,6 +624,10 @@ class ControlPanel:
         for entry in entries:
             item = dict(entry)
             item["png_url"] = f"api/receipts/{entry['index']}.png"
+            # Receipts print local time; the list says the same time, and which zone it is in.
+            stamps = _stamp_in_zone(entry.get("printed_at"), self._zone)
+            if stamps is not None:
+                item["printed_at"], item["printed_at_local"] = stamps
             listed.append(item)
         return _json_reply(HTTPStatus.OK, {"receipts": listed})
 
@@ -621,9 +681,15 @@ class ControlPanel:
         return _ok()
 
     def _card_pull_mid_read(self, body: dict[str, object]) -> _Reply:
-        _check_fields(body, ())
-        self._call("card slot", self._backend.pull_card_mid_read)
-        return _ok()
+        _check_fields(body, (), ("armed",))
+        armed = body.get("armed", True)
+        if not isinstance(armed, bool):
+            raise _bad("armed must be true (arm the fault) or false (disarm it)")
+        if armed:
+            self._call("card slot", self._backend.pull_card_mid_read)
+        else:
+            self._call("card slot", self._backend.cancel_card_pull)
+        return _ok(armed=armed)
 
     def _printer_status(self, body: dict[str, object]) -> _Reply:
         _check_fields(body, ("status",))
@@ -757,34 +823,12 @@ class _PanelRequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes | None:
         """The POST body, or None after an error reply has been sent."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._send(_json_reply(HTTPStatus.LENGTH_REQUIRED, {"error": "send a Content-Length"}))
-            return None
-        raw_length = self.headers.get("Content-Length", "0")
         try:
-            length = int(raw_length)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self._send(
-                _json_reply(
-                    HTTPStatus.BAD_REQUEST, {"error": "Content-Length is not a valid length"}
-                )
-            )
-            return None
-        if length > MAX_BODY_BYTES:
+            # A POST without a body (no Content-Length) is the empty object.
+            return read_body(self.headers, self.rfile, max_bytes=MAX_BODY_BYTES, required=False)
+        except BodyRefused as refusal:
             self.close_connection = True  # the unread body must not be taken for the next request
-            self._send(
-                _json_reply(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    {"error": f"body larger than {MAX_BODY_BYTES} bytes"},
-                )
-            )
-            return None
-        try:
-            return self.rfile.read(length)
-        except (TimeoutError, OSError):
-            self.close_connection = True
+            self._send(_json_reply(refusal.status, {"error": refusal.message}))
             return None
 
     def _send(self, reply: _Reply) -> None:

@@ -244,6 +244,9 @@ class VirtualCardSlot:
         self._thread: threading.Thread | None = None
         self._pull_after: int | None = None
         self._stall_after: int | None = None
+        # Armed by pull_next_card_mid_read: handed to the next card inserted as its _pull_after.
+        self._pull_next_after: int | None = None
+        self._pulled_mid_read_at: dt.datetime | None = None
         # (command, response) of every APDU the card in the slot answered since it was inserted,
         # for tests and the control panel; it holds the (synthetic) card data, so it stays in
         # memory and is never logged.
@@ -260,7 +263,8 @@ class VirtualCardSlot:
                 raise RuntimeError(f"slot {self.port} already holds a card; remove it first")
             self._card = card
             self._generation += 1
-            self._pull_after = self._stall_after = None
+            self._pull_after, self._pull_next_after = self._pull_next_after, None
+            self._stall_after = None
             self.exchanges.clear()
             self._thread = threading.Thread(
                 target=self._run,
@@ -287,6 +291,33 @@ class VirtualCardSlot:
         if thread is not None:
             thread.join(timeout=2.0)
 
+    def pull_next_card_mid_read(self, apdus: int) -> None:
+        """Fault: the next card inserted is pulled out after answering ``apdus`` command APDUs.
+
+        Armed for the next insertion rather than the card in the slot, if any: the terminal reads
+        a card once, right after it goes in, so that card's read is over.
+        """
+        if apdus < 1:
+            raise ValueError("apdus must be at least 1: a card pulled before any APDU is no read")
+        with self._lock:
+            self._pull_next_after = apdus
+
+    def cancel_pull(self) -> None:
+        """Disarm a pull still waiting, whether for the next card or in the current card's read."""
+        with self._lock:
+            self._pull_next_after = self._pull_after = None
+
+    @property
+    def pull_armed(self) -> bool:
+        """A pull is waiting: for the next card to go in, or for the current card's APDUs."""
+        with self._lock:
+            return self._pull_next_after is not None or self._pull_after is not None
+
+    @property
+    def pulled_mid_read_at(self) -> dt.datetime | None:
+        """When (UTC) a card was last pulled by a pull fault, or None if never."""
+        return self._pulled_mid_read_at
+
     def stall_after(self, apdus: int) -> None:
         """Fault: after ``apdus`` more command APDUs the card goes mute and answers nothing."""
         with self._lock:
@@ -306,6 +337,7 @@ class VirtualCardSlot:
     def _detach_locked(self) -> threading.Thread | None:
         self._card = None
         self._generation += 1
+        self._pull_after = None  # a pull still waiting in this card's read goes out with it
         sock, self._sock = self._sock, None
         if sock is not None:
             # shutdown() wakes the session thread out of recv at once and sends vpcd a FIN.
@@ -371,6 +403,7 @@ class VirtualCardSlot:
                 if self._pull_after is not None and self._current(generation):
                     self._pull_after -= 1
                     if self._pull_after <= 0:
+                        self._pulled_mid_read_at = dt.datetime.now(dt.UTC)
                         self._detach_locked()
                         return
 

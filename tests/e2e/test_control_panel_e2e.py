@@ -61,9 +61,32 @@ def test_the_panel_inserts_a_card_shows_the_screen_and_sets_the_printer(
     rig.wait_for_screen("take_card_and_receipt", timeout_s=20)
     receipts = call(panel, "/api/receipts")["receipts"]
     assert receipts and "社会保险参保证明" in receipts[-1]["text"]
+    # The list gives the time the receipt prints, in the terminal's zone (Asia/Shanghai).
+    printed_local = receipts[-1]["printed_at_local"]
+    assert printed_local.endswith(" CST") and receipts[-1]["printed_at"].endswith("+08:00")
     assert call(panel, f"/api/receipts/{receipts[-1]['index']}.png").startswith(b"\x89PNG")
     call(panel, "/api/card/remove", {})
     rig.wait_for_screen("rating", timeout_s=15)
+
+
+def test_the_pull_fault_armed_with_no_card_pulls_the_next_card_mid_read(
+    panel: ControlPanel, at_attract: SimulatorRig
+) -> None:
+    rig = at_attract
+    # With no card in, this used to fail with "RuntimeError: no card to pull".
+    assert call(panel, "/api/card/pull-mid-read", {}) == {"ok": True, "armed": True}
+    assert call(panel, "/api/state")["devices"]["card_pull_armed"] is True
+    call(panel, "/api/card/insert", {"kind": "ssse"})
+    rig.wait_for_screen("notice.card_removed")
+    devices = call(panel, "/api/state")["devices"]
+    assert devices["card_present"] is False
+    assert devices["card_pull_armed"] is False
+    assert devices["card_pulled_at_local"].endswith(" CST")
+    # Fired once: the next card is read whole.
+    rig.wait_for_screen("attract", timeout_s=20)
+    call(panel, "/api/card/insert", {"kind": "ssse"})
+    rig.wait_for_screen("identity")
+    call(panel, "/api/card/remove", {})
 
 
 def test_kiosk_sim_explains_its_options() -> None:

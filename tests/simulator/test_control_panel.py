@@ -6,12 +6,14 @@ import email.message
 import io
 import json
 import re
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -24,6 +26,7 @@ from simulator.panel import (
     DeviceSummary,
     PresetPerson,
     ReceiptEntry,
+    _PanelRequestHandler,
 )
 
 SCREEN_SIZE = (800, 480)
@@ -47,6 +50,7 @@ class FakeBackend:
     failures: dict[str, BaseException] = field(default_factory=dict)
     gates: dict[str, threading.Event] = field(default_factory=dict)
     screenshot_bytes: bytes = SCREEN_PNG
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     summary: DeviceSummary = field(
         default_factory=lambda: DeviceSummary(
             card_present=True,
@@ -63,6 +67,7 @@ class FakeBackend:
         fresh = FakeBackend()
         self.calls, self.failures, self.gates = fresh.calls, fresh.failures, fresh.gates
         self.screenshot_bytes, self.summary = fresh.screenshot_bytes, fresh.summary
+        self.zone = fresh.zone
 
     def _record(self, name: str, *args: object) -> None:
         self.calls.append((name, args))
@@ -82,6 +87,12 @@ class FakeBackend:
     def pull_card_mid_read(self) -> None:
         self._record("pull_card_mid_read")
 
+    def cancel_card_pull(self) -> None:
+        self._record("cancel_card_pull")
+
+    def terminal_zone(self) -> ZoneInfo:
+        return self.zone
+
     def set_printer_status(self, status: str) -> None:
         self._record("set_printer_status", status)
 
@@ -100,7 +111,8 @@ class FakeBackend:
     def list_receipts(self) -> list[ReceiptEntry]:
         self._record("list_receipts")
         return [
-            ReceiptEntry(index=0, printed_at="2025-03-01T09:30:00+08:00", text="参保证明\n张*"),
+            # The virtual printer stamps in UTC; the panel shows the terminal's local time.
+            ReceiptEntry(index=0, printed_at="2025-03-01T01:30:00+00:00", text="参保证明\n张*"),
             # A backend's own png_url means nothing to the page; the panel must replace it.
             ReceiptEntry(
                 index=1, printed_at="2025-03-01T09:41:00+08:00", text="回执", png_url="file:///x"
@@ -240,7 +252,6 @@ VALID_CALLS: list[tuple[str, object, tuple[str, tuple[object, ...]]]] = [
     ),
     ("/api/card/insert", {"kind": "other"}, ("insert_card", ("other", None, None))),
     ("/api/card/remove", {}, ("remove_card", ())),
-    ("/api/card/pull-mid-read", {}, ("pull_card_mid_read", ())),
     ("/api/printer/status", {"status": "ok"}, ("set_printer_status", ("ok",))),
     ("/api/printer/status", {"status": "near_end"}, ("set_printer_status", ("near_end",))),
     ("/api/printer/status", {"status": "paper_out"}, ("set_printer_status", ("paper_out",))),
@@ -286,6 +297,26 @@ def test_valid_call_reaches_the_backend_with_its_arguments(
     assert [type(arg) for arg in backend.calls[0][1]] == [type(arg) for arg in expected[1]]
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({}, ("pull_card_mid_read", ())),
+        ({"armed": True}, ("pull_card_mid_read", ())),
+        ({"armed": False}, ("cancel_card_pull", ())),
+    ],
+)
+def test_the_card_pull_fault_is_armed_and_disarmed(
+    panel: ControlPanel,
+    backend: FakeBackend,
+    body: dict[str, object],
+    expected: tuple[str, tuple[object, ...]],
+) -> None:
+    answer = call(panel, "POST", "/api/card/pull-mid-read", body)
+    assert answer.status == 200, answer.body
+    assert answer.json() == {"ok": True, "armed": body.get("armed", True)}
+    assert backend.calls == [expected]
+
+
 def test_post_without_a_body_counts_as_an_empty_object(
     panel: ControlPanel, backend: FakeBackend
 ) -> None:
@@ -310,7 +341,16 @@ def test_an_id_number_failing_its_check_digit_is_inserted_with_a_warning(
 
 INVALID_CALLS: list[tuple[str, object, str]] = [
     ("/api/card/insert", b"{not json", "not valid JSON"),
-    ("/api/card/insert", b"\xff\xfe{}", "not valid JSON"),
+    ("/api/card/insert", b"\xff\xfe{}", "not UTF-8"),
+    # Hostile bodies: each was a 500 or a dropped connection before the shared parser.
+    ("/api/card/insert", b"[" * 994 + b"]" * 994, "nested deeper than 16 levels"),
+    ("/api/tap", b'{"a":' * 12_000, "nested deeper than 16 levels"),
+    ("/api/touch", b'{"x": ' + b"9" * 4301 + b', "y": 1}', "integer of more than 20 digits"),
+    # The refusal quotes the value; a lone surrogate in it could not be encoded as UTF-8.
+    ("/api/card/insert", b'{"kind": "\\ud800"}', "lone surrogate"),
+    ("/api/tap", b'{"target": "\\udfff"}', "lone surrogate"),
+    ("/api/card/insert", '{"kind": "other"}'.encode("utf-16"), "not UTF-8"),
+    ("/api/broker", b'{"up": false, "up": true}', "'up' twice"),
     ("/api/card/insert", b"[1, 2]", "must be a JSON object"),
     ("/api/card/insert", {}, "missing field(s): kind"),
     ("/api/card/insert", {"kind": "bank"}, "kind must be one of ssse, other"),
@@ -331,6 +371,8 @@ INVALID_CALLS: list[tuple[str, object, str]] = [
     ),
     ("/api/card/remove", {"now": True}, "unknown field(s): now"),
     ("/api/card/pull-mid-read", b'"now"', "must be a JSON object"),
+    ("/api/card/pull-mid-read", {"armed": "yes"}, "armed must be true"),
+    ("/api/card/pull-mid-read", {"apdus": 2}, "unknown field(s): apdus"),
     ("/api/printer/status", {"status": "on_fire"}, "status must be one of ok, near_end"),
     ("/api/printer/status", {"status": "OK"}, "status must be one of"),
     ("/api/printer/status", {}, "missing field(s): status"),
@@ -370,6 +412,14 @@ def test_invalid_input_is_refused_before_the_backend(
     answer = call(panel, "POST", path, body)
     assert answer.status == 400
     assert message in answer.error()
+    assert backend.calls == []
+
+
+def test_a_refused_value_is_quoted_short(panel: ControlPanel, backend: FakeBackend) -> None:
+    answer = call(panel, "POST", "/api/printer/status", {"status": "x" * 60_000})
+    assert answer.status == 400
+    assert answer.error().startswith("status must be one of ok, near_end")
+    assert len(answer.error()) < 300
     assert backend.calls == []
 
 
@@ -414,6 +464,57 @@ def test_loopback_host_names_are_served(panel: ControlPanel, host: str) -> None:
 def test_an_oversized_body_is_refused(panel: ControlPanel, backend: FakeBackend) -> None:
     answer = call(panel, "POST", "/api/tap", b" " * (64 * 1024 + 1))
     assert answer.status == 413
+    assert backend.calls == []
+
+
+def raw_post(panel: ControlPanel, head: bytes, body: bytes, *, close_send: bool = True) -> Answer:
+    """POST /api/card/remove with hand-written headers on a raw socket."""
+    port = int(panel.url.rstrip("/").rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/card/remove HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n" + head + b"\r\n" + body
+        )
+        if close_send:
+            sock.shutdown(socket.SHUT_WR)  # the client has said all it will say
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head_part, _, body_part = received.partition(b"\r\n\r\n")
+    status = int(head_part.split()[1])
+    return Answer(status, "application/json", email.message.Message(), body_part)
+
+
+@pytest.mark.parametrize(
+    ("head", "status", "message"),
+    [
+        (b"Content-Length: -1\r\n", 400, "not a valid length"),
+        # int() would read these as 2 and 2.
+        (b"Content-Length: 0_2\r\n", 400, "not a valid length"),
+        (b"Content-Length: +2\r\n", 400, "not a valid length"),
+        (b"Content-Length: 2\r\nContent-Length: 9\r\n", 400, "disagree"),
+        (b"Transfer-Encoding: chunked\r\n", 411, "Content-Length"),
+        # "{}" is a whole object: read short, it used to remove the card.
+        (b"Content-Length: 50\r\n", 400, "ended after 2 of the 50 bytes"),
+    ],
+)
+def test_a_wrong_content_length_is_refused_before_the_backend(
+    panel: ControlPanel, backend: FakeBackend, head: bytes, status: int, message: str
+) -> None:
+    answer = raw_post(panel, head, b"{}")
+    assert answer.status == status
+    assert message in answer.error()
+    assert backend.calls == []
+
+
+def test_a_body_that_stops_coming_is_a_408_not_silence(
+    panel: ControlPanel, backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client announces 50 bytes, sends 2 and waits; the panel used to hang up wordlessly.
+    monkeypatch.setattr(_PanelRequestHandler, "timeout", 0.3)
+    answer = raw_post(panel, b"Content-Length: 50\r\n", b"{}", close_send=False)
+    assert answer.status == 408
+    assert "stopped before the 50 bytes" in answer.error()
     assert backend.calls == []
 
 
@@ -597,6 +698,7 @@ def test_screen_png_that_is_not_a_png_is_refused(panel: ControlPanel, backend: F
 def test_state_joins_device_summary_and_screen(panel: ControlPanel, backend: FakeBackend) -> None:
     state = call(panel, "GET", "/api/state").json()
     assert state["devices"] == backend.summary
+    assert state["zone"] == {"name": "Asia/Shanghai", "label": "CST"}
     assert state["devices_error"] is None
     screen = state["screen"]
     assert isinstance(screen, dict)
@@ -628,6 +730,69 @@ def test_state_with_the_devices_failing_still_shows_the_screen(
 
 
 # -- receipts and presets -------------------------------------------------------------------------
+
+
+def test_state_says_when_the_card_pull_fault_fired_in_the_terminals_local_time(
+    panel: ControlPanel, backend: FakeBackend
+) -> None:
+    backend.summary = DeviceSummary(
+        **backend.summary, card_pull_armed=False, card_pulled_at="2026-12-06T04:03:05.250+00:00"
+    )
+    devices = call(panel, "GET", "/api/state").json()["devices"]
+    assert isinstance(devices, dict)
+    assert devices["card_pull_armed"] is False
+    assert devices["card_pulled_at"] == "2026-12-06T12:03:05.250000+08:00"
+    assert devices["card_pulled_at_local"] == "2026-12-06 12:03:05 CST"
+
+
+def test_receipt_times_are_local_with_the_zone_as_the_receipt_prints_them(
+    panel: ControlPanel,
+) -> None:
+    receipts = call(panel, "GET", "/api/receipts").json()["receipts"]
+    assert isinstance(receipts, list)
+    assert receipts[0]["printed_at"] == "2025-03-01T09:30:00+08:00"
+    assert receipts[0]["printed_at_local"] == "2025-03-01 09:30:00 CST"
+    assert receipts[1]["printed_at_local"] == "2025-03-01 09:41:00 CST"
+
+
+@pytest.mark.parametrize(
+    ("zone", "label", "local"),
+    [
+        ("Asia/Shanghai", "CST", "2025-03-01 09:30:00 CST"),
+        # A zone whose abbreviation is a bare number ("+08") is said as its offset.
+        ("Asia/Singapore", "+08:00", "2025-03-01 09:30:00 +08:00"),
+        ("America/Sao_Paulo", "-03:00", "2025-02-28 22:30:00 -03:00"),
+        ("Europe/Berlin", "CET", "2025-03-01 02:30:00 CET"),
+    ],
+)
+def test_times_follow_the_terminals_configured_zone_not_the_machines(
+    zone: str, label: str, local: str
+) -> None:
+    backend = FakeBackend(zone=ZoneInfo(zone))
+    panel = ControlPanel(backend, port=0)
+    panel.start()
+    try:
+        receipts = call(panel, "GET", "/api/receipts").json()["receipts"]
+        assert isinstance(receipts, list)
+        assert receipts[0]["printed_at_local"] == local
+        zone_answer = call(panel, "GET", "/api/state").json()["zone"]
+        assert isinstance(zone_answer, dict)
+        assert zone_answer["name"] == zone
+        # Berlin is CET or CEST depending on today; the others never change.
+        assert zone_answer["label"] in ({label, "CEST"} if zone == "Europe/Berlin" else {label})
+    finally:
+        panel.stop()
+
+
+def test_a_time_without_an_offset_is_shown_as_given(
+    panel: ControlPanel, backend: FakeBackend
+) -> None:
+    # Whether a naive stamp meant UTC or local time is unknown; no zone is made up for it.
+    backend.summary = DeviceSummary(**backend.summary, card_pulled_at="2026-12-06 04:03:05")
+    devices = call(panel, "GET", "/api/state").json()["devices"]
+    assert isinstance(devices, dict)
+    assert devices["card_pulled_at"] == "2026-12-06 04:03:05"
+    assert "card_pulled_at_local" not in devices
 
 
 def test_receipts_list_points_at_the_panels_own_png_route(panel: ControlPanel) -> None:
@@ -701,6 +866,10 @@ def test_page_has_the_key_controls(panel: ControlPanel) -> None:
     for status in PRINTER_STATUSES:
         assert f'data-status="{status}"' in page, status
     assert "terminal not reachable" in page
+    # Times as the terminal shows them, and the card pull fault's state beside its button.
+    for shown in ("printed_at_local", "card_pulled_at_local", "card_pull_armed", "timeZone"):
+        assert shown in page, shown
+    assert 'id="card-pull-state"' in page
     # Clicks must be scaled from the displayed size to the screenshot's own pixels.
     assert "naturalWidth" in page and "naturalHeight" in page
 

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.error
@@ -19,7 +20,7 @@ import yaml  # type: ignore[import-untyped]  # PyYAML comes with python-escpos; 
 
 from flows.hub import DocumentField, RatingSubmission
 from flows.identity import check_character, is_valid_id_number
-from simulator.hub import CHINA_STANDARD_TIME, SimHub
+from simulator.hub import CHINA_STANDARD_TIME, SimHub, _HubRequestHandler
 from simulator.hub_records import (
     DECEASED,
     ERRAND_SSC_ENROLLMENT_PROOF,
@@ -235,6 +236,121 @@ def test_unreadable_requests_are_refused_plainly(hub: SimHub) -> None:
         _OPENER.open(request, timeout=5)
     assert caught.value.code == 400
     caught.value.close()
+
+
+# --- bodies the hub must refuse plainly ------------------------------------------------------
+
+
+def raw_post(hub: SimHub, path: str, head: bytes, body: bytes, *, close_send: bool = True) -> bytes:
+    """Send a POST with hand-written headers on a raw socket; the whole answer, as received."""
+    port = int(hub.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            .encode() + head + b"\r\n" + body
+        )
+        if close_send:
+            sock.shutdown(socket.SHUT_WR)  # the client has said all it will say
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def status_and_error(answer: bytes) -> tuple[int, dict[str, Any]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1."), answer[:200]
+    return int(head.split()[1]), json.loads(body)
+
+
+def post_bytes(hub: SimHub, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    head = f"Content-Length: {len(body)}\r\n".encode()
+    return status_and_error(raw_post(hub, path, head, body))
+
+
+RUN_PATH = f"/v1/errands/{ERRAND}/run"
+VALID_RUN = {"id_number": PERSON, "terminal_id": "T-0001"}
+
+HOSTILE_BODIES: list[tuple[str, bytes, str]] = [
+    # json's C scanner gives up with RecursionError near the interpreter's limit of 1,000.
+    ("994 nested brackets", b"[" * 994 + b"]" * 994, "nested deeper than"),
+    ("12,000 nested objects", b'{"a":' * 12_000, "nested deeper than"),
+    # Python refuses int() of more than 4,300 digits with a bare ValueError.
+    ("4,301-digit integer", b'{"level": ' + b"9" * 4301 + b"}", "more than 20 digits"),
+    ("4,301-digit negative", b'{"terminal_id": -' + b"1" * 4301 + b"}", "more than 20 digits"),
+    ("NaN", b'{"level": NaN}', "NaN is not a JSON number"),
+    ("1e999", b'{"level": 1e999}', "too large to be finite"),
+    # SQLite cannot store a lone surrogate: the terminal id would have been a 500.
+    (
+        "lone surrogate",
+        b'{"id_number": "' + PERSON.encode() + b'", "terminal_id": "T\\ud800"}',
+        "lone surrogate",
+    ),
+    # json.loads(bytes) reads UTF-16 and UTF-32 without a word; the API says UTF-8.
+    ("UTF-16", json.dumps(VALID_RUN).encode("utf-16"), "not UTF-8"),
+    ("Latin-1", '{"terminal_id": "Café"}'.encode("latin-1"), "not UTF-8"),
+    ("duplicate key", b'{"terminal_id": "A", "terminal_id": "B"}', "'terminal_id' twice"),
+    ("not JSON", b"{not json", "not valid JSON"),
+    ("a list", b"[]", "must be a JSON object"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [case[1:] for case in HOSTILE_BODIES],
+    ids=[case[0] for case in HOSTILE_BODIES],
+)
+@pytest.mark.parametrize("path", [RUN_PATH, "/v1/ratings"])
+def test_a_hostile_json_body_is_a_400_with_a_clear_error(
+    hub: SimHub, path: str, body: bytes, message: str
+) -> None:
+    status, answer = post_bytes(hub, path, body)
+    assert status == 400, answer
+    assert answer["error"] == "bad_request"
+    assert message in answer["message"]
+    # The hub is still well: the next good request is served.
+    assert run(hub, PERSON)[0] == 200
+
+
+def test_a_body_over_the_limit_is_a_413_before_anything_is_read(hub: SimHub) -> None:
+    status, answer = post_bytes(hub, RUN_PATH, b"[" * 100_000)
+    assert (status, answer["error"]) == (413, "too_large")
+    assert "larger than 65536 bytes" in answer["message"]
+
+
+@pytest.mark.parametrize(
+    ("head", "status", "code", "message"),
+    [
+        (b"", 411, "length_required", "Content-Length"),
+        (b"Content-Length: -1\r\n", 400, "bad_request", "not a valid length"),
+        # int() would read these as 2, 5 and 2.
+        (b"Content-Length: 0_2\r\n", 400, "bad_request", "not a valid length"),
+        (b"Content-Length: +5\r\n", 400, "bad_request", "not a valid length"),
+        ("Content-Length: ٢\r\n".encode(), 400, "bad_request", "not a valid length"),
+        (b"Content-Length: 2\r\nContent-Length: 9\r\n", 400, "bad_request", "disagree"),
+        (b"Transfer-Encoding: chunked\r\n", 411, "length_required", "Content-Length"),
+        # The client promised 50 bytes, sent 2 and closed its side.
+        (b"Content-Length: 50\r\n", 400, "bad_request", "ended after 2 of the 50 bytes"),
+    ],
+)
+def test_a_wrong_content_length_is_refused_plainly(
+    hub: SimHub, head: bytes, status: int, code: str, message: str
+) -> None:
+    answer = status_and_error(raw_post(hub, "/v1/ratings", head, b"{}"))
+    assert answer[0] == status
+    assert answer[1]["error"] == code
+    assert message in answer[1]["message"]
+
+
+def test_a_body_that_stops_coming_is_a_408_after_the_io_timeout(
+    hub: SimHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client announces 50 bytes, sends 2 and waits: the hub must not hold it (or answer 500).
+    monkeypatch.setattr(_HubRequestHandler, "timeout", 0.3)
+    answer = raw_post(hub, "/v1/ratings", b"Content-Length: 50\r\n", b"{}", close_send=False)
+    status, error = status_and_error(answer)
+    assert (status, error["error"]) == (408, "request_timeout")
+    assert "stopped before the 50 bytes" in error["message"]
 
 
 # --- verification ----------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """GUI test harness: the real KioskUi plus the automation API, stepping through scripted screens.
 
+The screens are synthetic (SCENARIO, DEMO_TEXTS): made up to stress the layout, some of them
+showing what the terminal does not have (a help button, a "staff have been told" message), so
+test_gui.py files their screenshots under artifacts/screenshots/synthetic-layout/.
+
 Run as a subprocess (Kivy's window cannot be restarted in one process):
     python tests/terminal/gui_harness.py --size 1920x1080 --port-file P --taps-file T --home DIR
 Every tap reaching ``on_tap`` is appended to the taps file; a tap on one of the current step's

@@ -4,7 +4,10 @@ off-screen element.
 
 Each size runs the harness (``gui_harness.py``) in its own process on its own Xvfb: Kivy's
 window cannot be recreated in one process. The three start together to share the start-up cost.
-Screenshots land in artifacts/screenshots/<size>/<screen>-<lang>.png.
+The harness shows a scripted, synthetic scenario (demo texts, a help button, a "staff have been
+told" line: screens the running terminal never shows), so its screenshots are a layout gallery
+and are filed as one: artifacts/screenshots/synthetic-layout/<size>/<screen>-<lang>.png. The
+terminal's real screens are in artifacts/screenshots/flow/ and e2e/ (tests/e2e).
 """
 
 from __future__ import annotations
@@ -40,7 +43,14 @@ pytestmark = [
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).with_name("gui_harness.py")
-SHOTS = REPO / "artifacts" / "screenshots"
+GALLERY = REPO / "artifacts" / "screenshots" / "synthetic-layout"
+GALLERY_NOTE = """Synthetic layout gallery, written by tests/terminal/test_gui.py.
+
+These screens are scripted in tests/terminal/gui_harness.py (SCENARIO, DEMO_TEXTS) to stress the
+layout at each screen size: they are NOT screens the running terminal shows (it has no help
+button, and no "staff have been told" message). The terminal's real screens, from real flows,
+are in ../flow/<size>/ and ../e2e/ (tests/e2e).
+"""
 LANGUAGES = ("zh_CN", "en")
 START_TIMEOUT_S = 30.0
 TAP_TIMEOUT_S = 5.0
@@ -97,7 +107,9 @@ class KioskProcess:
 
     def api(self, method: str, path: str, body: Any = None) -> bytes:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
+        # The automation API takes a POST only when it says JSON (a web page's form cannot).
+        headers = {"Content-Type": "application/json"} if method == "POST" else {}
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=15) as response:
                 return bytes(response.read())
@@ -130,6 +142,16 @@ class KioskProcess:
 
 
 Size = tuple[int, int]
+
+
+@pytest.fixture(scope="module")
+def gallery() -> Path:
+    """The gallery, emptied of an earlier run's pictures, with the note saying what it is."""
+    for size in SIZES:
+        shutil.rmtree(GALLERY / f"{size[0]}x{size[1]}", ignore_errors=True)
+    GALLERY.mkdir(parents=True, exist_ok=True)
+    (GALLERY / "README.txt").write_text(GALLERY_NOTE, encoding="utf-8")
+    return GALLERY
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +225,7 @@ class Visit:
     kiosk: KioskProcess
     size: tuple[int, int]
     lang: str
+    gallery: Path
     taps_before_step: int = 0
 
     def shows_step(self, index: int) -> dict[str, Any]:
@@ -222,7 +245,7 @@ class Visit:
 
     def record(self, description: dict[str, Any]) -> None:
         name = f"{self.size[0]}x{self.size[1]}/{description['screen']}-{self.lang}.png"
-        check_screenshot(self.kiosk.api("GET", "/screenshot"), self.size, SHOTS / name)
+        check_screenshot(self.kiosk.api("GET", "/screenshot"), self.size, self.gallery / name)
         issues = json.loads(self.kiosk.api("GET", "/debug/layout"))["issues"]
         assert issues == [], f"{name}: {issues}"
         check_geometry(description, self.size)
@@ -262,7 +285,7 @@ class Visit:
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_every_screen_kind_in_both_languages_takes_real_touches(
-    kiosks: dict[Size, KioskProcess], size: Size
+    kiosks: dict[Size, KioskProcess], gallery: Path, size: Size
 ) -> None:
     kiosk = kiosks[size]
     for lang in LANGUAGES:
@@ -276,7 +299,7 @@ def test_every_screen_kind_in_both_languages_takes_real_touches(
             kiosk.touch_centre(toggle)
             assert kiosk.screen()["language"] == "en"
             assert kiosk.taps()[before:] == []  # the UI handles the switch itself
-        visit = Visit(kiosk, size, lang)
+        visit = Visit(kiosk, size, lang, gallery)
         for index in range(len(SCENARIO)):
             description = visit.shows_step(index)
             visit.record(description)
