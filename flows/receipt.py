@@ -2,16 +2,18 @@
 
 Receipts are printed in Chinese whatever the display language: they are official papers shown to
 offices that read Chinese. The holder's name and ID number are printed masked only, never in full
-(DESIGN section 10; GB/T 35273 7.2 applies to paper as to screens).
+(GB/T 35273 7.2 applies to paper as to screens).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 from devices.base import (
     Align,
     CardHolder,
+    Feed,
     FieldLine,
     QrCode,
     Receipt,
@@ -43,14 +45,18 @@ def proof_receipt(
         FieldLine("公民身份号码", mask_id_number(holder.id_number)),
     ]
     blocks += [FieldLine(scrub(f.label), scrub(f.value)) for f in document.fields]
+    # A verification link that carries the holder's number or name is not printed at all: masked,
+    # it would no longer verify anything; the verification code still does.
+    link_is_clean = scrub(document.verify_url) == document.verify_url
     blocks += [
         Rule(),
-        FieldLine("办件编号", document.case_number),
-        FieldLine("验证码", document.verification_code),
+        FieldLine("办件编号", scrub(document.case_number)),
+        FieldLine("验证码", scrub(document.verification_code)),
         FieldLine("终端编号", terminal_id),
         FieldLine("打印时间", _local(printed_at, zone)),
-        QrCode(document.verify_url, "扫码核验"),
-        TextLine("本证明由政务服务自助终端打印，可扫码或凭验证码核验真伪。", Align.CENTER),
+        QrCode(document.verify_url, "扫码核验") if link_is_clean else Feed(0),
+        TextLine("本证明由政务服务自助终端打印，可扫码或凭验证码核验真伪。" if link_is_clean
+                 else "本证明由政务服务自助终端打印，可凭验证码核验真伪。", Align.CENTER),
     ]
     return Receipt(tuple(blocks))
 
@@ -98,22 +104,51 @@ class _Scrubber:
     """Masks the holder's full name or ID number wherever a hub text carries it by mistake.
 
     The hub promises record facts only, but a proof leaves the building on paper, so the terminal
-    does not take that promise on trust.
+    does not take that promise on trust. The search sees the text as the paper will: characters
+    the printer drops (zero-width, control, format) are dropped first, so "欧阳\u200b娜娜" cannot
+    slip past as something else than 欧阳娜娜, and full-width digits are read as the digits
+    they print as.
     """
 
     def __init__(self, holder: CardHolder) -> None:
         self._replacements: list[tuple[str, str]] = []
         number = normalise_id_number(holder.id_number)
         if number:
-            self._replacements.append((number, mask_id_number(number)))
-        name = holder.name.strip()
+            self._replacements.append((_folded(number), mask_id_number(number)))
+        name = unicodedata.normalize("NFC", holder.name.strip())
         # A one-character name is its own mask; replacing that character would garble the text.
         if len(name) > 1:
-            self._replacements.append((name, mask_name(name)))
+            self._replacements.append((_folded(name), mask_name(name)))
 
     def __call__(self, text: str) -> str:
+        text = _printable(text)
         for full, masked in self._replacements:
-            text = text.replace(full, masked)
-            # A lower-case check character 'x' is the same number.
-            text = text.replace(full.lower(), masked)
+            # Found in a folded copy of the same length, replaced in the text itself.
+            folded = _folded(text)
+            start = folded.find(full)
+            while start >= 0:
+                text = text[:start] + masked + text[start + len(full):]
+                folded = folded[:start] + masked + folded[start + len(full):]
+                start = folded.find(full, start + len(masked))
         return text
+
+
+def _printable(text: str) -> str:
+    """The text without what a printer drops (control, format, surrogate, private, unassigned
+    characters), composed: what the paper will show, character for character."""
+    kept = "".join(ch for ch in text
+                   if ch in "\n\t" or unicodedata.category(ch) not in _DROPPED_CATEGORIES)
+    return unicodedata.normalize("NFC", kept)
+
+
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def _folded(text: str) -> str:
+    """One character for one: full-width and other compatibility forms as the plain character
+    they stand for, upper-cased, so ``１１０１…ｘ`` matches ``1101…X``."""
+    out = []
+    for ch in text:
+        plain = unicodedata.normalize("NFKC", ch).upper()
+        out.append(plain if len(plain) == 1 else ch)
+    return "".join(out)

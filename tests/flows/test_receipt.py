@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import unicodedata
 
 import pytest
 from flows_support import DOCUMENT, HOLDER, receipt_strings
@@ -86,6 +87,37 @@ def test_proof_masks_personal_data_the_hub_sent_by_mistake() -> None:
     assert "欧阳娜娜" not in text
     assert "11010519491231002" not in text
     assert "参保人欧***，身份证1101**********002X" in text
+
+
+FULL_WIDTH_NUMBER = "".join(chr(ord(c) + 0xFEE0) for c in "11010519491231002x")
+
+
+@pytest.mark.parametrize(
+    "leaky",
+    [
+        # Found by fuzzing: the printer drops zero-width characters, the scrubber did not.
+        dataclasses.replace(DOCUMENT, fields=(DocumentField("备注", "欧阳\u200b娜娜"),
+                                              DocumentField("号码", "1101051949\u200b1231002X"))),
+        # Full-width digits print as the number they are.
+        dataclasses.replace(DOCUMENT, fields=(DocumentField("号码", FULL_WIDTH_NUMBER),)),
+        # Found by fuzzing: the case number and verification code were printed unscrubbed.
+        dataclasses.replace(DOCUMENT, case_number="11010519491231002X"),
+        dataclasses.replace(DOCUMENT, verification_code="欧阳娜娜"),
+    ],
+)
+def test_proof_masks_personal_data_however_the_hub_writes_it(leaky: ErrandDocument) -> None:
+    text = unicodedata.normalize("NFKC", "".join(
+        ch for ch in "\n".join(receipt_strings(proof(leaky))) if ch != "\u200b")).upper()
+    assert "欧阳娜娜" not in text and "11010519491231002X" not in text
+
+
+def test_a_verification_link_carrying_the_number_is_left_off_the_paper() -> None:
+    leaky = dataclasses.replace(
+        DOCUMENT, verify_url="https://hub.example.com/verify?id=11010519491231002X")
+    receipt = proof(leaky)
+    assert not [b for b in receipt.blocks if isinstance(b, QrCode)]
+    assert "11010519491231002X" not in "\n".join(receipt_strings(receipt))
+    assert fields(receipt)["验证码"] == "7K3Q-9XPA"  # still verifiable by its code
 
 
 def test_proof_printed_time_follows_the_configured_zone() -> None:
