@@ -158,6 +158,7 @@ def test_terminal_unit_never_marks_the_terminal_a_development_rig() -> None:
     unit = load_unit(TERMINAL_UNIT)
     assert not [v for v in unit.values("Service", "Environment") if "KIOSK_DEVELOPMENT" in v]
     assert not unit.values("Service", "EnvironmentFile")
+    assert "KIOSK_DEVELOPMENT" in unit.words("Service", "UnsetEnvironment")
 
 
 def test_terminal_unit_is_unprivileged_and_hardened_without_losing_devices() -> None:
