@@ -8,7 +8,13 @@ import re
 # GB 11643-1999 / ISO 7064 MOD 11-2: weight of digit i (1..17) is 2^(18-i) mod 11.
 _WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 _CHECK_CHARS = "10X98765432"
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+# ASCII digits only, matched whole: `\d` also takes any Unicode decimal digit ("٦", "６"), which
+# int() reads as a number, so such a string passed the check digit and reached the hub; and `$`
+# also matches before a final newline.
+_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+# Padding around a number as cards (NUL) and keyboards (spaces, the IME's full-width space, a
+# newline) leave it, in any order: stripped in one pass, so normalising twice changes nothing.
+_PADDING = re.compile(r"\A[\s\x00]+|[\s\x00]+\Z")
 
 
 class InvalidIdNumber(ValueError):
@@ -27,13 +33,13 @@ def check_character(first17: str) -> str:
 
 def normalise_id_number(raw: str) -> str:
     """Strip padding and upper-case a trailing 'x', as cards and keyboards may give it."""
-    return raw.strip().strip("\x00").upper()
+    return _PADDING.sub("", raw).upper()
 
 
 def validate_id_number(raw: str) -> str:
     """Return the normalised ID number, or raise InvalidIdNumber saying what is wrong."""
     number = normalise_id_number(raw)
-    if not _SHAPE.match(number):
+    if not _SHAPE.fullmatch(number):
         raise InvalidIdNumber("shape")
     try:
         dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import qrcode
+import qrcode.exceptions
 from PIL import Image, ImageDraw, ImageFont
 
 FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
@@ -18,6 +20,10 @@ _NARROW_DOTS = 12  # font A: 12 x 24
 _WIDE_DOTS = 24  # Kanji: 24 x 24
 _CHAR_HEIGHT = 24
 _DEFAULT_LINE_SPACING = 30  # ESC 2: 1/6 inch at 180 dpi, about 30 dots at 203 dpi
+# Paper kept between two cuts: 2.5 m at 203 dpi, ten times our longest receipt. A real printer
+# feeds whatever it is told, but three bytes (ESC d 255 at 255-dot spacing) ask for 8 m of paper,
+# and the simulator must not turn a garbled stream into a gigabyte image.
+MAX_PAPER_DOTS = 20_000
 
 ESC, GS, FS, DLE = 0x1B, 0x1D, 0x1C, 0x10
 
@@ -199,6 +205,44 @@ def _hex(data: bytes | bytearray) -> str:
     return data.hex(" ")
 
 
+def _gb18030_length(buf: bytearray, pos: int) -> int | None:
+    """Bytes in the GB18030 code starting at ``pos``: 2 or 4; 0 if none starts there; None if
+    the bytes so far could still become one (wait for more)."""
+    if not 0x81 <= buf[pos] <= 0xFE:
+        return 0
+    if pos + 1 >= len(buf):
+        return None
+    second = buf[pos + 1]
+    if 0x40 <= second <= 0xFE and second != 0x7F:
+        return 2
+    if not 0x30 <= second <= 0x39:
+        return 0  # a control byte (LF, ESC) is never part of a character
+    if pos + 2 >= len(buf):
+        return None
+    if not 0x81 <= buf[pos + 2] <= 0xFE:
+        return 0
+    if pos + 3 >= len(buf):
+        return None
+    return 4 if 0x30 <= buf[pos + 3] <= 0x39 else 0
+
+
+def _gb18030_character(code: bytes) -> str:
+    """The character of one well-formed 2- or 4-byte code, or one replacement glyph.
+
+    Each code is decoded on its own: decoding a run at once lets the codec's error recovery
+    depend on the neighbouring codes, and so on how the bytes happened to arrive.
+    """
+    try:
+        ch = code.decode("gb18030")
+    except UnicodeDecodeError:
+        return "\ufffd"  # well-formed, but GB18030 assigns it no character
+    # Four-byte codes reach C1 controls (81 30 81 30 is U+0080) and line separators, which a
+    # printer has no glyph for and Pillow cannot lay out: they print as the replacement glyph.
+    if len(ch) != 1 or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+        return "\ufffd"
+    return ch
+
+
 class EscPosParser:
     """Incremental ESC/POS tokenizer: feed it bytes as they arrive, get whole commands back.
 
@@ -266,21 +310,22 @@ class EscPosParser:
                 end += 1
             return Text(buf[pos:end].decode("cp437"), wide=False), end
         end = pos
+        chars: list[str] = []
         while end < len(buf) and buf[end] >= 0x80:
-            lead = buf[end]
-            if lead in (0x80, 0xFF):
+            size = _gb18030_length(buf, end)
+            if size is None:
+                break  # cut off: wait for the rest
+            if size == 0:
                 if end == pos:
-                    return Ignored(f"invalid GB18030 lead byte {lead:02x}"), pos + 1
+                    # Only the lead byte is skipped: what follows it (an LF, an ESC) is a command.
+                    note = f"invalid GB18030 sequence {_hex(buf[pos : pos + 2])}"
+                    return Ignored(note), pos + 1
                 break
-            if end + 1 >= len(buf):
-                break
-            size = 4 if 0x30 <= buf[end + 1] <= 0x39 else 2
-            if end + size > len(buf):
-                break
+            chars.append(_gb18030_character(bytes(buf[end : end + size])))
             end += size
         if end == pos:
             return None
-        return Text(buf[pos:end].decode("gb18030", errors="replace"), wide=True), end
+        return Text("".join(chars), wide=True), end
 
     def _parse_esc(self, pos: int) -> tuple[Command, int] | None:
         if not self._need(pos, 2):
@@ -443,6 +488,11 @@ class QrRow:
     module_dots: int
     error_level: int
     align: int
+    modules: int  # symbol width in modules, from its version: 21 to 177
+
+    @property
+    def height(self) -> int:
+        return self.modules * self.module_dots
 
 
 Row = TextRow | BlankRow | QrRow
@@ -472,6 +522,8 @@ class Paper:
     notes: list[str] = field(default_factory=list)
     _line: list[Glyph] = field(default_factory=list)
     _line_align: int = 0
+    _length: int = 0  # dots of paper in ``rows``
+    _cut_off: bool = False  # rows were refused for MAX_PAPER_DOTS since the last cut
 
     @property
     def has_content(self) -> bool:
@@ -490,10 +542,13 @@ class Paper:
             if self._line:
                 self._print_line()
                 blanks -= 1
-            self.rows.extend(BlankRow(m.line_spacing) for _ in range(max(blanks, 0)))
+            for _ in range(max(blanks, 0)):
+                if self._cut_off:
+                    break  # past MAX_PAPER_DOTS nothing more is kept
+                self._add_row(BlankRow(m.line_spacing))
         elif isinstance(command, FeedDots):
             self._flush_line()
-            self.rows.append(BlankRow(command.dots))
+            self._add_row(BlankRow(command.dots))
         elif isinstance(command, Initialize):
             self._line.clear()  # ESC @ clears the print buffer, not what is already printed
             self.modes = _Modes()
@@ -519,10 +574,15 @@ class Paper:
             m.qr_data = command.data
         elif isinstance(command, QrPrint):
             self._flush_line()
-            if m.qr_data:
-                self.rows.append(QrRow(m.qr_data, m.qr_module, m.qr_error_level, m.align))
-            else:
+            if not m.qr_data:
                 self.notes.append("QR print with no stored data")
+            elif (modules := _qr_modules(m.qr_data, m.qr_error_level)) is None:
+                # A real printer prints nothing for data its largest symbol cannot hold.
+                self.notes.append(
+                    f"QR data of {len(m.qr_data)} bytes is too long for a symbol: not printed"
+                )
+            else:
+                self._add_row(QrRow(m.qr_data, m.qr_module, m.qr_error_level, m.align, modules))
         elif isinstance(command, Cut):
             self._flush_line()
         elif isinstance(command, Ignored) and command.note:
@@ -534,12 +594,25 @@ class Paper:
         self._flush_line()
         rows, notes = self.rows, self.notes
         self.rows, self.notes = [], []
+        self._length, self._cut_off = 0, False
         return rows, notes
 
     def drop_rows(self, count: int) -> None:
         """Forget the last ``count`` rows (they were never printed: the paper had run out)."""
         if count > 0:
+            self._length -= sum(row.height for row in self.rows[-count:])
             del self.rows[-count:]
+
+    def _add_row(self, row: Row) -> None:
+        if self._length + row.height > MAX_PAPER_DOTS:
+            if not self._cut_off:
+                self.notes.append(
+                    f"receipt longer than {MAX_PAPER_DOTS} dots: the rest was not printed"
+                )
+                self._cut_off = True
+            return
+        self.rows.append(row)
+        self._length += row.height
 
     def _add_text(self, text: Text) -> None:
         m = self.modes
@@ -556,10 +629,10 @@ class Paper:
 
     def _print_line(self) -> None:
         if self._line:
-            self.rows.append(TextRow(tuple(self._line), self._line_align, self.modes.line_spacing))
+            self._add_row(TextRow(tuple(self._line), self._line_align, self.modes.line_spacing))
             self._line = []
         else:
-            self.rows.append(BlankRow(self.modes.line_spacing))
+            self._add_row(BlankRow(self.modes.line_spacing))
 
     def _flush_line(self) -> None:
         if self._line:
@@ -602,13 +675,29 @@ def _glyph_mask(glyph: Glyph) -> Image.Image:
     return mask
 
 
-def _qr_image(row: QrRow) -> Image.Image:
+def _qr_code(data: bytes, error_level: int, module_dots: int = 1) -> qrcode.QRCode:
     code = qrcode.QRCode(
-        error_correction=_QR_ERROR_LEVELS.get(row.error_level, qrcode.constants.ERROR_CORRECT_L),
-        box_size=row.module_dots,
+        error_correction=_QR_ERROR_LEVELS.get(error_level, qrcode.constants.ERROR_CORRECT_L),
+        box_size=module_dots,
         border=0,  # the printer prints no quiet zone; the white paper around it is the zone
     )
-    code.add_data(row.data)
+    code.add_data(data)
+    return code
+
+
+def _qr_modules(data: bytes, error_level: int) -> int | None:
+    """The width in modules of the smallest symbol holding ``data``; None if none can."""
+    try:
+        version: int = _qr_code(data, error_level).best_fit()
+    except (qrcode.exceptions.DataOverflowError, ValueError):
+        # qrcode 8.2 rejects version 41 in its version setter with a plain ValueError before
+        # best_fit gets to raise DataOverflowError.
+        return None
+    return 17 + 4 * version
+
+
+def _qr_image(row: QrRow) -> Image.Image:
+    code = _qr_code(row.data, row.error_level, row.module_dots)
     code.make(fit=True)
     image: Image.Image = code.make_image(fill_color="black", back_color="white").get_image()
     return image.convert("L")
@@ -626,12 +715,7 @@ def render_png(rows: list[Row], dots: int) -> Image.Image:
     """The receipt as it would come out of the printer: ``dots`` pixels wide, one pixel per dot."""
     qr_images = {id(row): _qr_image(row) for row in rows if isinstance(row, QrRow)}
 
-    def height(row: Row) -> int:
-        if isinstance(row, QrRow):
-            return qr_images[id(row)].height
-        return row.height
-
-    total = sum(height(row) for row in rows) + 2 * _MARGIN_DOTS
+    total = sum(row.height for row in rows) + 2 * _MARGIN_DOTS
     page = Image.new("L", (dots, max(total, 1)), 255)
     y = _MARGIN_DOTS
     for row in rows:
@@ -647,8 +731,13 @@ def render_png(rows: list[Row], dots: int) -> Image.Image:
         elif isinstance(row, QrRow):
             image = qr_images[id(row)]
             page.paste(image, (_row_x(row.align, image.width, dots), y))
-        y += height(row)
+        y += row.height
     return page
+
+
+def _escaped(ch: str) -> str:
+    # QR data is any bytes; a line break in it must not start a line of the text rendering.
+    return ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
 
 
 def render_text(rows: list[Row], dots: int) -> str:
@@ -660,7 +749,7 @@ def render_text(rows: list[Row], dots: int) -> str:
             used = sum(g.columns for g in row.glyphs)
             text = "".join(g.char for g in row.glyphs)
         elif isinstance(row, QrRow):
-            text = "[QR] " + row.data.decode("utf-8", errors="replace")
+            text = "[QR] " + "".join(map(_escaped, row.data.decode("utf-8", errors="replace")))
             used = len(text)
         else:
             lines.append("")

@@ -160,7 +160,7 @@ def paper_for(mm: int) -> Paper:
 
 
 class ReceiptLayoutError(ValueError):
-    """A receipt cannot be laid out on this paper (a QR code too long for it)."""
+    """A receipt cannot be laid out on this paper (a QR code too long for it, or not text)."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ def sanitize_text(text: str) -> str:
     by the printer as a command. Tabs become spaces; line breaks are kept for the caller to split.
     """
     out: list[str] = []
-    for ch in unicodedata.normalize("NFC", text):
+    for ch in text:
         if ch == "\n":
             out.append(ch)
         elif ch in "\t\u00a0":
@@ -213,7 +213,9 @@ def sanitize_text(text: str) -> str:
             continue
         else:
             out.append(ch)
-    return "".join(out)
+    # Composed after the filtering, not before: a dropped character may have stood between a
+    # letter and its combining mark, which would then print in a cell of its own.
+    return unicodedata.normalize("NFC", "".join(out))
 
 
 def char_columns(ch: str) -> int:
@@ -303,7 +305,12 @@ _QR_QUIET_MODULES = 8  # 4 modules of white each side
 
 def qr_module_dots(data: str, paper: Paper) -> int:
     """Dots per QR module so the symbol and its quiet zone fit the paper, capped at 8 dots."""
-    size = len(data.encode("utf-8"))
+    try:
+        # The printer is sent the data as UTF-8 (python-escpos encodes it so for GS ( k).
+        size = len(data.encode("utf-8"))
+    except UnicodeEncodeError:
+        # A lone surrogate (from a broken JSON escape in a hub answer) has no UTF-8 form.
+        raise ReceiptLayoutError("QR data is not valid Unicode text") from None
     for version, capacity in enumerate(_QR_BYTES_LEVEL_M, start=1):
         if size <= capacity:
             modules = 17 + 4 * version

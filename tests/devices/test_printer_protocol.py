@@ -22,6 +22,7 @@ from devices.printer.protocol import (
     layout_receipt,
     paper_for,
     qr_module_dots,
+    sanitize_text,
     status_byte,
     status_request,
     text_columns,
@@ -279,3 +280,21 @@ def test_qr_module_size_shrinks_with_data_and_rejects_what_cannot_fit() -> None:
 def test_feeds_longer_than_one_command_are_split() -> None:
     assert layout_receipt(Receipt((Feed(300),)), PAPER_80MM) == (PrintFeed(255), PrintFeed(45))
     assert layout_receipt(Receipt((Feed(0),)), PAPER_80MM) == ()
+
+
+def test_qr_data_that_is_not_unicode_text_is_a_layout_error() -> None:
+    # A lone surrogate has no UTF-8 form, so no printer can be sent it; it used to escape as a
+    # UnicodeEncodeError instead of the layout's own error.
+    with pytest.raises(ReceiptLayoutError):
+        qr_module_dots("\ud800", PAPER_80MM)
+    with pytest.raises(ReceiptLayoutError):
+        layout_receipt(Receipt((QrCode("https://a.gov.cn/\udfff"),)), PAPER_58MM)
+
+
+def test_text_is_composed_after_control_characters_are_dropped() -> None:
+    # Composing first left "N" and its combining grave apart (a stray control character stood
+    # between them), so the mark printed in a full-width cell of its own instead of as "Ǹ"; and
+    # sanitizing the result again changed it.
+    assert sanitize_text("N\x1f\u0300") == "\u01f8"
+    assert sanitize_text("\u034a\x1f\u0316") == "\u0316\u034a"  # canonical order of marks
+    assert sanitize_text(sanitize_text("e\u200b\u0301x")) == sanitize_text("e\u200b\u0301x")

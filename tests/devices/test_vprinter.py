@@ -8,9 +8,13 @@ import pytest
 from PIL import Image, ImageOps
 
 from simulator.escpos_render import (
+    MAX_PAPER_DOTS,
+    BlankRow,
+    ChineseMode,
     Command,
     Cut,
     EscPosParser,
+    Ignored,
     LineFeed,
     Paper,
     QrModuleSize,
@@ -19,6 +23,7 @@ from simulator.escpos_render import (
     StatusRequest,
     Text,
     render_png,
+    render_text,
 )
 from simulator.vprinter import PrinterStatus, VirtualPrinter
 
@@ -301,3 +306,75 @@ def test_closing_the_connection_renders_pending_content(vprinter: VirtualPrinter
 def test_wait_for_receipts_times_out(vprinter: VirtualPrinter) -> None:
     with pytest.raises(TimeoutError):
         vprinter.wait_for_receipts(1, timeout_s=0.1)
+
+
+# --- malformed streams: a printer skips what it cannot use and raises nothing ---------------------
+
+
+def _rendered(stream: bytes) -> tuple[str, list[str]]:
+    paper = Paper(576)
+    for parsed in EscPosParser().feed(stream):
+        paper.apply(parsed.command)
+    rows, notes = paper.take()
+    render_png(rows, 576)
+    return render_text(rows, 576), notes
+
+
+def test_a_control_byte_after_a_gb18030_lead_byte_is_still_a_command() -> None:
+    # "\x81\r" used to be taken as one two-byte character: CR became a glyph, on which Pillow's
+    # text layout raised RuntimeError, and an LF taken that way split a printed row in two.
+    commands = [p.command for p in EscPosParser().feed(CHINESE_ON + b"\x81\r\x81\n" + gb("保"))]
+    assert commands == [
+        ChineseMode(True),
+        Ignored("invalid GB18030 sequence 81 0d"),
+        Ignored(""),  # the CR itself
+        Ignored("invalid GB18030 sequence 81 0a"),
+        LineFeed(),
+        Text("保", wide=True),
+    ]
+    assert _rendered(CHINESE_ON + b"\x81\r" + gb("保") + b"\x81\x30\x0a\n")[0] == "保0\n\n"
+
+
+def test_a_decoded_control_character_prints_as_a_replacement_glyph() -> None:
+    # 81 30 81 30 is GB18030 for U+0080, a C1 control: nothing Pillow may be asked to draw.
+    text, _ = _rendered(CHINESE_ON + b"\x81\x30\x81\x30" + gb("保") + b"\n")
+    assert text == "\ufffd保\n"
+
+
+def test_qr_data_too_long_for_any_symbol_is_noted_not_raised() -> None:
+    # qrcode raised ValueError("Invalid version (was 41 ...)") from render_png, which took the
+    # printer's connection thread down.
+    text, notes = _rendered(ESC_INIT + qr_commands(b"x" * 3000) + CUT)
+    assert text == "\n"
+    assert notes == ["QR data of 3000 bytes is too long for a symbol: not printed"]
+
+
+def test_paper_longer_than_the_limit_is_cut_off_and_noted() -> None:
+    # 3 bytes of ESC d 255 at 255-dot line spacing used to be 65,025 dots of paper: a few hundred
+    # of them asked render_png for gigabytes.
+    stream = ESC_INIT + b"\x1b3\xff" + b"\x1bd\xff" * 300 + b"after\n" + CUT
+    paper = Paper(576)
+    for parsed in EscPosParser().feed(stream):
+        paper.apply(parsed.command)
+    rows, notes = paper.take()
+    assert sum(row.height for row in rows if isinstance(row, BlankRow)) <= MAX_PAPER_DOTS
+    assert notes == [f"receipt longer than {MAX_PAPER_DOTS} dots: the rest was not printed"]
+    assert render_png(rows, 576).height <= MAX_PAPER_DOTS + 24
+
+
+def test_qr_data_with_line_breaks_stays_on_its_own_text_line() -> None:
+    # The text rendering is one line per printed row; QR data with "\n" in it used to add lines.
+    text, _ = _rendered(ESC_INIT + qr_commands(b"a\nb\x00c") + CUT)
+    assert text == "[QR] a\\nb\\x00c\n"
+
+
+def test_a_code_with_no_character_is_one_replacement_glyph_however_the_bytes_arrive() -> None:
+    # E4 30 81 30 is a well-formed four-byte code that GB18030 assigns no character. Decoded in
+    # one piece with what followed, the codec's recovery read "�0�丂"; cut before 81 40 it read
+    # "�0�0" + "丂": what came out depended on how the bytes arrived.
+    stream = CHINESE_ON + b"\xe4\x30\x81\x30" + gb("丂")
+    whole = [p.command for p in EscPosParser().feed(stream)]
+    trickle = EscPosParser()
+    pieces = [p.command for byte in stream for p in trickle.feed(bytes((byte,)))]
+    assert whole == [ChineseMode(True), Text("\ufffd丂", wide=True)]
+    assert _merge_text(pieces) == whole

@@ -8,6 +8,7 @@ from flows.identity import (
     is_valid_id_number,
     mask_id_number,
     mask_name,
+    normalise_id_number,
     validate_id_number,
 )
 
@@ -64,3 +65,26 @@ def test_id_number_masking() -> None:
 )
 def test_name_masking(name: str, masked: str) -> None:
     assert mask_name(name) == masked
+
+
+def test_only_ascii_digits_make_an_id_number() -> None:
+    # "٦" (ARABIC-INDIC DIGIT SIX) is a decimal digit to `\d` and to int(), so this number used to
+    # pass its check digit; the hub then answered 500 to a number no register holds.
+    with pytest.raises(InvalidIdNumber) as caught:
+        validate_id_number("61554619070٦108457")
+    assert caught.value.reason == "shape"
+    with pytest.raises(InvalidIdNumber):
+        validate_id_number("１１０１０５１９４９１２３１００２X")  # full-width digits
+
+
+def test_a_valid_number_with_a_newline_before_its_padding_is_returned_bare() -> None:
+    # `$` matches before a final newline, so "...002X\n" (the newline kept in front of a trailing
+    # NUL) passed the shape check and came back 19 characters long.
+    assert validate_id_number("11010519491231002X\n\x00") == "11010519491231002X"
+    assert validate_id_number("\x00 11010519491231002x \x00\u3000") == "11010519491231002X"
+
+
+def test_normalising_twice_changes_nothing() -> None:
+    once = normalise_id_number(" \x00 11010519491231002x\x00 ")
+    assert once == "11010519491231002X"
+    assert normalise_id_number(once) == once
