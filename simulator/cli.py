@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "POST /tap, for tools and tests), or a free port when it is taken "
                         "(default: %(default)s)")
     parser.add_argument("--terminal-id", default="T-SIM-0001", metavar="ID",
-                        help="the terminal's id: letters, digits, '-' and '_'; it names the "
+                        help="the terminal's id: 1-64 of A-Z a-z 0-9 . _ : -; it names the "
                         "terminal's MQTT topics and is printed on receipts "
                         "(default: %(default)s)")
     parser.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",

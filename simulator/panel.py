@@ -51,7 +51,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_CALLS_IN_FLIGHT = 16
 # The SSSE card's name field (EF06 tag 09) is 30 bytes of GBK: reference/devices.md.
 MAX_NAME_GBK_BYTES = 30
-_ID_NUMBER_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_ID_NUMBER_SHAPE = re.compile(r"[0-9]{17}[0-9X]")  # ASCII digits only, and used with fullmatch
 _RECEIPT_PNG_PATH = re.compile(r"^/api/receipts/([^/]+)\.png$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -307,7 +307,7 @@ def _validate_id_number(raw: str) -> tuple[str, str | None]:
     the card's 20-byte field cannot carry anything else in a way the terminal would read.
     """
     number = normalise_id_number(raw)
-    if not _ID_NUMBER_SHAPE.match(number):
+    if not _ID_NUMBER_SHAPE.fullmatch(number):
         raise _bad("id_number must be 18 characters: 17 digits and a digit or X")
     if not is_valid_id_number(number):
         return (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,8 +24,10 @@ from terminal.presentation import TargetModel
 from terminal.ui import theme
 from terminal.ui.fonts import FONT_NAME
 from terminal.ui.linebreak import break_lines
-from terminal.ui.qr import qr_matrix
+from terminal.ui.qr import QrDataError, qr_matrix
 from terminal.ui.theme import Metrics, Rgba
+
+log = logging.getLogger(__name__)
 
 # Called with the target id and the time (time.time(), as Kivy stamps touches) the touch began.
 Activate = Callable[[str, float], None]
@@ -444,7 +447,13 @@ class QrImage(Widget):  # type: ignore[misc]
 
     def __init__(self, data: str, side: float) -> None:
         super().__init__(size_hint=(None, None), size=(side, side))
-        matrix = qr_matrix(data)
+        try:
+            matrix = qr_matrix(data)
+        except QrDataError:
+            # Content too long or not encodable: a blank square, the caption still says what
+            # the code was for; a screen must never fail over it.
+            log.warning("QR code not drawn: its data cannot be encoded")
+            matrix = ((False,),)
         n = len(matrix)
         # Kivy textures start at the bottom row; RGBA keeps rows 4-byte aligned for GL.
         buf = bytearray()

@@ -201,6 +201,9 @@ def test_screening_keeps_what_may_travel_and_counts_the_rest() -> None:
         ("note", PERSON_BANK_CARD),
         ("note", PERSON_NAME),
         ("note", PERSON_ADDRESS),
+        # Found by fuzzing: a non-ASCII digit beside the number hid it.
+        ("note", PERSON_PHONE + "٠"),
+        ("note", "٠" + PERSON_BANK_CARD),
     ],
 )
 def test_personal_looking_event_fields_are_refused(key: str, value: object) -> None:
