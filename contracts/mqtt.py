@@ -31,13 +31,15 @@ from pydantic import (
     model_validator,
 )
 
-# Identifier checks live in a stdlib-only module: config loading uses them before pydantic is in.
 from contracts.identifiers import SITE_MAX_CHARS, SITE_PATTERN, TopicError, checked_identifier
 from contracts.personal import (
     EVENT_FIELDS_MAX,
     EventValue,
     event_field_problem,
 )
+
+# Identifier checks live in a stdlib-only module: config loading uses them before pydantic is in.
+from contracts.rating import RatingLevel
 
 CONTRACT_VERSION: Final = 1
 TOPIC_PREFIX = "kiosk/v1"
@@ -160,8 +162,11 @@ OtaState = Literal[
     "rolled_back",
     "failed",
 ]
-RatingLevel = Literal["1", "2", "3", "4", "5"]
-RATING_LEVELS: tuple[RatingLevel, ...] = get_args(RatingLevel)
+# The wire spelling of contracts.rating.RatingLevel (checked against it below).
+RatingKey = Literal["1", "2", "3", "4", "5"]
+RATING_KEYS: tuple[RatingKey, ...] = get_args(RatingKey)
+if set(RATING_KEYS) != {level.wire for level in RatingLevel}:
+    raise TypeError("RatingKey must spell every RatingLevel")
 
 # Machine-readable codes (device names, reasons, event types, command names): lower-case words.
 CODE_PATTERN: Final = r"^[a-z][a-z0-9_]{0,63}$"
@@ -240,13 +245,13 @@ class Counters(_Part):
     sessions: NonNegativeInt
     completed_errands: NonNegativeInt
     receipts: NonNegativeInt
-    ratings: dict[RatingLevel, NonNegativeInt]
+    ratings: dict[RatingKey, NonNegativeInt]
 
     @field_validator("ratings")
     @classmethod
-    def _every_level(cls, ratings: dict[RatingLevel, int]) -> dict[RatingLevel, int]:
+    def _every_level(cls, ratings: dict[RatingKey, int]) -> dict[RatingKey, int]:
         # Always all five levels, so a dashboard never has to guess whether a missing key means 0.
-        return {level: ratings.get(level, 0) for level in RATING_LEVELS}
+        return {level: ratings.get(level, 0) for level in RATING_KEYS}
 
     @classmethod
     def zero(cls) -> Self:

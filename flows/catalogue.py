@@ -1,9 +1,12 @@
 """The service catalogue (事项目录): which errands a terminal offers, and each one's service guide.
 
-The terminal loads the content file (TOML) into a plain dict and hands it to ``parse_catalogue``;
-the result is immutable. Every display string comes in every language of ``LANGUAGES``; the UI shows
-them through ``Catalogue.translations()`` under keys such as ``catalogue.<item id>.title``, the same
-way as every other text. Printed receipts use the ``zh_CN`` strings directly.
+Items are filed under a theme (主题) and a department (部门), both declared at the top of the
+content file; each item names the flow that runs it. The terminal loads the content file (TOML)
+into a plain dict and hands it to ``parse_catalogue``; the result is immutable. Every display
+string comes in every language of ``LANGUAGES``; the UI shows them through
+``Catalogue.translations()`` under keys such as ``catalogue.<item id>.title``,
+``catalogue.theme.<id>.title`` and ``catalogue.department.<id>.where``, the same way as every
+other text. Printed receipts use the ``zh_CN`` strings directly.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import enum
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import overload
 
 LANGUAGES = ("zh_CN", "en")
 
@@ -50,36 +54,88 @@ class Localised:
 
 
 @dataclass(frozen=True)
+class Theme:
+    """A 主题 residents browse by (社会保障, 民政 …); every item belongs to exactly one."""
+
+    id: str
+    title: Localised
+
+    @property
+    def title_key(self) -> str:
+        return f"catalogue.theme.{self.id}.title"
+
+
+@dataclass(frozen=True)
+class Department:
+    """The office that decides an item, and ``where`` a resident goes to apply in person."""
+
+    id: str
+    name: Localised
+    where: Localised
+
+    @property
+    def name_key(self) -> str:
+        return f"catalogue.department.{self.id}.name"
+
+    @property
+    def where_key(self) -> str:
+        return f"catalogue.department.{self.id}.where"
+
+
+MAX_COPIES = 9  # more of one paper than this is a typo, and would not fit a checklist line
+
+
+@dataclass(frozen=True)
 class Material:
-    """A required material (申请材料); ``deferrable``: 容缺 allowed, may follow after applying."""
+    """A material (申请材料) and how many originals and copies to bring.
+
+    ``deferrable``: 容缺, the case is taken and the material follows later. ``optional``: only some
+    applicants bring it; ``notes`` then says who.
+    """
 
     id: str
     name: Localised
     notes: Localised | None = None
     deferrable: bool = False
+    originals: int = 1
+    copies: int = 0
+    optional: bool = False
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.originals <= MAX_COPIES and 0 <= self.copies <= MAX_COPIES):
+            raise ValueError(f"material {self.id!r}: counts must be 0..{MAX_COPIES}")
+        if self.originals == 0 and self.copies == 0:
+            raise ValueError(f"material {self.id!r}: bring at least one original or copy")
 
 
 @dataclass(frozen=True)
 class ServiceGuide:
-    """The facts of a 办事指南 a resident needs before coming: all of them at once (一次性告知)."""
+    """The facts of a 办事指南 a resident needs before coming: all of them at once (一次性告知).
+
+    Where to go is the item's department (``CatalogueItem.department.where``), shared by its items.
+    """
 
     materials: tuple[Material, ...]
-    time_limit_working_days: int  # 限时办结: promised, in working days
+    conditions: tuple[Localised, ...]  # 受理条件: who qualifies
+    time_limit_working_days: int  # 限时办结, in working days; 0 = 即办件, done on the spot
     fees: Localised
     legal_basis: tuple[Localised, ...]
-    department: Localised
     guide_url: str  # the full guide online; shown as a QR code to take home
 
 
 @dataclass(frozen=True)
 class CatalogueItem:
-    """One errand on the menu. ``guide`` is present exactly for application items."""
+    """One errand: the flow that runs it, where it is filed, and its guide (every item has one)."""
 
     id: str
     kind: ItemKind
     title: Localised
+    flow: str  # the flow that runs it from the errand menu ("proof", "guide")
+    theme: Theme
+    department: Department
+    guide: ServiceGuide
     summary: Localised | None = None
-    guide: ServiceGuide | None = None
+    popularity: int | None = None  # rank in the "most used" list, 1 first; None: not listed
 
     @property
     def title_key(self) -> str:
@@ -92,13 +148,37 @@ class CatalogueItem:
 
 @dataclass(frozen=True)
 class Catalogue:
-    """Every item a terminal offers, in menu order."""
+    """Every item a terminal offers, in menu order, and the themes and departments they name."""
 
     items: tuple[CatalogueItem, ...]
     version: str = ""
+    themes: tuple[Theme, ...] = ()
+    departments: tuple[Department, ...] = ()
 
     def item(self, item_id: str) -> CatalogueItem | None:
         return next((item for item in self.items if item.id == item_id), None)
+
+    def theme(self, theme_id: str) -> Theme | None:
+        return next((theme for theme in self.themes if theme.id == theme_id), None)
+
+    def department(self, department_id: str) -> Department | None:
+        return next((d for d in self.departments if d.id == department_id), None)
+
+    def items_in_theme(self, theme_id: str) -> tuple[CatalogueItem, ...]:
+        """The theme's items in menu order; empty for an unknown theme."""
+        return tuple(item for item in self.items if item.theme.id == theme_id)
+
+    def items_of_department(self, department_id: str) -> tuple[CatalogueItem, ...]:
+        """The department's items in menu order; empty for an unknown department."""
+        return tuple(item for item in self.items if item.department.id == department_id)
+
+    def most_used(self, n: int) -> tuple[CatalogueItem, ...]:
+        """At most ``n`` ranked items, most used first; unranked items are never listed."""
+        ranked = sorted(
+            (item for item in self.items if item.popularity is not None),
+            key=lambda item: item.popularity or 0,
+        )
+        return tuple(ranked[: max(n, 0)])
 
     def translations(self) -> dict[str, dict[str, str]]:
         """``{lang: {key: text}}`` for every display string, for the UI's translator."""
@@ -109,15 +189,19 @@ class Catalogue:
         return tables
 
     def _texts(self) -> Iterator[tuple[str, Localised]]:
+        for theme in self.themes:
+            yield theme.title_key, theme.title
+        for department in self.departments:
+            yield department.name_key, department.name
+            yield department.where_key, department.where
         for item in self.items:
             yield item.key("title"), item.title
             if item.summary is not None:
                 yield item.key("summary"), item.summary
             guide = item.guide
-            if guide is None:
-                continue
             yield item.key("fees"), guide.fees
-            yield item.key("department"), guide.department
+            for number, condition in enumerate(guide.conditions, start=1):
+                yield item.key("conditions", str(number)), condition
             for number, basis in enumerate(guide.legal_basis, start=1):
                 yield item.key("legal_basis", str(number)), basis
             for material in guide.materials:
@@ -175,6 +259,19 @@ class _Table:
             raise CatalogueError(self.at(key), f"must be between {minimum} and {maximum}")
         return value
 
+    @overload
+    def optional_integer(self, key: str, *, default: int, minimum: int, maximum: int) -> int: ...
+
+    @overload
+    def optional_integer(
+        self, key: str, *, default: None, minimum: int, maximum: int
+    ) -> int | None: ...
+
+    def optional_integer(
+        self, key: str, *, default: int | None, minimum: int, maximum: int
+    ) -> int | None:
+        return self.integer(key, minimum=minimum, maximum=maximum) if self.has(key) else default
+
     def boolean(self, key: str, *, default: bool) -> bool:
         if not self.has(key):
             return default
@@ -192,10 +289,14 @@ class _Table:
     def table(self, key: str) -> _Table:
         return _Table(self.at(key), self._get(key))
 
-    def tables(self, key: str) -> list[_Table]:
-        """A non-empty array of tables (``[[items]]``), each named by its index."""
-        value = self._get(key)
-        if not isinstance(value, list) or not value:
+    def tables(self, key: str, *, empty: str = "must be a non-empty list") -> list[_Table]:
+        """A non-empty array of tables (``[[items]]``), each named by its index; ``empty`` is
+        the problem reported when it is missing or empty."""
+        self._read.add(key)
+        value = self._data.get(key)
+        if value is None or value == []:
+            raise CatalogueError(self.at(key), empty)
+        if not isinstance(value, list):
             raise CatalogueError(self.at(key), "must be a non-empty list")
         return [_Table(f"{self.at(key)}[{index}]", raw) for index, raw in enumerate(value)]
 
@@ -206,43 +307,116 @@ class _Table:
             raise CatalogueError(self.at(unknown[0]), "unknown key (a typo?)")
 
 
-def parse_catalogue(data: Mapping[str, object]) -> Catalogue:
-    """Build the catalogue from the content file's dict; CatalogueError says what is wrong."""
+# Item ids that would share key space with the theme and department tables
+# (``catalogue.theme.<id>.title``), or with the transitional ``catalogue.<item>.department`` key.
+RESERVED_ITEM_IDS = frozenset({"theme", "department"})
+
+
+def parse_catalogue(
+    data: Mapping[str, object], *, flows: frozenset[str] | None = None
+) -> Catalogue:
+    """Build the catalogue from the content file's dict; CatalogueError says what is wrong.
+
+    ``flows``: the flow names the terminal has; given, an item naming another is refused here,
+    at start-up, rather than when a resident taps it.
+    """
     root = _Table("", data)
     version = root.string("version") if root.has("version") else ""
-    items = tuple(_parse_item(table) for table in root.tables("items"))
+    themes = tuple(_parse_theme(table) for table in root.tables("themes"))
+    _unique(root.at("themes"), [theme.id for theme in themes])
+    departments = tuple(_parse_department(table) for table in root.tables("departments"))
+    _unique(root.at("departments"), [department.id for department in departments])
+    context = _Context(
+        themes={theme.id: theme for theme in themes},
+        departments={department.id: department for department in departments},
+        flows=flows,
+    )
+    items = tuple(_parse_item(table, context) for table in root.tables("items"))
     root.done()
     _unique(root.at("items"), [item.id for item in items])
-    return Catalogue(items=items, version=version)
+    ranked = [(index, item.popularity) for index, item in enumerate(items) if item.popularity]
+    for position, (index, rank) in enumerate(ranked):
+        if any(rank == other for _, other in ranked[:position]):
+            # Two items at one rank would make the "most used" order depend on file order.
+            raise CatalogueError(f"items[{index}].popularity", f"rank {rank} appears twice")
+    return Catalogue(items=items, version=version, themes=themes, departments=departments)
 
 
-def _parse_item(table: _Table) -> CatalogueItem:
+@dataclass(frozen=True)
+class _Context:
+    """What an item may refer to: the themes and departments read so far, the known flows."""
+
+    themes: Mapping[str, Theme]
+    departments: Mapping[str, Department]
+    flows: frozenset[str] | None
+
+
+def _parse_theme(table: _Table) -> Theme:
+    theme = Theme(id=table.ident("id"), title=table.localised("title"))
+    table.done()
+    return theme
+
+
+def _parse_department(table: _Table) -> Department:
+    department = Department(
+        id=table.ident("id"), name=table.localised("name"), where=table.localised("where")
+    )
+    table.done()
+    return department
+
+
+def _parse_item(table: _Table, context: _Context) -> CatalogueItem:
     item_id = table.ident("id")
+    if item_id in RESERVED_ITEM_IDS:
+        raise CatalogueError(table.at("id"), f"{item_id!r} is reserved (it would clash with keys)")
     raw_kind = table.string("kind")
     try:
         kind = ItemKind(raw_kind)
     except ValueError:
         choices = ", ".join(k.value for k in ItemKind)
         raise CatalogueError(table.at("kind"), f"{raw_kind!r} is not one of {choices}") from None
-    guide: ServiceGuide | None = None
-    if kind is ItemKind.APPLICATION:
-        guide = _parse_guide(table.table("guide"))
-    elif table.has("guide"):
-        raise CatalogueError(table.at("guide"), "only application items have a service guide")
+    flow = table.ident("flow")
+    if context.flows is not None and flow not in context.flows:
+        known = ", ".join(sorted(context.flows))
+        raise CatalogueError(table.at("flow"), f"no flow {flow!r} (known: {known})")
+    theme_id = table.ident("theme")
+    theme = context.themes.get(theme_id)
+    if theme is None:
+        raise CatalogueError(table.at("theme"), f"no theme {theme_id!r} in [[themes]]")
+    department_id = table.ident("department")
+    department = context.departments.get(department_id)
+    if department is None:
+        raise CatalogueError(
+            table.at("department"), f"no department {department_id!r} in [[departments]]"
+        )
+    popularity = table.optional_integer("popularity", default=None, minimum=1, maximum=999)
     item = CatalogueItem(
         id=item_id,
         kind=kind,
         title=table.localised("title"),
+        flow=flow,
+        theme=theme,
+        department=department,
+        guide=_parse_guide(table.table("guide")),
         summary=table.optional_localised("summary"),
-        guide=guide,
+        popularity=popularity,
     )
     table.done()
     return item
 
 
 def _parse_guide(table: _Table) -> ServiceGuide:
-    materials = tuple(_parse_material(material) for material in table.tables("materials"))
+    raw_materials = table.tables(
+        "materials", empty="guide with no materials: list every one ([[items.guide.materials]])"
+    )
+    materials = tuple(_parse_material(material) for material in raw_materials)
     _unique(table.at("materials"), [material.id for material in materials])
+    conditions = tuple(
+        _localised(condition)
+        for condition in table.tables(
+            "conditions", empty="guide with no conditions: say who qualifies"
+        )
+    )
     legal_basis = tuple(_localised(basis) for basis in table.tables("legal_basis"))
     guide_url = table.string("guide_url")
     if not guide_url.startswith("https://"):
@@ -250,11 +424,11 @@ def _parse_guide(table: _Table) -> ServiceGuide:
         raise CatalogueError(table.at("guide_url"), "must be an https:// address")
     guide = ServiceGuide(
         materials=materials,
+        conditions=conditions,
         # A 承诺件 promised in more than a year is certainly a typo (days instead of hours?).
-        time_limit_working_days=table.integer("time_limit_working_days", minimum=1, maximum=250),
+        time_limit_working_days=table.integer("time_limit_working_days", minimum=0, maximum=250),
         fees=table.localised("fees"),
         legal_basis=legal_basis,
-        department=table.localised("department"),
         guide_url=guide_url,
     )
     table.done()
@@ -262,11 +436,23 @@ def _parse_guide(table: _Table) -> ServiceGuide:
 
 
 def _parse_material(table: _Table) -> Material:
+    originals = table.optional_integer("originals", default=0, minimum=0, maximum=MAX_COPIES)
+    copies = table.optional_integer("copies", default=0, minimum=0, maximum=MAX_COPIES)
+    if originals == 0 and copies == 0:
+        # A checklist line must say what to bring: "原件1份", "复印件2份", or both.
+        raise CatalogueError(table.at("originals"), "give originals or copies (at least one)")
+    notes = table.optional_localised("notes")
+    optional = table.boolean("optional", default=False)
+    if optional and notes is None:
+        raise CatalogueError(table.at("notes"), "an optional material needs notes saying who")
     material = Material(
         id=table.ident("id"),
         name=table.localised("name"),
-        notes=table.optional_localised("notes"),
+        notes=notes,
         deferrable=table.boolean("deferrable", default=False),
+        originals=originals,
+        copies=copies,
+        optional=optional,
     )
     table.done()
     return material

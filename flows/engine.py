@@ -6,18 +6,25 @@ screen, starting a session when a card goes in, the idle timer and its countdown
 readers hold a card, and ending a session by ONE path whatever ended it (done, timeout, card
 pulled, cancel, error): the session's personal data is wiped, a ``session_ended`` event is emitted,
 and the screen goes back to attract; if the card is still in the reader a "please take your card"
-screen waits for it first. The steps in between are flows.errand's.
+screen waits for it first, and should the card be forgotten, a ``card_left`` screen says so until
+it is taken (``card_left_in_reader`` is reported once). The steps in between are the flows'
+(flows.registry), run as a stack of sub-flows: identify -> home -> errand -> rating for a card;
+guides alone for a tap on the attract screen (no identity, nothing personal). A card inserted
+while someone browses the guides ends that session and starts a card session.
 
-Screen ids: the in-session steps are ``flows.errand.Step`` (their values); the engine's own are
-``attract``, ``take_card`` (a session ended with the card still in), ``thanks``,
-``notice.card_removed``, ``notice.session_error``, ``error.unsupported_card``,
-``error.invalid_id`` and ``error.card_read``. A farewell screen shown while the card is still in
-has no button and ends with the ``take_card.prompt`` line; without a card it has ``continue``.
+Screen ids: a flow step's screen is ``<flow>.<step>``; the engine's own are ``attract``,
+``take_card`` (a session ended with the card still in), ``card_left`` (a card from an ended session
+is still in the reader), ``thanks``, ``notice.card_removed``, ``notice.session_error``,
+``error.unsupported_card``, ``error.invalid_id`` and ``error.card_read``. A farewell screen shown
+while the card is still in has no button and ends with the ``take_card.prompt`` line; without a
+card it has ``continue``.
 
 Idle timer: every screen with ``idle_timeout_s`` gets that many seconds from when it was shown or
 last touched. Any tap, even on nothing, restarts it (someone is there). On each ``Tick`` the
 engine asks its clock; ``View.countdown_s`` is set once ``countdown_visible_s`` or fewer seconds
 remain, and at zero the session ends with reason ``timeout`` (a farewell screen goes to attract).
+In elder mode (长辈模式, the ``mode.toggle`` target on every screen) every idle timeout is doubled;
+the mode lasts for the session and is back to normal when attract returns.
 
 Effects and outcomes: the contract the terminal's effect runner honours.
 Each effect is answered by ``EffectDone(effect, outcome)`` carrying the very effect object the
@@ -44,40 +51,61 @@ Operations events (``RecordEvent.type``: fields), none with personal data: ``ses
 guide), errand_id; ``errand_failed`` (warning): errand_id, stage (printer / hub / print /
 print_guide), reason; ``rating_submitted``: errand_id, level; ``rating_skipped``: errand_id;
 ``card_left_in_reader`` (warning); ``effect_timeout`` (warning): effect; ``flow_error``
-(critical): step, error (the exception's type name only).
+(critical): step (``<flow>.<step>``), error (the exception's type name only). The names are
+``flows.event_names.EventType``.
 
-A step waits for at most one effect. Should its outcome never come, the session ends after
+Which effects a step waits for is declared once, in flows.effect_specs, and each step declares the
+one it awaits (flows.platform checks both). Should its outcome never come, the session ends after
 ``effect_timeout_s`` (reason ``error``, detail ``effect_timeout``) rather than hang on a progress
 screen; the runner's own device and hub timeouts are far shorter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import math
 from dataclasses import dataclass
 
+from devices.base import DeviceState
+from flows import farewells
 from flows.catalogue import Catalogue
 from flows.clock import CHINA_ZONE, Clock
-from flows.errand import CARD_REMOVED_NOTICE, EndReason, EndSession, ErrandFlow, Farewell
+from flows.device_text import first_unusable, printer_line
+from flows.effect_specs import is_awaited
+from flows.event_names import EventType
+from flows.notices import Notices
+from flows.platform import (
+    Call,
+    EndReason,
+    EndSession,
+    Farewell,
+    Finish,
+    Flow,
+    FlowContext,
+    FlowError,
+    FlowResult,
+)
+from flows.registry import FLOWS
 from flows.steps import (
     Action,
     ActionStyle,
     Attract,
     CardInserted,
     CardPulled,
-    CheckPrinter,
+    DeviceChanged,
     Effect,
     EffectDone,
     Event,
+    Form,
     Message,
-    PrintReceipt,
-    ReadCard,
+    PublicNotice,
     RecordEvent,
-    RunErrand,
+    Returned,
     Screen,
     Tap,
+    TextEntered,
     Tick,
     Tone,
     Transition,
@@ -87,15 +115,8 @@ from flows.steps import (
 )
 
 NOTICE_TIMEOUT_S = 10  # a notice after a session (card removed, error) with no card to wait for
-# Effects a step waits for; the others (SubmitRating, RecordEvent) are not waited for.
-_AWAITED = (ReadCard, RunErrand, CheckPrinter, PrintReceipt)
-
-_SESSION_ERROR = Farewell(
-    "notice.session_error",
-    t("notice.session_error.title"),
-    (t("notice.session_error.body"),),
-    Tone.ERROR,
-)
+MODE_TOGGLE = "mode.toggle"  # the 长辈模式 / large text switch, on every screen
+BROWSE_GUIDES = "guides"  # the attract screen's way into the guides, no card needed
 
 
 @dataclass(frozen=True)
@@ -108,12 +129,13 @@ class Output:
 
 class _Phase(enum.Enum):
     IDLE = "idle"  # the attract screen; no session, no personal data
-    SESSION = "session"  # a resident's session: the flow holds personal data
+    SESSION = "session"  # a resident's session: the flows hold personal data
     AFTER = "after"  # the session has ended; a farewell screen (take card, notice, thanks)
+    CARD_LEFT = "card_left"  # a card from an ended session is still in the reader
 
 
 class SessionEngine:
-    """Runs the errand flow for one resident after another; see the module docstring."""
+    """Runs the flows for one resident after another; see the module docstring."""
 
     def __init__(
         self,
@@ -125,6 +147,7 @@ class SessionEngine:
         countdown_visible_s: int = 20,
         zone: dt.tzinfo = CHINA_ZONE,
         effect_timeout_s: int = 120,
+        notices: Notices | None = None,
     ) -> None:
         if idle_timeout_s <= 0:
             raise ValueError("idle_timeout_s must be positive")
@@ -139,14 +162,18 @@ class SessionEngine:
         self._countdown_visible_s = countdown_visible_s
         self._zone = zone
         self._effect_timeout_s = effect_timeout_s
+        self._notices = notices or Notices(())
 
         self._cards: set[str] = set()  # readers that hold a card right now
         self._phase = _Phase.IDLE
-        self._flow: ErrandFlow | None = None
+        self._stack: list[Flow] = []
+        self._context: FlowContext | None = None
         self._reader: str | None = None  # the reader of the session's card (session and after)
         self._waiting_for_pull = False  # AFTER: the farewell waits for the card to be taken
         self._awaiting: Effect | None = None
         self._awaiting_since = 0.0
+        self._elder = False
+        self._devices: dict[str, DeviceState] = {}  # last known states; flows read them
         self._screen: Screen = self._attract_screen()
         self._shown_at = clock.monotonic()
 
@@ -163,14 +190,28 @@ class SessionEngine:
         return self._phase is _Phase.IDLE
 
     @property
+    def elder(self) -> bool:
+        """True while the large-type, voice-guided elder mode is on."""
+        return self._elder
+
+    @property
+    def flow_stack(self) -> tuple[str, ...]:
+        """The names of the running flows, bottom first (for tests and diagnostics)."""
+        return tuple(flow.NAME for flow in self._stack)
+
+    @property
     def view(self) -> View:
-        """What the screen shows now, with the countdown as of the clock's current time."""
-        return View(self._screen, self._countdown())
+        """What the screen shows now, with the countdown as of the clock's current time (and on
+        the attract screen, the public notice in force now)."""
+        screen = self._screen
+        if isinstance(screen, Attract):
+            screen = dataclasses.replace(screen, notice=self._notice())
+        return View(screen, self._countdown(), self._elder)
 
     def start(self) -> Output:
         """Show the attract screen; a session still running is ended first, by the usual path."""
         if self._phase is _Phase.SESSION:
-            return self._end(EndSession(EndReason.ERROR, "restarted", _SESSION_ERROR))
+            return self._end(EndSession(EndReason.ERROR, "restarted", farewells.SESSION_ERROR))
         self._to_attract()
         return self._output()
 
@@ -181,12 +222,16 @@ class SessionEngine:
                 return self._on_tick()
             case Tap():
                 return self._on_tap(event)
+            case TextEntered():
+                return self._on_text(event)
             case CardInserted():
                 return self._on_card_inserted(event)
             case CardPulled():
                 return self._on_card_pulled(event)
             case EffectDone():
                 return self._on_effect_done(event)
+            case DeviceChanged():
+                return self._on_device_changed(event)
         return self._output()
 
     # --- events ------------------------------------------------------------------------------
@@ -199,11 +244,11 @@ class SessionEngine:
             and now - self._awaiting_since >= self._effect_timeout_s
         ):
             stuck = RecordEvent(
-                "effect_timeout",
+                EventType.EFFECT_TIMEOUT,
                 "warning",
                 {"effect": type(self._awaiting).__name__},
             )
-            end = EndSession(EndReason.ERROR, "effect_timeout", _SESSION_ERROR, (stuck,))
+            end = EndSession(EndReason.ERROR, "effect_timeout", farewells.SESSION_ERROR, (stuck,))
             return self._end(end)
         remaining = self._remaining(now)
         if remaining is None or remaining > 0:
@@ -211,53 +256,82 @@ class SessionEngine:
         if self._phase is _Phase.SESSION:
             return self._end(EndSession(EndReason.TIMEOUT))
         if self._phase is _Phase.AFTER:
-            left = self._waiting_for_pull  # waiting means the card is still in: a pull ends it
+            if self._waiting_for_pull:
+                # Somebody walked away without their card: say so on the glass until it is taken,
+                # and tell staff once.
+                self._phase = _Phase.CARD_LEFT
+                self._elder = False
+                self._show(self._card_left_screen())
+                return self._output((RecordEvent(EventType.CARD_LEFT_IN_READER, "warning"),))
             self._to_attract()
-            if left:
-                # Somebody walked away without their card: staff should collect it.
-                return self._output((RecordEvent("card_left_in_reader", "warning"),))
+        elif self._phase is _Phase.IDLE and self._elder:
+            self._elder = False  # someone switched large text on and walked away
+            self._show(self._attract_screen())
         return self._output()
 
     def _on_tap(self, tap: Tap) -> Output:
         self._shown_at = self._clock.monotonic()
+        if tap.target == MODE_TOGGLE:
+            self._elder = not self._elder
+            if self._phase is _Phase.IDLE:
+                self._show(self._attract_screen())  # the attract screen times the mode out
+            return self._output()
         if not any(a.id == tap.target and a.enabled for a in screen_actions(self._screen)):
             return self._output()
         if self._phase is _Phase.SESSION:
             return self._run_flow(tap)
+        if tap.target == BROWSE_GUIDES and self._phase is _Phase.IDLE:
+            return self._start_session(FLOWS["guides"], None, reader=None)
         if self._phase is _Phase.AFTER:
             # The only target a farewell has is the way back to the start.
             self._to_attract()
         return self._output()
 
+    def _on_text(self, entered: TextEntered) -> Output:
+        self._shown_at = self._clock.monotonic()
+        screen = self._screen
+        fields = {f"field.{f.id}" for f in screen.fields} if isinstance(screen, Form) else set()
+        if self._phase is not _Phase.SESSION or entered.target not in fields:
+            return self._output()
+        return self._run_flow(entered)
+
     def _on_card_inserted(self, event: CardInserted) -> Output:
         self._cards.add(event.reader)
+        leading: tuple[Effect, ...] = ()
+        if self._phase is _Phase.SESSION and self._reader is None:
+            # Someone browsing the guides without a card now identifies: the guide session
+            # (nothing personal in it) makes way for a card session.
+            leading = self._end(EndSession(EndReason.DONE, "card_inserted")).effects
         ready = self._phase is _Phase.IDLE or (
             self._phase is _Phase.AFTER and not self._waiting_for_pull
         )
         if not ready:
-            return self._output()
-        self._flow = ErrandFlow(
-            catalogue=self._catalogue,
-            clock=self._clock,
-            terminal_id=self._terminal_id,
-            zone=self._zone,
-            idle_timeout_s=self._idle_timeout_s,
-        )
-        self._reader = event.reader
-        self._phase = _Phase.SESSION
-        started = self._flow.start(event.reader)
-        return self._apply(started, (RecordEvent("session_started"),))
+            return self._output(leading)
+        started = self._start_session(FLOWS["identify"], event.reader, reader=event.reader)
+        return Output(started.view, (*leading, *started.effects))
 
     def _on_card_pulled(self, event: CardPulled) -> Output:
         self._cards.discard(event.reader)
         if event.reader != self._reader:
             return self._output()
         if self._phase is _Phase.SESSION:
-            if self._flow is not None and self._flow.expects_card_pull:
+            if self._stack and self._stack[-1].expects_card_pull:
                 return self._run_flow(event)
-            return self._end(EndSession(EndReason.CARD_PULLED, farewell=CARD_REMOVED_NOTICE))
-        if self._phase is _Phase.AFTER and self._waiting_for_pull:
+            return self._end(EndSession(EndReason.CARD_PULLED, farewell=farewells.CARD_REMOVED))
+        if (self._phase is _Phase.AFTER and self._waiting_for_pull) or (
+            self._phase is _Phase.CARD_LEFT
+        ):
             self._to_attract()
+        return self._output()
+
+    def _on_device_changed(self, event: DeviceChanged) -> Output:
+        self._devices[event.device] = event.state
+        if self._phase is _Phase.IDLE:
+            # The attract screen's promise follows the devices. A session's screens change only
+            # at their next step: a menu redrawn under a resident's finger is worse than stale.
+            attract = self._attract_screen()
+            if attract != self._screen:
+                self._screen = attract
         return self._output()
 
     def _on_effect_done(self, done: EffectDone) -> Output:
@@ -271,49 +345,99 @@ class SessionEngine:
 
     # --- session -----------------------------------------------------------------------------
 
+    def _start_session(self, root: type[Flow], arg: object, *, reader: str | None) -> Output:
+        self._context = FlowContext(
+            catalogue=self._catalogue,
+            clock=self._clock,
+            terminal_id=self._terminal_id,
+            zone=self._zone,
+            idle_timeout_s=self._idle_timeout_s,
+            devices=self._devices,
+            flows=FLOWS,
+            elder=lambda: self._elder,
+        )
+        self._reader = reader
+        self._phase = _Phase.SESSION
+        flow = root(self._context, arg)
+        self._stack = [flow]
+        return self._guarded(flow, flow.begin, (RecordEvent(EventType.SESSION_STARTED),))
+
     def _run_flow(self, event: Event) -> Output:
-        flow = self._flow
-        if flow is None:
+        if not self._stack:
             return self._output()
-        step = flow.step
+        top = self._stack[-1]
+        return self._guarded(top, lambda: top.handle(event))
+
+    def _guarded(
+        self, flow: Flow, answer: object, leading: tuple[Effect, ...] = ()
+    ) -> Output:
+        """Run a flow's answer and everything it leads to; a bug ends the session cleanly."""
+        step = f"{flow.NAME}.{flow.current_step}"
         try:
-            result = flow.handle(event)
+            return self._follow(answer(), leading)  # type: ignore[operator]
         except Exception as exc:
             # A bug must not leave a resident's data on the screen or freeze the kiosk. Only the
             # exception's type is reported: its message could quote anything.
+            top = self._stack[-1] if self._stack else flow
             crashed = RecordEvent(
-                "flow_error",
+                EventType.FLOW_ERROR,
                 "critical",
-                {"step": str(step), "error": type(exc).__name__},
+                {"step": f"{top.NAME}.{top.current_step}" if self._stack else step,
+                 "error": type(exc).__name__},
             )
-            return self._end(EndSession(EndReason.ERROR, "flow_error", _SESSION_ERROR, (crashed,)))
-        if result is None:
-            return self._output()
-        if isinstance(result, EndSession):
-            return self._end(result)
-        return self._apply(result)
+            end = EndSession(EndReason.ERROR, "flow_error", farewells.SESSION_ERROR, (crashed,))
+            return self._end(end, leading)
+
+    def _follow(self, result: FlowResult | None, leading: tuple[Effect, ...]) -> Output:
+        """Apply a flow's answer: calls push a sub-flow, finishes pop back to its caller."""
+        effects = list(leading)
+        while True:
+            match result:
+                case None:
+                    return self._output(tuple(effects))
+                case Transition():
+                    return self._apply(result, tuple(effects))
+                case EndSession():
+                    return self._end(result, tuple(effects))
+                case Call(flow=name, arg=arg):
+                    effects += result.effects
+                    assert self._context is not None
+                    child = FLOWS[name](self._context, arg)
+                    self._stack.append(child)
+                    result = child.begin()
+                case Finish():
+                    effects += result.effects
+                    done = self._stack.pop()
+                    if not self._stack:
+                        return self._end(EndSession(EndReason.DONE), tuple(effects))
+                    result = self._stack[-1].handle(Returned(done.NAME, result.value))
+                    if result is None:
+                        raise FlowError(f"{self._stack[-1].NAME} ignored the return of {done.NAME}")
 
     def _apply(self, transition: Transition, leading: tuple[Effect, ...] = ()) -> Output:
         self._show(transition.screen)
-        awaited = [e for e in transition.effects if isinstance(e, _AWAITED)]
+        awaited = [e for e in transition.effects if is_awaited(e)]
         self._awaiting = awaited[0] if awaited else None
         self._awaiting_since = self._clock.monotonic()
         return self._output((*leading, *transition.effects))
 
-    def _end(self, end: EndSession) -> Output:
+    def _end(self, end: EndSession, leading: tuple[Effect, ...] = ()) -> Output:
         """The one way a session ends: wipe, report, then take card / farewell / attract."""
-        if self._flow is not None:
-            self._flow.wipe()
-        self._flow = None
+        for flow in self._stack:
+            flow.wipe()
+        if self._context is not None:
+            self._context.session.wipe()
+        self._stack = []
+        self._context = None
         self._awaiting = None  # a RunErrand or PrintReceipt carries the resident's data
         if end.card_gone and self._reader is not None:
             self._cards.discard(self._reader)
         fields: dict[str, str] = {"reason": str(end.reason)}
         if end.detail:
             fields["detail"] = end.detail
-        effects = (*end.effects, RecordEvent("session_ended", fields=fields))
+        effects = (*leading, *end.effects, RecordEvent(EventType.SESSION_ENDED, fields=fields))
         farewell = end.farewell
-        if self._reader in self._cards:
+        if self._reader is not None and self._reader in self._cards:
             self._phase = _Phase.AFTER
             self._waiting_for_pull = True
             self._show(self._take_card_screen(farewell))
@@ -329,10 +453,12 @@ class SessionEngine:
 
     def _to_attract(self) -> None:
         self._phase = _Phase.IDLE
-        self._flow = None
+        self._stack = []
+        self._context = None
         self._reader = None
         self._waiting_for_pull = False
         self._awaiting = None
+        self._elder = False  # the mode lasts for one session
         self._show(self._attract_screen())
 
     def _show(self, screen: Screen) -> None:
@@ -340,7 +466,33 @@ class SessionEngine:
         self._shown_at = self._clock.monotonic()
 
     def _attract_screen(self) -> Attract:
-        return Attract("attract", t("attract.title"), (t("attract.body"), t("attract.hint")))
+        guides = Action(BROWSE_GUIDES, t("attract.guides"), style=ActionStyle.PRIMARY)
+        # Promise only what works now: no "insert your card" without a reader, no printing
+        # without paper; the guides need neither.
+        reader = first_unusable(frozenset({"card_reader"}), self._devices)
+        printer = first_unusable(frozenset({"printer"}), self._devices)
+        body = t("attract.body") if reader is None else t("attract.body_no_reader")
+        hint = (
+            t("attract.hint")
+            if printer is None
+            else t("attract.hint_no_printer", reason=printer_line(printer[1]))
+        )
+        return Attract(
+            "attract",
+            t("attract.title"),
+            (body, hint),
+            (guides,),
+            # Only large text on an unattended attract screen times out (back to normal).
+            idle_timeout_s=self._idle_timeout_s if self._elder else None,
+        )
+
+    def _notice(self) -> PublicNotice | None:
+        # Rotated by the clock: every view of the attract screen asks which notice is up now,
+        # so one expires on time without anybody scheduling it.
+        notice = self._notices.showing(self._clock.now())
+        if notice is None:
+            return None
+        return PublicNotice(t(notice.title_key), t(notice.body_key), notice.urgent)
 
     def _take_card_screen(self, farewell: Farewell | None) -> Message:
         # No button: the only way on is to take the card (or the timeout, for a forgotten one).
@@ -359,6 +511,15 @@ class SessionEngine:
             idle_timeout_s=self._idle_timeout_s,
         )
 
+    def _card_left_screen(self) -> Message:
+        return Message(
+            "card_left",
+            t("card_left.title"),
+            (t("card_left.body"),),
+            tone=Tone.WARNING,
+            idle_timeout_s=None,
+        )
+
     def _notice_screen(self, farewell: Farewell) -> Message:
         home = Action("continue", t("action.home"), style=ActionStyle.PRIMARY)
         return Message(
@@ -374,6 +535,8 @@ class SessionEngine:
         timeout = self._screen.idle_timeout_s
         if timeout is None:
             return None
+        if self._elder:
+            timeout *= 2  # 适老化: slower readers get twice the time on every screen
         return timeout - (now - self._shown_at)
 
     def _countdown(self) -> int | None:

@@ -29,6 +29,10 @@ class HubUnavailable(HubError):
 REFUSAL_REASONS = frozenset(
     {"not_enrolled", "suspended", "deceased", "invalid_id", "unknown_errand"}
 )
+# Answers that trying again will not change: the known refusals, a refusal without a known reason
+# (``refused``) and an answer the terminal cannot use (``bad_answer``). The resident is told it is
+# final, not "try again later".
+FINAL_REFUSALS = REFUSAL_REASONS | {"refused", "bad_answer"}
 
 
 class ErrandRefused(HubError):

@@ -1,48 +1,65 @@
-"""The national 好差评 scale: five levels, from 5 非常满意 down to 1 非常不满意, as data.
-
-The wording and the number of levels are nationally unified (国办发〔2019〕51号) and may not be
-changed locally, so they are fixed here; the locale files carry the same words under ``key`` and
-a test holds them to it.
-"""
+"""Rating: the national 好差评 scale after an errand, tied to its case number; ends the session."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contracts.rating import RATING_LEVELS, RatingLevel
+from flows import farewells
+from flows.event_names import EventType
+from flows.operations_events import event
+from flows.platform import EndReason, EndSession, Flow, FlowResult, common_action, step
+from flows.steps import Action, Effect, Event, Menu, SubmitRating, Tap, Transition, t
+
 
 @dataclass(frozen=True)
-class RatingLevel:
-    """One level of the scale; ``official_name`` is the national wording, shown in zh_CN."""
+class RatingRequest:
+    """What is being rated: the errand and the case number the hub issued (not personal)."""
 
-    level: int
-    official_name: str
-
-    @property
-    def key(self) -> str:
-        """Translation key of the level's label."""
-        return f"rating.level.{self.level}"
-
-    @property
-    def action_id(self) -> str:
-        """Touch target id on the rating screen."""
-        return f"rating.{self.level}"
-
-    @property
-    def poor(self) -> bool:
-        """不满意 and 非常不满意 count as 差评, which the hub follows up (回访, 整改)."""
-        return self.level <= 2
+    errand_id: str
+    case_number: str
 
 
-# In display order: best first, as the national rating pages show them.
-RATING_LEVELS: tuple[RatingLevel, ...] = (
-    RatingLevel(5, "非常满意"),
-    RatingLevel(4, "满意"),
-    RatingLevel(3, "基本满意"),
-    RatingLevel(2, "不满意"),
-    RatingLevel(1, "非常不满意"),
-)
+class RatingFlow(Flow):
+    """Offers the five levels and a skip; either way the session ends with thanks."""
 
+    NAME = "rating"
+    INITIAL = "choose"
+    STEPS = (step("choose", Menu, ends=True),)
 
-def level_for_action(action_id: str) -> RatingLevel | None:
-    """The level a rating-screen target stands for, or None if it is not one."""
-    return next((level for level in RATING_LEVELS if level.action_id == action_id), None)
+    def start(self) -> Transition:
+        request = self._request()
+        options = tuple(Action(level.action_id, t(level.key)) for level in RATING_LEVELS)
+        screen = Menu(
+            self.screen_id("choose"),
+            self.text("choose", "title"),
+            options,
+            (
+                self.text("choose", "body"),
+                self.text("choose", "case_number", case_number=request.case_number),
+            ),
+            (common_action("skip"),),
+            self.ctx.idle_timeout_s,
+        )
+        return Transition(screen)
+
+    def step_choose(self, ev: Event) -> FlowResult | None:
+        if not isinstance(ev, Tap):
+            return None
+        request = self._request()
+        if ev.target == "skip":
+            skipped = event(EventType.RATING_SKIPPED, errand_id=request.errand_id)
+            return EndSession(EndReason.DONE, farewell=farewells.THANKS, effects=(skipped,))
+        level = RatingLevel.for_action(ev.target)
+        if level is None:
+            return None
+        effects: tuple[Effect, ...] = (
+            SubmitRating(request.errand_id, request.case_number, level),
+            event(EventType.RATING_SUBMITTED, errand_id=request.errand_id, level=level.value),
+        )
+        return EndSession(EndReason.DONE, farewell=farewells.THANKS, effects=effects)
+
+    def _request(self) -> RatingRequest:
+        if not isinstance(self.arg, RatingRequest):
+            raise TypeError("the rating flow needs a RatingRequest")
+        return self.arg

@@ -21,7 +21,7 @@ from devices.base import (
     Rule,
     TextLine,
 )
-from flows.catalogue import CatalogueItem
+from flows.catalogue import CatalogueItem, Material
 from flows.hub import ErrandDocument
 from flows.identity import mask_id_number, mask_name, normalise_id_number
 
@@ -64,27 +64,32 @@ def proof_receipt(
 def guide_receipt(
     item: CatalogueItem, *, terminal_id: str, printed_at: dt.datetime, zone: dt.tzinfo
 ) -> Receipt:
-    """The 一次性告知单: every material at once, the time limit, fees, basis; no personal data."""
+    """The 一次性告知单: every material as a checklist, then conditions, time limit, fees, where to
+    go and the legal basis, all at once; the item's texts only, no personal data."""
     guide = item.guide
-    if guide is None:
-        raise ValueError(f"catalogue item {item.id!r} has no service guide")
+    department = item.department
+    materials = guide.materials
     blocks: list[ReceiptBlock] = [
         TextLine("一次性告知单", Align.CENTER, emphasis=True, large=True),
         TextLine(item.title.zh, Align.CENTER, emphasis=True),
         Rule(),
-        TextLine("申请材料", emphasis=True),
+        TextLine(f"申请材料（共{len(materials)}项，请一次备齐）", emphasis=True),
     ]
-    for number, material in enumerate(guide.materials, start=1):
-        notes = f"（{material.notes.zh}）" if material.notes is not None else ""
-        mark = "〔可容缺〕" if material.deferrable else ""
-        blocks.append(TextLine(f"{number}. {material.name.zh}{notes}{mark}"))
-    if any(material.deferrable for material in guide.materials):
-        blocks.append(TextLine("标注〔可容缺〕的材料可先行受理，承诺后限期补交。"))
+    for number, material in enumerate(materials, start=1):
+        blocks += _material_lines(number, material)
+    if any(material.deferrable for material in materials):
+        blocks.append(TextLine("标注（可容缺）的材料可先行受理，承诺后限期补交。"))
+    if any(material.optional for material in materials):
+        blocks.append(TextLine("标注（视情形）的材料由适用情形所列申请人提供。"))
     blocks += [
         Rule(),
-        FieldLine("办结时限", f"{guide.time_limit_working_days}个工作日"),
+        TextLine("受理条件", emphasis=True),
+        *(TextLine(f"（{n}）{condition.zh}") for n, condition in enumerate(guide.conditions, 1)),
+        Rule(),
+        FieldLine("办结时限", _time_limit(guide.time_limit_working_days)),
         FieldLine("收费标准", guide.fees.zh),
-        TextLine(f"办理部门：{guide.department.zh}"),
+        TextLine(f"办理部门：{department.name.zh}"),
+        TextLine(f"办理地点：{department.where.zh}"),
         TextLine("设定依据", emphasis=True),
         *(TextLine(basis.zh) for basis in guide.legal_basis),
         Rule(),
@@ -94,6 +99,28 @@ def guide_receipt(
         TextLine("本告知单不含个人信息。", Align.CENTER),
     ]
     return Receipt(tuple(blocks))
+
+
+def _material_lines(number: int, material: Material) -> list[ReceiptBlock]:
+    """One checklist entry: a box to tick, the name, how many of what, its marks; notes below."""
+    counts = "、".join(
+        f"{label}{count}份"
+        for label, count in (("原件", material.originals), ("复印件", material.copies))
+        if count > 0
+    )
+    marks = ("（可容缺）" if material.deferrable else "") + (
+        "（视情形）" if material.optional else ""
+    )
+    lines: list[ReceiptBlock] = [TextLine(f"□ {number}. {material.name.zh} {counts}{marks}")]
+    if material.notes is not None:
+        # For an optional material the notes say who brings it; for the others, how.
+        label = "适用情形" if material.optional else "说明"
+        lines.append(TextLine(f"     {label}：{material.notes.zh}"))
+    return lines
+
+
+def _time_limit(working_days: int) -> str:
+    return "即时办结" if working_days == 0 else f"{working_days}个工作日"
 
 
 def _local(when: dt.datetime, zone: dt.tzinfo) -> str:

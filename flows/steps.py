@@ -12,7 +12,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from devices.base import CardHolder, Receipt
+from contracts.rating import RatingLevel
+from devices.base import CardHolder, DeviceState, Receipt
+from flows.event_names import EventType
 
 # --- text ----------------------------------------------------------------------------------------
 
@@ -61,14 +63,25 @@ class Tone(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class PublicNotice:
+    """A public notice (政务公开) as the attract screen shows it, under the call to action."""
+
+    title: Text
+    body: Text
+    urgent: bool = False
+
+
+@dataclass(frozen=True)
 class Attract:
-    """The idle screen: invites a resident to insert a card. No session exists behind it."""
+    """The idle screen: invites a resident to insert a card or browse the guides, and rotates the
+    public notices in force below that. No session exists behind it."""
 
     screen: str
     title: Text
     lines: tuple[Text, ...] = ()
     actions: tuple[Action, ...] = ()
     idle_timeout_s: int | None = None
+    notice: PublicNotice | None = None
 
 
 @dataclass(frozen=True)
@@ -126,13 +139,115 @@ class Guide:
     idle_timeout_s: int | None = 120
 
 
-Screen = Attract | Message | Progress | Menu | Guide
+@dataclass(frozen=True)
+class SummaryRow:
+    """One label/value line of a confirm screen; ``value`` is already masked where personal."""
+
+    label: Text
+    value: str | Text
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """What the resident is about to do, as label/value rows, and the buttons to go on or back."""
+
+    screen: str
+    title: Text
+    rows: tuple[SummaryRow, ...]
+    lines: tuple[Text, ...] = ()
+    actions: tuple[Action, ...] = ()
+    idle_timeout_s: int | None = 60
+
+
+@dataclass(frozen=True)
+class Done:
+    """An errand finished: what happened and what to take (the card, the receipt)."""
+
+    screen: str
+    title: Text
+    lines: tuple[Text, ...] = ()
+    actions: tuple[Action, ...] = ()
+    idle_timeout_s: int | None = 60
+
+
+@dataclass(frozen=True)
+class ShowQr:
+    """A code to scan with a phone, large, with what it is for."""
+
+    screen: str
+    title: Text
+    qr_data: str
+    qr_caption: Text
+    lines: tuple[Text, ...] = ()
+    actions: tuple[Action, ...] = ()
+    idle_timeout_s: int | None = 60
+
+
+class FieldKind(enum.StrEnum):
+    """What an on-screen keypad enters: no free Chinese text entry on an unattended kiosk."""
+
+    DIGITS = "digits"  # a phone number, a count, a code: 0-9 only
+    DATE = "date"  # YYYY-MM-DD, typed as eight digits
+    CHOICE = "choice"  # one of a few options, tapped
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of a form as shown: ``shown`` is the value as the screen may show it (masked
+    where personal); ``error`` says what is wrong with it, in words."""
+
+    id: str
+    label: Text
+    kind: FieldKind
+    shown: str = ""
+    choices: tuple[Action, ...] = ()
+    hint: Text | None = None
+    error: Text | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    """Fields filled through the on-screen keypad (digits, dates) or by tapping a choice.
+
+    Targets: ``field.<id>`` focuses a field; ``key.0``..``key.9``, ``key.delete`` and
+    ``key.clear`` edit the focused one; choices are the fields' own actions. A whole value can
+    also arrive at once as ``TextEntered`` (the automation API's ``/text``).
+    """
+
+    screen: str
+    title: Text
+    fields: tuple[FormField, ...]
+    focus: str | None = None
+    lines: tuple[Text, ...] = ()
+    actions: tuple[Action, ...] = ()
+    idle_timeout_s: int | None = 60
+
+
+KEYPAD: tuple[str, ...] = (*(f"key.{digit}" for digit in "1234567890"), "key.delete", "key.clear")
+
+
+Screen = Attract | Message | Progress | Menu | Guide | Confirm | Done | ShowQr | Form
 
 
 def screen_actions(screen: Screen) -> tuple[Action, ...]:
-    """Every touch target on a screen, options first."""
+    """Every touch target on a screen, options first (a form: its fields, choices and keys)."""
+    if isinstance(screen, Form):
+        return (*form_targets(screen), *screen.actions)
     options = screen.options if isinstance(screen, Menu) else ()
     return options + screen.actions
+
+
+def form_targets(form: Form) -> tuple[Action, ...]:
+    """A form's own targets: each field, each choice, and the keypad while a keyed field has
+    the focus."""
+    targets: list[Action] = []
+    for form_field in form.fields:
+        targets.append(Action(f"field.{form_field.id}", form_field.label))
+        targets += form_field.choices
+    focused = next((f for f in form.fields if f.id == form.focus), None)
+    if focused is not None and focused.kind is not FieldKind.CHOICE:
+        targets += [Action(key, Text(f"ui.{key}")) for key in KEYPAD]
+    return tuple(targets)
 
 
 # --- input events --------------------------------------------------------------------------------
@@ -162,6 +277,36 @@ class CardPulled:
 @dataclass(frozen=True)
 class Tick:
     """The clock moved on; carries no time, the engine asks its clock."""
+
+
+@dataclass(frozen=True, repr=False)
+class TextEntered:
+    """A whole value for the form field ``target`` (``field.<id>``), typed at once."""
+
+    target: str
+    text: str
+
+    def __repr__(self) -> str:
+        return f"TextEntered({self.target!r}, <text>)"
+
+
+@dataclass(frozen=True)
+class DeviceChanged:
+    """A device's state changed (``printer``, ``card_reader``): screens tell the truth about it."""
+
+    device: str
+    state: DeviceState
+
+
+@dataclass(frozen=True, repr=False)
+class Returned:
+    """A sub-flow this step called has finished; ``value`` is what it handed back."""
+
+    flow: str
+    value: object = None
+
+    def __repr__(self) -> str:
+        return f"Returned({self.flow!r}, <value>)"
 
 
 # --- effects and their outcomes ------------------------------------------------------------------
@@ -204,14 +349,14 @@ class SubmitRating:
 
     errand_id: str
     case_number: str
-    level: int  # 5 = 非常满意 ... 1 = 非常不满意
+    level: RatingLevel
 
 
 @dataclass(frozen=True)
 class RecordEvent:
     """An operations event for the MQTT ``event`` topic; never personal data in ``fields``."""
 
-    type: str
+    type: EventType
     severity: str = "info"
     fields: Mapping[str, str | int | float | bool] = field(default_factory=dict)
 
@@ -240,7 +385,7 @@ class EffectDone:
     outcome: Succeeded | Failed
 
 
-Event = Tap | CardInserted | CardPulled | Tick | EffectDone
+Event = Tap | TextEntered | CardInserted | CardPulled | Tick | EffectDone | Returned | DeviceChanged
 
 
 @dataclass(frozen=True)
@@ -253,7 +398,9 @@ class Transition:
 
 @dataclass(frozen=True)
 class View:
-    """What the UI shows: the current screen and, once the resident has gone idle, seconds left."""
+    """What the UI shows: the current screen, once the resident has gone idle the seconds left,
+    and whether the session is in the large-type, voice-guided elder mode (长辈模式)."""
 
     screen: Screen
     countdown_s: int | None = None
+    elder: bool = False

@@ -33,6 +33,7 @@ from devices.printer.protocol import (
     PrintQr,
     StatusReplyError,
     StatusRequest,
+    WordBreaker,
     decode_status,
     device_state,
     encode_text,
@@ -323,16 +324,17 @@ def _make_link(
 # --- job encoding ---------------------------------------------------------------------------------
 
 
-def encode_receipt(receipt: Receipt, paper: Paper) -> bytes:
+def encode_receipt(receipt: Receipt, paper: Paper, words: WordBreaker | None = None) -> bytes:
     """The complete ESC/POS byte stream for one receipt, from ESC @ to the cut.
 
     Built in a python-escpos Dummy so it goes to the printer in one write under one timeout.
+    ``words`` splits Chinese text into words, so lines break between them (养老, not 养/老).
     """
     out: Any = Dummy()
     out._raw(ESC_INIT + FS_CHINESE_ON)
     # The modes ESC @ leaves us in; only changes are sent.
     align, bold, large = "left", False, False
-    for item in layout_receipt(receipt, paper):
+    for item in layout_receipt(receipt, paper, words):
         if isinstance(item, PrintLine):
             if item.align.value != align:
                 align = item.align.value
@@ -393,12 +395,14 @@ class ReceiptPrinter:
         paper_mm: int = 80,
         status_timeout_s: float = 1.0,
         job_timeout_s: float = 10.0,
+        words: WordBreaker | None = None,
     ) -> None:
         if not 0 < status_timeout_s <= 30:
             raise ValueError("status_timeout_s must be in (0, 30]")
         if not 0 < job_timeout_s <= 600:
             raise ValueError("job_timeout_s must be in (0, 600]")
         self._paper = paper_for(paper_mm)
+        self._words = words
         self._status_timeout_s = status_timeout_s
         self._job_timeout_s = job_timeout_s
         self._link = _make_link(connection, status_timeout_s, job_timeout_s)
@@ -429,7 +433,7 @@ class ReceiptPrinter:
         Paper near end prints (the state says degraded). Paper that runs out during the job is
         reported as PaperOut by the status check that follows it; part of the receipt may be out.
         """
-        payload = encode_receipt(receipt, self._paper)
+        payload = encode_receipt(receipt, self._paper, self._words)
         if not self._wire.acquire(timeout=self._job_timeout_s):
             raise DeviceTimeout("printer busy with another job", reason="busy")
         try:

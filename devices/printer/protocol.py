@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import enum
+import itertools
+import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from devices.base import Align, DeviceState, Feed, FieldLine, QrCode, Receipt, Rule, TextLine
@@ -233,54 +236,121 @@ def text_columns(text: str) -> int:
     return sum(char_columns(ch) for ch in text)
 
 
-def _is_word_char(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
+# Cuts a text into words that rejoin it (flows.wording.segment, injected by the composition root:
+# devices may not import flows). Without one every Chinese character is a word of its own.
+WordBreaker = Callable[[str], Sequence[str]]
+
+# Opening brackets and quotes must not end a line (避尾点): they go down with what they open.
+_NO_LINE_END = frozenset("（《「『【〔〈“‘([{<")
+# A Latin word or number, kept whole on one line unless it is wider than the line.
+_LATIN = re.compile(r"[0-9A-Za-z\u00C0-\u024F*#@&_\-+/'.]+")
+_TOKEN = re.compile(rf"\s+|{_LATIN.pattern}|.", re.DOTALL)
 
 
-def wrap_text(text: str, columns: int) -> list[str]:
-    """Break text into lines of at most ``columns``; never splits a Latin word that fits a line.
+def wrap_text(text: str, columns: int, words: WordBreaker | None = None) -> list[str]:
+    """Break text into lines of at most ``columns``; never splits a word that fits a line.
 
-    Chinese has no spaces, so it breaks between any two characters, except that closing punctuation
-    is never left at the start of a line.
+    Lines break at spaces and between words: Latin words and numbers, and the Chinese words
+    ``words`` finds (each Chinese character when there is none). Closing punctuation never
+    starts a line and opening punctuation never ends one. A word wider than a line is cut where
+    it must be.
     """
     if columns < 2:
         raise ValueError("columns must be at least 2")
+    return [
+        line
+        for paragraph in sanitize_text(text).split("\n")
+        for line in _wrap_paragraph(paragraph, columns, words)
+    ]
+
+
+def _wrap_paragraph(text: str, columns: int, words: WordBreaker | None) -> list[str]:
+    offsets = [0]  # offsets[i]: columns taken by text[:i]
+    for ch in text:
+        offsets.append(offsets[-1] + char_columns(ch))
+    spaces, breaks, inside = _break_opportunities(text, words)
     lines: list[str] = []
-    for paragraph in sanitize_text(text).split("\n"):
-        current, width = "", 0  # width: text_columns(current), kept as characters are added
-        for ch in paragraph:
-            if width + char_columns(ch) <= columns:
-                current += ch
-                width += char_columns(ch)
-                continue
-            carry = ""
-            cut = current.rfind(" ")
-            if ch == " ":
-                pass  # a space at a break just disappears
-            elif _is_word_char(ch) and current and _is_word_char(current[-1]) and cut > 0:
-                current, carry = current[:cut], current[cut + 1 :]  # never split a Latin word
-            elif cut > 0 and text_columns(current[:cut]) >= columns // 2:
-                # Where Chinese text has a space it marks a phrase boundary ("服务中心 24小时"):
-                # break there rather than leave one character alone on the next line.
-                current, carry = current[:cut], current[cut + 1 :]
-            elif ch in _NO_LINE_START and len(current) > 1 and columns >= 8:
-                current, carry = current[:-1], current[-1]
-            lines.append(current.rstrip())
-            current = carry if ch == " " else carry + ch
-            width = text_columns(current)
-        lines.append(current.rstrip())
-    return lines
+    start, following = 0, 0
+    while True:
+        rest = text[start:].rstrip()
+        if offsets[start + len(rest)] - offsets[start] <= columns:
+            lines.append(rest)
+            return lines
+        while following < len(breaks) and breaks[following][0] <= start:
+            following += 1
+        chosen: tuple[int, int] | None = None
+        at_space: tuple[int, int] | None = None
+        for end, resume in breaks[following:]:
+            if offsets[end] - offsets[start] > columns:
+                break
+            chosen = (end, resume)
+            if end in spaces:
+                at_space = chosen
+        # Where Chinese text has a space it marks a phrase boundary ("服务中心 24小时"): break
+        # there rather than at a later word, unless that leaves the line less than half full.
+        if at_space is not None and offsets[at_space[0]] - offsets[start] >= columns // 2:
+            chosen = at_space
+        if chosen is None:
+            # Not even the first word fits: cut it, inside a Chinese word if 禁则 allow it there.
+            limit = breaks[following][0] if following < len(breaks) else start + len(rest)
+            fits = [c for c in range(start + 1, limit) if offsets[c] - offsets[start] <= columns]
+            cut = max((c for c in fits if c in inside), default=max(fits, default=start + 1))
+            chosen = (cut, cut)
+        lines.append(text[start : chosen[0]].rstrip())
+        start = chosen[1]
+        while start < len(text) and text[start].isspace():
+            start += 1
+
+
+def _break_opportunities(
+    text: str, words: WordBreaker | None
+) -> tuple[frozenset[int], list[tuple[int, int]], frozenset[int]]:
+    """Where a line may end and the next begin: (ends at spaces, (end, resume) at every allowed
+    break in order, offsets inside Chinese words where a too-wide word may be cut)."""
+    pieces = words(text) if words is not None else list(text)
+    if "".join(pieces) != text:
+        raise ReceiptLayoutError("the word breaker's pieces do not rejoin the text")
+    boundaries = set(itertools.accumulate(len(piece) for piece in pieces))
+    spans: list[tuple[int, int]] = []
+    for match in _TOKEN.finditer(text):
+        first, last = match.span()
+        glued = spans and first not in boundaries and not text[spans[-1][0]].isspace()
+        if glued and not match.group().isspace():
+            spans[-1] = (spans[-1][0], last)  # inside one word: one token
+        else:
+            spans.append((first, last))
+    spaces: set[int] = set()
+    breaks: list[tuple[int, int]] = []
+    inside: set[int] = set()
+    for index, (first, last) in enumerate(spans):
+        token = text[first:last]
+        if index and not token.isspace():
+            before_first, before_last = spans[index - 1]
+            end = before_first if text[before_first].isspace() else before_last
+            if end > 0 and text[end - 1] not in _NO_LINE_END and token[0] not in _NO_LINE_START:
+                breaks.append((end, first))
+                if end != first:
+                    spaces.add(end)
+        if len(token) > 1 and not token.isspace() and not _LATIN.fullmatch(token):
+            inside.update(
+                first + i
+                for i in range(1, len(token))
+                if token[i - 1] not in _NO_LINE_END and token[i] not in _NO_LINE_START
+            )
+    return frozenset(spaces), breaks, frozenset(inside)
 
 
 def _pad_right_aligned(text: str, columns: int) -> str:
     return " " * max(columns - text_columns(text), 0) + text
 
 
-def layout_field(label: str, value: str, columns: int) -> list[str]:
+def layout_field(
+    label: str, value: str, columns: int, words: WordBreaker | None = None
+) -> list[str]:
     """A label and its value: on one line with the value flush right, or wrapped below it."""
     label = sanitize_text(label).replace("\n", " ")
     value = sanitize_text(value).replace("\n", " ")
-    label_lines = wrap_text(label, columns) if label else []
+    label_lines = wrap_text(label, columns, words) if label else []
     last = label_lines.pop() if label_lines else ""
     gap = 1 if last else 0
     if text_columns(last) + gap + text_columns(value) <= columns:
@@ -291,7 +361,7 @@ def layout_field(label: str, value: str, columns: int) -> list[str]:
     return [
         *label_lines,
         last,
-        *(_pad_right_aligned(line, columns) for line in wrap_text(value, columns)),
+        *(_pad_right_aligned(line, columns) for line in wrap_text(value, columns, words)),
     ]
 
 
@@ -321,8 +391,11 @@ def qr_module_dots(data: str, paper: Paper) -> int:
     raise ReceiptLayoutError(f"QR data of {size} bytes is too long for {paper.mm} mm paper")
 
 
-def layout_receipt(receipt: Receipt, paper: Paper) -> tuple[LayoutItem, ...]:
-    """Lay a receipt out as physical lines, QR symbols and feeds for one paper width."""
+def layout_receipt(
+    receipt: Receipt, paper: Paper, words: WordBreaker | None = None
+) -> tuple[LayoutItem, ...]:
+    """Lay a receipt out as physical lines, QR symbols and feeds for one paper width; ``words``
+    finds the Chinese words that lines break between."""
     items: list[LayoutItem] = []
     for block in receipt.blocks:
         if isinstance(block, TextLine):
@@ -330,11 +403,12 @@ def layout_receipt(receipt: Receipt, paper: Paper) -> tuple[LayoutItem, ...]:
             columns = paper.columns // 2 if block.large else paper.columns
             items.extend(
                 PrintLine(line, block.align, block.emphasis, block.large)
-                for line in wrap_text(block.text, columns)
+                for line in wrap_text(block.text, columns, words)
             )
         elif isinstance(block, FieldLine):
             items.extend(
-                PrintLine(line) for line in layout_field(block.label, block.value, paper.columns)
+                PrintLine(line)
+                for line in layout_field(block.label, block.value, paper.columns, words)
             )
         elif isinstance(block, Rule):
             items.append(PrintLine("-" * paper.columns))
@@ -348,7 +422,7 @@ def layout_receipt(receipt: Receipt, paper: Paper) -> tuple[LayoutItem, ...]:
             if block.caption:
                 items.extend(
                     PrintLine(line, Align.CENTER)
-                    for line in wrap_text(block.caption, paper.columns)
+                    for line in wrap_text(block.caption, paper.columns, words)
                 )
         elif isinstance(block, Feed):
             lines = max(0, block.lines)

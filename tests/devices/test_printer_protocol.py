@@ -1,6 +1,8 @@
 """Printer protocol: DLE EOT byte validation and decoding, receipt layout on 58 and 80 mm paper."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from devices.base import Align, DeviceState, Feed, FieldLine, QrCode, Receipt, Rule, TextLine
 from devices.printer.protocol import (
@@ -28,6 +30,7 @@ from devices.printer.protocol import (
     text_columns,
     wrap_text,
 )
+from flows.wording import segment
 
 # --- DLE EOT --------------------------------------------------------------------------------------
 
@@ -202,10 +205,93 @@ def test_wrapping_keeps_latin_words_and_keeps_punctuation_off_line_starts() -> N
 
 
 def test_wrapping_prefers_a_space_in_chinese_text() -> None:
-    assert wrap_text("XX镇便民服务中心 24小时自助服务区", 32) == [
+    assert wrap_text("XX镇便民服务中心 24小时自助服务区", 32, segment) == [
         "XX镇便民服务中心",
         "24小时自助服务区",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "columns", "old", "new"),
+    [
+        # Columns: every Chinese character and mark takes 2, ASCII 1.
+        ("您可以办理养老", 12, ["您可以办理养", "老"], ["您可以办理", "养老"]),
+        ("参保险种：失业保险", 14, ["参保险种：失业", "保险"], ["参保险种：", "失业保险"]),
+        (
+            "本证明可通过扫描下方二维码核验真伪。如有疑问请咨询",
+            32,
+            ["本证明可通过扫描下方二维码核验真", "伪。如有疑问请咨询"],
+            ["本证明可通过扫描下方二维码", "核验真伪。如有疑问请咨询"],
+        ),
+    ],
+)
+def test_words_of_the_issue_stay_whole_on_paper_where_they_used_to_split(
+    text: str, columns: int, old: list[str], new: list[str]
+) -> None:
+    assert wrap_text(text, columns) == old  # no word breaker: any two characters may part
+    assert wrap_text(text, columns, segment) == new
+
+
+def test_opening_punctuation_never_ends_a_printed_line() -> None:
+    assert wrap_text("请备齐材料（原件）", 12, segment) == ["请备齐材料", "（原件）"]
+    # A word and the closing mark after it go down together.
+    assert wrap_text("参保险种（失业保险）", 18, segment) == ["参保险种", "（失业保险）"]
+
+
+def test_a_printed_word_wider_than_the_line_is_cut() -> None:
+    assert wrap_text("失业保险", 6, segment) == ["失业保", "险"]
+    assert wrap_text("（失业保险）", 6, segment) == ["（失业", "保险）"]
+    assert wrap_text("SB2024110500123", 6, segment) == ["SB2024", "110500", "123"]
+
+
+def test_a_word_breaker_whose_pieces_do_not_rejoin_the_text_is_a_layout_error() -> None:
+    with pytest.raises(ReceiptLayoutError, match="rejoin"):
+        wrap_text("养老保险", 4, lambda text: ["养老"])
+
+
+def test_the_receipt_layout_breaks_between_the_words_it_is_given() -> None:
+    receipt = Receipt((TextLine("参保险种：城镇职工基本养老保险、失业保险"),))
+    lines = [
+        item.text
+        for item in layout_receipt(receipt, PAPER_58MM, segment)
+        if isinstance(item, PrintLine)
+    ]
+    assert lines == ["参保险种：城镇职工基本养老保险、", "失业保险"]
+    field = Receipt((FieldLine("参保险种", "城镇职工基本养老保险、失业保险、工伤保险"),))
+    values = [
+        item.text.strip()
+        for item in layout_receipt(field, PAPER_58MM, segment)
+        if isinstance(item, PrintLine)
+    ]
+    assert values == ["参保险种", "城镇职工基本养老保险、失业保险、", "工伤保险"]
+
+
+_WRAP_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(["养老", "失业保险", "核验真伪", "城镇职工基本养老保险", "SB2024", "No.5"]),
+        st.sampled_from(list("，。（）《》、“”：")),
+        st.text(" \u3000", min_size=1, max_size=2),
+        st.text(max_size=4),
+    ),
+    max_size=12,
+).map("".join)
+
+
+@given(_WRAP_TEXT, st.integers(2, 40), st.booleans())
+def test_wrapping_never_loses_nor_reorders_a_character(
+    text: str, columns: int, with_words: bool
+) -> None:
+    clean = sanitize_text(text)
+    lines = wrap_text(text, columns, segment if with_words else None)
+    # Each line is the next stretch of the (sanitized) text; only spaces and the text's own
+    # line breaks lie between two lines.
+    position = 0
+    for line in lines:
+        found = clean.find(line, position)
+        assert found >= 0 and not clean[position:found].strip(), (clean, lines)
+        position = found + len(line)
+    assert not clean[position:].strip()
+    assert all(text_columns(line) <= columns for line in lines)
 
 
 def test_control_characters_never_reach_the_printer() -> None:

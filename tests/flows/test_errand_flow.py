@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import string
 import tomllib
 from collections.abc import Iterator
@@ -12,16 +13,20 @@ import flows_support
 import pytest
 from flows_support import DOCUMENT, receipt_strings
 
+from contracts.rating import RATING_LEVELS
 from devices.base import DeviceState
 from flows.catalogue import Catalogue, ItemKind, parse_catalogue
-from flows.errand import ErrandFlow, FlowError, Step, validate_graph
+from flows.guide import MATERIALS_PER_PAGE
+from flows.home import menu_items
 from flows.hub import ErrandDocument
-from flows.rating import RATING_LEVELS
+from flows.platform import EndReason, EndSession, Flow, FlowError, step
+from flows.registry import FLOWS
 from flows.steps import (
     Action,
     CardInserted,
     CardPulled,
     CheckPrinter,
+    Confirm,
     EffectDone,
     Failed,
     Guide,
@@ -33,9 +38,12 @@ from flows.steps import (
     RecordEvent,
     RunErrand,
     Screen,
+    ShowQr,
     SubmitRating,
     Succeeded,
+    Tap,
     Text,
+    Transition,
     screen_actions,
 )
 
@@ -67,14 +75,14 @@ class Kiosk(flows_support.Kiosk):
         self.send(CardInserted(READER))
         self.succeed(ReadCard, HOLDER)
         self.tap("continue")
-        assert self.screen.screen == "errand_menu"
+        assert self.screen.screen == "home.menu"
         return self
 
     def at_fetching(self) -> Kiosk:
         self.at_menu().tap(f"errand.{PROOF}")
         self.tap("confirm")
         self.succeed(CheckPrinter, DeviceState.ok())
-        assert self.screen.screen == "fetching"
+        assert self.screen.screen == "proof.fetching"
         return self
 
 
@@ -90,6 +98,11 @@ def texts(screen: Screen) -> Iterator[Text]:
             top += [section.heading, *section.items]
         if screen.qr_caption is not None:
             top.append(screen.qr_caption)
+    if isinstance(screen, Confirm):
+        for row in screen.rows:
+            top += [row.label, *([row.value] if isinstance(row.value, Text) else [])]
+    if isinstance(screen, ShowQr):
+        top.append(screen.qr_caption)
     stack = top
     while stack:
         text = stack.pop()
@@ -106,36 +119,39 @@ def test_proof_errand_end_to_end(catalogue: Catalogue) -> None:
     assert start.view.screen.screen == "attract" and start.effects == ()
 
     k.send(CardInserted(READER))
-    assert isinstance(k.screen, Progress) and k.screen.screen == "reading_card"
+    assert isinstance(k.screen, Progress) and k.screen.screen == "identify.reading_card"
     kinds: list[type] = [type(effect) for effect in k.effects]
     assert kinds == [RecordEvent, ReadCard]
     assert k.events("session_started") and k.awaited(ReadCard) == ReadCard(READER)
 
     k.succeed(ReadCard, HOLDER)
-    assert isinstance(k.screen, Message) and k.screen.screen == "identity"
+    assert isinstance(k.screen, Message) and k.screen.screen == "identify.identity"
     shown = [str(v) for text in texts(k.screen) for v in text.params.values()]
     assert "欧***" in shown and "1101**********002X" in shown
     assert ids(k.screen.actions) == ["continue", "cancel"]
 
     k.tap("continue")
-    assert isinstance(k.screen, Menu) and k.screen.screen == "errand_menu"
-    assert ids(k.screen.options) == [f"errand.{item.id}" for item in catalogue.items]
-    assert ids(k.screen.actions) == ["finish"]
+    assert isinstance(k.screen, Menu) and k.screen.screen == "home.menu"
+    # Errands done here with the card first, then the guides asked for most; every other guide
+    # is behind "browse all guides".
+    assert ids(k.screen.options) == [f"errand.{item.id}" for item in menu_items(catalogue)]
+    assert ids(k.screen.options)[0] == f"errand.{PROOF}"
+    assert ids(k.screen.actions) == ["guides", "finish"]
 
     k.tap(f"errand.{PROOF}")
-    assert k.screen.screen == "confirm" and ids(k.screen.actions) == ["confirm", "back"]
+    assert k.screen.screen == "proof.confirm" and ids(k.screen.actions) == ["confirm", "back"]
 
     k.tap("confirm")
-    assert k.screen.screen == "checking_printer" and k.awaited(CheckPrinter) == CheckPrinter()
+    assert k.screen.screen == "proof.checking_printer" and k.awaited(CheckPrinter) == CheckPrinter()
 
     k.succeed(CheckPrinter, DeviceState.ok())
-    assert k.screen.screen == "fetching"
+    assert k.screen.screen == "proof.fetching"
     run = k.awaited(RunErrand)
     assert isinstance(run, RunErrand) and run.errand_id == PROOF
     assert run.holder.id_number == "11010519491231002X"  # normalised before it reaches the hub
 
     k.succeed(RunErrand, document())
-    assert k.screen.screen == "printing"
+    assert k.screen.screen == "proof.printing"
     job = k.awaited(PrintReceipt)
     assert isinstance(job, PrintReceipt)
     printed = receipt_strings(job.receipt)
@@ -143,14 +159,14 @@ def test_proof_errand_end_to_end(catalogue: Catalogue) -> None:
     assert "CASE-2025-000123" in printed and "T-0001" in printed
 
     k.succeed(PrintReceipt)
-    assert k.screen.screen == "take_card_and_receipt"
+    assert k.screen.screen == "proof.done"
     reported: list[str] = [e.type for e in k.effects if isinstance(e, RecordEvent)]
     assert reported == ["errand_completed", "receipt_printed"]
     assert k.events("errand_completed")[0].fields == {"errand_id": PROOF}
     assert k.engine.in_session
 
     k.send(CardPulled(READER))
-    assert isinstance(k.screen, Menu) and k.screen.screen == "rating"
+    assert isinstance(k.screen, Menu) and k.screen.screen == "rating.choose"
     assert ids(k.screen.options) == ["rating.5", "rating.4", "rating.3", "rating.2", "rating.1"]
     assert ids(k.screen.actions) == ["skip"]
     assert any(text.params.get("case_number") == "CASE-2025-000123" for text in texts(k.screen))
@@ -173,7 +189,7 @@ def test_a_degraded_printer_still_prints(catalogue: Catalogue) -> None:
     k.tap(f"errand.{PROOF}")
     k.tap("confirm")
     k.succeed(CheckPrinter, DeviceState.degraded("paper_near_end"))
-    assert k.screen.screen == "fetching"
+    assert k.screen.screen == "proof.fetching"
 
 
 def test_rating_can_be_skipped(catalogue: Catalogue) -> None:
@@ -194,23 +210,34 @@ def test_guide_lists_every_material_and_prints_the_list(catalogue: Catalogue) ->
     k = Kiosk(catalogue).at_menu()
     k.tap(f"errand.{PENSION}")
     screen = k.screen
-    assert isinstance(screen, Guide) and screen.screen == "guide"
+    assert isinstance(screen, Guide) and screen.screen == "guide.guide"
     assert screen.title.key == f"catalogue.{PENSION}.title"
+    # Everything at once, and visibly so: the heading says how many materials there are in all,
+    # and a longer list is paged with plain "next page (1 of 2)" buttons, not hidden below a fold.
+    total = len(item.guide.materials)
+    assert total > MATERIALS_PER_PAGE
+    assert screen.sections[0].heading.params == {"count": str(total)}
+    assert len(screen.sections[0].items) == MATERIALS_PER_PAGE
+    assert ids(screen.actions) == ["page.previous", "page.next", "print_guide", "back"]
+    assert [a.enabled for a in screen.actions][:2] == [False, True]
+    assert screen.actions[1].label.params == {"page": "1", "pages": "2"}
     keys = {text.key for text in texts(screen)}
+    k.tap("page.next")
+    assert k.screen.screen == "guide.guide"
+    keys |= {text.key for text in texts(k.screen)}
     for material in item.guide.materials:
         assert f"catalogue.{PENSION}.materials.{material.id}.name" in keys
-    # All materials in one section, at once (一次性告知).
-    assert len(screen.sections[0].items) == len(item.guide.materials)
-    assert {f"catalogue.{PENSION}.fees", f"catalogue.{PENSION}.department"} <= keys
+    assert {f"catalogue.{PENSION}.fees", item.department.name_key, item.department.where_key,
+            f"catalogue.{PENSION}.conditions.1"} <= keys
     assert f"catalogue.{PENSION}.legal_basis.2" in keys
-    limit = next(text for text in texts(screen) if text.key == "guide.time_limit_value")
+    limit = next(text for text in texts(k.screen) if text.key == "guide.guide.time_limit_value")
     assert limit.params == {"days": "5"}
-    assert screen.qr_data == item.guide.guide_url and screen.qr_caption is not None
-    assert ids(screen.actions) == ["print_guide", "back"]
+    assert k.screen.qr_data == item.guide.guide_url and k.screen.qr_caption is not None
+    assert [a.enabled for a in k.screen.actions][:2] == [True, False]
     assert k.events("guide_viewed")[0].fields == {"item_id": PENSION}
 
     k.tap("print_guide")
-    assert k.screen.screen == "printing_guide"
+    assert k.screen.screen == "guide.printing"
     job = k.awaited(PrintReceipt)
     assert isinstance(job, PrintReceipt)
     printed = "\n".join(receipt_strings(job.receipt))
@@ -220,12 +247,12 @@ def test_guide_lists_every_material_and_prints_the_list(catalogue: Catalogue) ->
         assert personal not in printed  # the material list is for anyone: no personal data
 
     k.succeed(PrintReceipt)
-    assert k.screen.screen == "guide"
-    assert k.screen.lines[0].key == "guide.printed"
+    assert k.screen.screen == "guide.guide"
+    assert k.screen.lines[0].key == "guide.guide.printed"
     assert k.events("receipt_printed")[-1].fields == {"kind": "guide", "errand_id": PENSION}
 
     k.tap("back")
-    assert k.screen.screen == "errand_menu"
+    assert k.screen.screen == "home.menu"
 
 
 def test_guide_print_failure_offers_retry_and_back(catalogue: Catalogue) -> None:
@@ -233,14 +260,14 @@ def test_guide_print_failure_offers_retry_and_back(catalogue: Catalogue) -> None
     k.tap(f"errand.{PENSION}")
     k.tap("print_guide")
     k.fail(PrintReceipt, "paper_out")
-    assert k.screen.screen == "error.guide_print_failed"
+    assert k.screen.screen == "guide.print_failed"
     assert ids(k.screen.actions) == ["retry", "back"]
     assert k.screen.lines[0].key == "error.printer.paper_out"
     k.tap("retry")
-    assert k.screen.screen == "printing_guide" and k.awaited(PrintReceipt)
+    assert k.screen.screen == "guide.printing" and k.awaited(PrintReceipt)
     k.fail(PrintReceipt, "cover_open")
     k.tap("back")
-    assert k.screen.screen == "guide"
+    assert k.screen.screen == "guide.guide"
 
 
 # --- card problems ---------------------------------------------------------------------------
@@ -339,7 +366,7 @@ def test_paper_out_is_found_before_the_hub_is_asked(
     k.tap(f"errand.{PROOF}")
     k.tap("confirm")
     k.send(EffectDone(k.awaited(CheckPrinter), outcome))
-    assert k.screen.screen == "error.printer"
+    assert k.screen.screen == "proof.printer_unavailable"
     assert k.screen.lines[0].key == "error.printer.paper_out"
     assert ids(k.screen.actions) == ["back", "finish"]
     assert not any(isinstance(e, RunErrand) for out in k.outputs for e in out.effects)
@@ -350,7 +377,7 @@ def test_paper_out_is_found_before_the_hub_is_asked(
     }
     assert k.engine.in_session  # the session goes on: other errands, or finish
     k.tap("back")
-    assert k.screen.screen == "errand_menu"
+    assert k.screen.screen == "home.menu"
     k.tap("finish")
     assert k.screen.screen == "take_card"
     assert k.events("session_ended")[-1].fields == {"reason": "done"}
@@ -359,29 +386,29 @@ def test_paper_out_is_found_before_the_hub_is_asked(
 def test_hub_down_offers_try_again_which_checks_the_printer_again(catalogue: Catalogue) -> None:
     k = Kiosk(catalogue).at_fetching()
     k.fail(RunErrand, "hub_unavailable")
-    assert k.screen.screen == "error.hub_unavailable"
-    assert k.screen.lines[0].key == "error.hub_unavailable.body"
+    assert k.screen.screen == "proof.hub_unavailable"
+    assert k.screen.lines[0].key == "proof.hub_unavailable.body"
     assert ids(k.screen.actions) == ["retry", "back"]
     k.tap("retry")
-    assert k.screen.screen == "checking_printer"
+    assert k.screen.screen == "proof.checking_printer"
     k.succeed(CheckPrinter, DeviceState.ok())
     k.succeed(RunErrand, document())
-    assert k.screen.screen == "printing"
+    assert k.screen.screen == "proof.printing"
 
 
 def test_hub_error_uses_the_same_screen_with_its_own_message(catalogue: Catalogue) -> None:
     k = Kiosk(catalogue).at_fetching()
     k.fail(RunErrand, "hub_error")
-    assert k.screen.screen == "error.hub_unavailable"
-    assert k.screen.lines[0].key == "error.hub.body"
+    assert k.screen.screen == "proof.hub_unavailable"
+    assert k.screen.lines[0].key == "proof.hub_unavailable.hub_error"
     k.tap("back")
-    assert k.screen.screen == "errand_menu"
+    assert k.screen.screen == "home.menu"
 
 
 def test_a_document_for_another_errand_is_not_printed(catalogue: Catalogue) -> None:
     k = Kiosk(catalogue).at_fetching()
     k.succeed(RunErrand, document(errand_id="something_else"))
-    assert k.screen.screen == "error.hub_unavailable"
+    assert k.screen.screen == "proof.hub_unavailable"
     assert not any(isinstance(e, PrintReceipt) for e in k.effects)
 
 
@@ -391,8 +418,8 @@ def test_a_document_for_another_errand_is_not_printed(catalogue: Catalogue) -> N
 def test_each_hub_refusal_has_its_own_message(catalogue: Catalogue, reason: str) -> None:
     k = Kiosk(catalogue).at_fetching()
     k.fail(RunErrand, reason)
-    assert k.screen.screen == "error.refused"
-    assert k.screen.lines[0].key == f"error.refused.{reason}"
+    assert k.screen.screen == "proof.refused"
+    assert k.screen.lines[0].key == f"proof.refused.{reason}"
     assert ids(k.screen.actions) == ["back", "finish"]
     assert k.events("errand_failed")[0].fields["reason"] == reason
 
@@ -403,10 +430,10 @@ def test_print_failure_mid_job_reprints_the_same_document(catalogue: Catalogue) 
     first = k.awaited(PrintReceipt)
     assert isinstance(first, PrintReceipt)
     k.fail(PrintReceipt, "paper_out")
-    assert k.screen.screen == "error.print_failed"
+    assert k.screen.screen == "proof.print_failed"
     assert [line.key for line in k.screen.lines] == [
         "error.printer.paper_out",
-        "error.print_failed.body",
+        "proof.print_failed.body",
     ]
     assert ids(k.screen.actions) == ["retry", "finish"]
     k.tap("retry")
@@ -414,7 +441,7 @@ def test_print_failure_mid_job_reprints_the_same_document(catalogue: Catalogue) 
     assert isinstance(again, PrintReceipt) and again.receipt == first.receipt
     assert sum(isinstance(e, RunErrand) for out in k.outputs for e in out.effects) == 1
     k.succeed(PrintReceipt)
-    assert k.screen.screen == "take_card_and_receipt"
+    assert k.screen.screen == "proof.done"
 
 
 # --- privacy ----------------------------------------------------------------------------------
@@ -446,18 +473,54 @@ def test_no_personal_data_in_events_or_reprs(catalogue: Catalogue) -> None:
 # --- the declared graph -----------------------------------------------------------------------
 
 
-def test_the_declared_graph_is_valid_and_a_broken_one_is_refused() -> None:
-    validate_graph(ErrandFlow.INITIAL, ErrandFlow.GRAPH, ErrandFlow.MAY_END)
-    dead_end = dict(ErrandFlow.GRAPH)
-    dead_end[Step.GUIDE] = frozenset({Step.PRINTING_GUIDE})
-    dead_end[Step.GUIDE_PRINT_FAILED] = frozenset({Step.PRINTING_GUIDE})
-    dead_end[Step.PRINTING_GUIDE] = frozenset({Step.GUIDE, Step.GUIDE_PRINT_FAILED})
+def test_every_registered_flow_declares_a_valid_graph() -> None:
+    assert set(FLOWS) == {"identify", "home", "proof", "guide", "guides", "rating"}
+    for flow in FLOWS.values():
+        assert flow.INITIAL in flow.SPEC
+        assert all(spec.to <= set(flow.SPEC) for spec in flow.SPEC.values())
+
+
+def _declare(steps: tuple[object, ...], **handlers: object) -> type[Flow]:
+    namespace: dict[str, object] = {"NAME": "broken", "INITIAL": "a", "STEPS": steps}
+    namespace.update({f"step_{name}": handler for name, handler in handlers.items()})
+    return type("Broken", (Flow,), namespace)
+
+
+def _never(self: Flow, event: object) -> None:
+    return None
+
+
+def test_a_broken_declaration_is_refused_at_import() -> None:
     with pytest.raises(FlowError, match="never end"):
-        validate_graph(ErrandFlow.INITIAL, dead_end, ErrandFlow.MAY_END)
-    orphan = dict(ErrandFlow.GRAPH)
-    orphan[Step.ERRAND_MENU] = frozenset({Step.CONFIRM})
+        _declare((step("a", Message, to=("b",)), step("b", Message, to=("a",))), a=_never, b=_never)
     with pytest.raises(FlowError, match="nothing leads to"):
-        validate_graph(ErrandFlow.INITIAL, orphan, ErrandFlow.MAY_END)
+        _declare((step("a", Message, ends=True), step("b", Message, ends=True)), a=_never, b=_never)
+    with pytest.raises(FlowError, match="without a handler"):
+        _declare((step("a", Message, ends=True),))
+    with pytest.raises(FlowError, match="awaits no effect"):
+        _declare((step("a", Progress, ends=True),), a=_never)
+    with pytest.raises(FlowError, match="not an awaited effect"):
+        _declare((step("a", Progress, awaits=RecordEvent, ends=True),), a=_never)
+
+
+def test_a_missing_await_fails_at_run_time(catalogue: Catalogue) -> None:
+    """A step that shows a progress screen without asking for its effect would hang a resident:
+    the platform refuses it on the transition, and the engine ends the session cleanly."""
+    from flows.platform import FlowContext  # noqa: PLC0415
+
+    def jump(self: Flow, event: object) -> object:
+        return Transition(Progress("broken.b", Text("x")))
+
+    broken = _declare(
+        (step("a", Message, to=("b",), ends=True), step("b", Progress, awaits=ReadCard, ends=True)),
+        a=jump,
+        b=_never,
+    )
+    clock = flows_support.FakeClock()
+    flow = broken(FlowContext(catalogue, clock, "T-0001", dt.UTC, 60))
+    with pytest.raises(FlowError, match="awaits ReadCard"):
+        flow.handle(Tap("anything"))
+    assert EndSession(EndReason.DONE).reason is EndReason.DONE
 
 
 # --- every reachable screen, and its texts in both languages ----------------------------------
@@ -577,7 +640,7 @@ def fields_of(template: str) -> set[str]:
 
 def test_exploration_reaches_every_step_and_screen(reached: list[Kiosk]) -> None:
     screens = {k.screen.screen for k in reached}
-    assert {step.value for step in Step} <= screens
+    assert {f"{flow.NAME}.{spec}" for flow in FLOWS.values() for spec in flow.SPEC} <= screens
     assert {
         "attract",
         "take_card",
@@ -596,7 +659,11 @@ def test_no_reachable_screen_is_a_dead_end(reached: list[Kiosk]) -> None:
         waiting = any(type(e) in OUTCOMES for e in k.effects)
         touchable = any(a.enabled for a in screen_actions(screen))
         timed = screen.idle_timeout_s is not None
-        assert touchable or waiting or timed or screen.screen == "attract", screen.screen
+        # A forgotten card's screen waits for the card to be taken, and says so.
+        waits_for_card = screen.screen == "card_left"
+        assert touchable or waiting or timed or waits_for_card or screen.screen == "attract", (
+            screen.screen
+        )
 
 
 def test_every_emitted_key_is_translated_with_matching_placeholders(
@@ -625,7 +692,7 @@ def test_locale_files_agree_with_each_other() -> None:
 
 
 def test_rating_labels_are_the_national_wording() -> None:
-    assert [level.level for level in RATING_LEVELS] == [5, 4, 3, 2, 1]
+    assert [level.value for level in RATING_LEVELS] == [5, 4, 3, 2, 1]
     zh = load_locale("zh_CN")
     for level in RATING_LEVELS:
         assert zh[level.key] == level.official_name
@@ -642,9 +709,62 @@ def test_no_personal_data_in_any_event_anywhere(reached: list[Kiosk]) -> None:
                         assert personal not in flat
 
 
-def test_catalogue_kinds_lead_to_the_right_step(catalogue: Catalogue) -> None:
-    for item in catalogue.items:
+def test_each_menu_item_runs_the_flow_the_catalogue_names(catalogue: Catalogue) -> None:
+    for item in menu_items(catalogue):
         k = Kiosk(catalogue).at_menu()
         k.tap(f"errand.{item.id}")
-        expected = "confirm" if item.kind is ItemKind.INSTANT else "guide"
+        expected = {"proof": "proof.confirm", "guide": "guide.guide"}[item.flow]
         assert k.screen.screen == expected
+        assert (item.flow == "proof") == (item.kind is ItemKind.INSTANT)
+
+
+def test_every_guide_is_reachable_without_a_card_by_theme_and_by_department(
+    catalogue: Catalogue,
+) -> None:
+    by_theme: set[str] = set()
+    by_department: set[str] = set()
+    k = Kiosk(catalogue)
+    k.tap("guides")
+    assert k.screen.screen == "guides.browse" and k.engine.flow_stack == ("guides",)
+    assert k.events("session_started") and k.engine.in_session
+    themes = [a.id for a in k.screen.options if a.id.startswith("theme.")]
+    assert len(themes) >= 7 and ids(k.screen.options)[0] == "most_used"
+    for theme in themes:
+        k.tap(theme)
+        assert k.screen.screen == "guides.items"
+        by_theme |= {a.id for a in k.screen.options}
+        k.tap("back")
+    k.tap("departments")
+    departments = [a.id for a in k.screen.options]
+    assert len(departments) >= 5
+    for department in departments:
+        k.tap(department)
+        by_department |= {a.id for a in k.screen.options}
+        k.tap("back")
+        assert k.screen.screen == "guides.departments"
+    every = {f"item.{item.id}" for item in catalogue.items}
+    assert by_theme == every and by_department == every
+    k.tap("back")
+    k.tap("most_used")
+    assert ids(k.screen.options) == [f"item.{i.id}" for i in catalogue.most_used(8)]
+    k.tap(f"item.{PENSION}")
+    assert k.screen.screen == "guide.guide" and k.engine.flow_stack == ("guides", "guide")
+    assert k.events("guide_viewed")[-1].fields == {"item_id": PENSION}
+    k.tap("back")
+    assert k.screen.screen == "guides.items"
+    k.tap("back")
+    k.tap("back")  # off the index: the session ends, nothing personal was ever in it
+    assert k.screen.screen == "attract" and k.engine.idle
+    assert k.events("session_ended")[-1].fields == {"reason": "done"}
+
+
+def test_a_card_inserted_while_browsing_guides_starts_a_card_session(catalogue: Catalogue) -> None:
+    k = Kiosk(catalogue)
+    k.tap("guides")
+    k.tap("most_used")
+    k.send(CardInserted(READER))
+    assert k.screen.screen == "identify.reading_card"
+    assert k.engine.flow_stack == ("identify",)
+    assert [e.fields for e in k.events("session_ended")] == [
+        {"reason": "done", "detail": "card_inserted"}
+    ]

@@ -1,0 +1,24 @@
+"""The names of operations events (the MQTT ``event`` topic's ``type``), as one typed list."""
+
+from __future__ import annotations
+
+import enum
+
+
+class EventType(enum.StrEnum):
+    """Every event the terminal reports; fields are listed in docs/OPERATIONS.md."""
+
+    SESSION_STARTED = "session_started"
+    SESSION_ENDED = "session_ended"
+    GUIDE_VIEWED = "guide_viewed"
+    ERRAND_COMPLETED = "errand_completed"
+    RECEIPT_PRINTED = "receipt_printed"
+    ERRAND_FAILED = "errand_failed"
+    RATING_SUBMITTED = "rating_submitted"
+    RATING_SKIPPED = "rating_skipped"
+    CARD_LEFT_IN_READER = "card_left_in_reader"
+    EFFECT_TIMEOUT = "effect_timeout"
+    FLOW_ERROR = "flow_error"
+    DEVICE_FAULT = "device_fault"
+    AUTOMATION_REFUSED = "automation_refused"
+    CONTENT_INVALID = "content_invalid"

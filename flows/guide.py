@@ -1,0 +1,243 @@
+"""Guide: one item's service guide (办事指南), every material listed at once (一次性告知),
+paged with plain buttons where it is long, printed as a checklist or taken away as a QR code.
+
+Needs no identity: it runs from the errand menu and from browsing the guides without a card.
+Every material is numbered "of N" and the page says "第1/2页", so a resident sees there is more
+without knowing what a scroll bar is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from flows.catalogue import CatalogueItem, Material
+from flows.device_text import first_unusable, printer_line
+from flows.event_names import EventType
+from flows.operations_events import code, errand_failed, event
+from flows.platform import Finish, Flow, FlowResult, common_action, step, tapped
+from flows.receipt import guide_receipt
+from flows.steps import (
+    Action,
+    ActionStyle,
+    Effect,
+    EffectDone,
+    Event,
+    Failed,
+    Guide,
+    GuideSection,
+    Message,
+    PrintReceipt,
+    Progress,
+    Text,
+    Tone,
+    Transition,
+    t,
+)
+
+# Materials per page: a page must fit without scrolling at 800x480, in large type too.
+MATERIALS_PER_PAGE = 4
+MATERIALS_PER_PAGE_ELDER = 3
+
+
+class GuideFlow(Flow):
+    """Shows the guide of ``arg`` (a CatalogueItem with a guide); back returns to the caller."""
+
+    NAME = "guide"
+    INITIAL = "guide"
+    STEPS = (
+        step("guide", Guide, to=("guide", "printing"), ends=True),
+        step("printing", Progress, awaits=PrintReceipt, to=("guide", "print_failed")),
+        step("print_failed", Message, to=("printing", "guide")),
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._page = 0
+
+    def start(self) -> Transition:
+        return self._show()
+
+    def step_guide(self, ev: Event) -> FlowResult | None:
+        pages = self._pages()
+        return tapped(
+            ev,
+            {
+                "print_guide": self._print,
+                "back": Finish,
+                "page.next": lambda: self._turn(min(self._page + 1, len(pages) - 1)),
+                "page.previous": lambda: self._turn(max(self._page - 1, 0)),
+            },
+        )
+
+    def step_printing(self, ev: Event) -> FlowResult | None:
+        assert isinstance(ev, EffectDone)
+        item = self._item()
+        if isinstance(ev.outcome, Failed):
+            reason = code(ev.outcome.reason)
+            screen = Message(
+                self.screen_id("print_failed"),
+                self.text("print_failed", "title"),
+                (printer_line(reason), self.text("print_failed", "body")),
+                (common_action("retry", primary=True), common_action("back")),
+                Tone.ERROR,
+                self.ctx.idle_timeout_s,
+            )
+            return Transition(screen, (errand_failed(item, "print_guide", reason),))
+        printed = event(EventType.RECEIPT_PRINTED, kind="guide", errand_id=item.id)
+        return self._show(printed=True, effects=(printed,))
+
+    def step_print_failed(self, ev: Event) -> FlowResult | None:
+        return tapped(ev, {"retry": self._print, "back": self._show})
+
+    # --- screens ---------------------------------------------------------------------------------
+
+    def _turn(self, page: int) -> Transition:
+        self._page = page
+        return self._show()
+
+    def _pages(self) -> list[tuple[int, tuple[Material, ...]]]:
+        """Each page's first material number and its materials; the facts follow the last."""
+        guide = self._item().guide
+        size = MATERIALS_PER_PAGE_ELDER if self.ctx.elder() else MATERIALS_PER_PAGE
+        materials = guide.materials
+        starts = range(0, len(materials), size)
+        return [(start, materials[start : start + size]) for start in starts]
+
+    def _show(self, *, printed: bool = False, effects: Iterable[Effect] = ()) -> Transition:
+        item = self._item()
+        guide = item.guide
+        pages = self._pages()
+        self._page = min(self._page, len(pages) - 1)
+        first, materials = pages[self._page]
+        total = len(guide.materials)
+        heading = self.text("guide", "materials", count=str(total))
+        sections = [GuideSection(heading, tuple(
+            _material_line(item, material, first + offset + 1)
+            for offset, material in enumerate(materials)
+        ))]
+        if self._page == len(pages) - 1:
+            sections += self._facts(item)
+        lines: list[Text] = []
+        if printed:
+            lines.append(self.text("guide", "printed"))
+        if self._page == 0:
+            if item.summary is not None:
+                lines.append(t(item.key("summary")))
+            lines.append(self.text("guide", "all_at_once", count=str(total)))
+            if any(material.deferrable for material in guide.materials):
+                lines.append(self.text("guide", "deferrable_hint"))
+        actions: list[Action] = []
+        if len(pages) > 1:
+            number, of = str(self._page + 1), str(len(pages))
+            actions.append(Action(
+                "page.previous",
+                self.text("guide", "previous", page=number, pages=of),
+                enabled=self._page > 0,
+            ))
+            actions.append(Action(
+                "page.next",
+                self.text("guide", "next", page=number, pages=of),
+                enabled=self._page < len(pages) - 1,
+                style=ActionStyle.PRIMARY,
+            ))
+        down = first_unusable(frozenset({"printer"}), self.ctx.devices)
+        printing = self.action("guide", "print_guide", primary=len(pages) == 1 and down is None)
+        if down is not None:
+            # Say why there is no printing, and that the QR code still takes the guide away.
+            printing = dataclasses.replace(printing, enabled=False)
+            lines.append(self.text("guide", "no_printing", reason=printer_line(down[1])))
+        actions += [printing, common_action("back")]
+        screen = Guide(
+            self.screen_id("guide"),
+            t(item.title_key),
+            tuple(sections),
+            qr_data=guide.guide_url,
+            qr_caption=self.text("guide", "qr_caption"),
+            lines=tuple(lines),
+            actions=tuple(actions),
+            # Reading a full guide takes longer than pressing a button.
+            idle_timeout_s=2 * self.ctx.idle_timeout_s,
+        )
+        return Transition(screen, tuple(effects))
+
+    def _facts(self, item: CatalogueItem) -> list[GuideSection]:
+        guide = item.guide
+        days = guide.time_limit_working_days
+        limit = (
+            self.text("guide", "time_limit_value", days=str(days))
+            if days > 0
+            else self.text("guide", "on_the_spot")
+        )
+        return [
+            GuideSection(
+                self.text("guide", "conditions"),
+                tuple(
+                    t(item.key("conditions", str(n)))
+                    for n in range(1, len(guide.conditions) + 1)
+                ),
+            ),
+            GuideSection(self.text("guide", "time_limit"), (limit,)),
+            GuideSection(self.text("guide", "fees"), (t(item.key("fees")),)),
+            GuideSection(
+                self.text("guide", "department"),
+                (t(item.department.name_key), t(item.department.where_key)),
+            ),
+            GuideSection(
+                self.text("guide", "legal_basis"),
+                tuple(
+                    t(item.key("legal_basis", str(n)))
+                    for n in range(1, len(guide.legal_basis) + 1)
+                ),
+            ),
+        ]
+
+    def _print(self) -> Transition:
+        receipt = guide_receipt(
+            self._item(),
+            terminal_id=self.ctx.terminal_id,
+            printed_at=self.ctx.clock.now(),
+            zone=self.ctx.zone,
+        )
+        screen = Progress(self.screen_id("printing"), self.text("printing", "title"))
+        return Transition(screen, (PrintReceipt(receipt),))
+
+    def _item(self) -> CatalogueItem:
+        if not isinstance(self.arg, CatalogueItem):
+            raise TypeError("the guide flow needs a catalogue item")
+        return self.arg
+
+
+def _material_line(item: CatalogueItem, material: Material, number: int) -> Text:
+    """"2. 户口簿 原件1份、复印件1份（说明）〔可容缺〕": what, how many, and its marks in words."""
+    return t(
+        "guide.guide.material",
+        index=str(number),
+        name=t(item.key("materials", material.id, "name")),
+        counts=_counts(material),
+        notes=(
+            t("guide.guide.notes", notes=t(item.key("materials", material.id, "notes")))
+            if material.notes is not None
+            else ""
+        ),
+        marks=_marks(material),
+    )
+
+
+def _counts(material: Material) -> Text:
+    if material.originals and material.copies:
+        return t("guide.guide.originals_and_copies", originals=str(material.originals),
+                 copies=str(material.copies))
+    if material.copies:
+        return t("guide.guide.copies", copies=str(material.copies))
+    return t("guide.guide.originals", originals=str(material.originals))
+
+
+def _marks(material: Material) -> Text | str:
+    if material.deferrable and material.optional:
+        return t("guide.guide.deferrable_and_optional")
+    if material.deferrable:
+        return t("guide.guide.deferrable")
+    if material.optional:
+        return t("guide.guide.optional")
+    return ""
