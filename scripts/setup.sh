@@ -4,9 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the PC/SC daemon with the vpcd virtual reader driver, a real MQTT broker,
-# a virtual X server for the UI, a CJK font, and the headers pyscard builds against.
+# a virtual X server for the UI, a CJK font, the headers pyscard builds against, and the speech
+# engine (espeak-ng; aplay from alsa-utils plays it; sox checks the simulator's WAV files).
 DEB_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto xvfb xauth fonts-wqy-microhei
-              libmtdev1 libgl1 libegl1 libgles2 build-essential python3-venv)
+              libmtdev1 libgl1 libegl1 libgles2 build-essential python3-venv
+              espeak-ng alsa-utils sox)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

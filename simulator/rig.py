@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 
 
 
+# The reference screens' real diagonals (21.5" landscape, 15.6" portrait, the 7" panel).
+REFERENCE_DIAGONALS_IN: dict[tuple[int, int], float] = {
+    (1920, 1080): 21.5,
+    (1080, 1920): 15.6,
+    (800, 480): 7.0,
+}
+
 @dataclass(frozen=True)
 class RigOptions:
     """What to start. A ``None`` endpoint means "start the virtual one"."""
@@ -144,6 +151,10 @@ class SimulatorRig:
         width, height = size or o.size
         printer_host, printer_port = self.printer_address
         broker_host, broker_port = self.broker_address
+        inches = REFERENCE_DIAGONALS_IN.get((width, height))
+        # A reference screen is simulated at its real size, so type and targets come out in the
+        # millimetres a resident would see; any other size gets the terminal's assumed pitch.
+        diagonal = f"diagonal_in = {inches}\n" if inches is not None else ""
         config = f"""# Written by the simulator for this run; terminal/config.py lists every option.
 [terminal]
 id = "{o.terminal_id}"
@@ -156,7 +167,7 @@ fullscreen = false
 width = {width}
 height = {height}
 language = "{o.language}"
-
+{diagonal}
 [card]
 reader_filter = ""
 
@@ -177,6 +188,10 @@ heartbeat_interval_s = {o.heartbeat_interval_s}
 [automation]
 enabled = true
 port = {automation_port}
+
+[speech]
+# The simulator's sound card: each utterance becomes a WAV file here (the last 50 are kept).
+wav_dir = "{self.workdir / "speech"}"
 """
         path.write_text(config, encoding="utf-8")
         return path

@@ -13,21 +13,23 @@ import math
 import os
 import signal
 import threading
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from devices.base import DeviceState
 from devices.card.driver import CardReaderDriver
-from flows.catalogue import Catalogue, parse_catalogue
 from flows.clock import SystemClock
 from flows.engine import SessionEngine
+from flows.event_names import EventType
+from flows.home import ERRAND_FLOWS
 from flows.steps import (
     CardInserted,
     CardPulled,
     CheckPrinter,
+    DeviceChanged,
     EffectDone,
     Event,
     Failed,
@@ -35,6 +37,7 @@ from flows.steps import (
     ReadCard,
     RecordEvent,
     Tap,
+    TextEntered,
     Tick,
 )
 from terminal.automation import (
@@ -44,7 +47,8 @@ from terminal.automation import (
     AutomationServer,
     development_marker,
 )
-from terminal.config import Config, HubSettings, PrinterSettings
+from terminal.config import Config, HubSettings, PrinterSettings, SpeechSettings
+from terminal.content_store import PACKAGED_CONTENT_DIR, ContentError, load_content
 from terminal.controller import TerminalController
 from terminal.counters import DailyCounters
 from terminal.deferred import Deferred, DeferredHub, DeferredPrinter
@@ -56,6 +60,7 @@ from terminal.operations import OperationsLink
 from terminal.outbox import Outbox
 from terminal.ratings import RatingQueue
 from terminal.sd_notify import Notifier
+from terminal.speech import NullSpeech, Speech
 from terminal.ui.boot import KivySettings, configure_kivy
 
 if TYPE_CHECKING:
@@ -66,21 +71,15 @@ log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).parent
 LOCALES_DIR = PACKAGE_DIR / "locales"
-CONTENT_DIR = PACKAGE_DIR / "content"
 TICK_INTERVAL_S = 0.25  # the idle countdown shows whole seconds; a quarter keeps it smooth
 WATCHDOG_INTERVAL_S = 10.0
 DEVICE_POLL_INTERVAL_S = 10.0
 
 
-def load_catalogue(content_dir: Path | None) -> Catalogue:
-    path = (content_dir or CONTENT_DIR) / "catalogue.toml"
-    with path.open("rb") as f:
-        return parse_catalogue(tomllib.load(f))
-
-
 def build_printer(settings: PrinterSettings) -> ReceiptPrinter:
     """python-escpos and its printer database: ~60 ms of imports, made after the first screen."""
     from devices.printer.driver import PrinterConnection, ReceiptPrinter  # noqa: PLC0415
+    from flows.wording import segment  # noqa: PLC0415
 
     if settings.kind == "usb":
         connection = PrinterConnection.usb(settings.usb_vendor, settings.usb_product)
@@ -93,7 +92,19 @@ def build_printer(settings: PrinterSettings) -> ReceiptPrinter:
         paper_mm=settings.paper_mm,
         status_timeout_s=settings.status_timeout_s,
         job_timeout_s=settings.job_timeout_s,
+        words=segment,  # lines break between words on paper too (养老, not 养/老)
     )
+
+
+def build_speech(settings: SpeechSettings) -> Speech:
+    """Voice guidance: espeak-ng on the sound card, WAV files (the simulator), or none."""
+    from terminal.speech_engines import EspeakSpeech, WavSpeech  # noqa: PLC0415
+
+    if not settings.enabled:
+        return NullSpeech()
+    if settings.wav_dir is not None:
+        return WavSpeech(settings.wav_dir)
+    return EspeakSpeech(audio_device=settings.audio_device)
 
 
 def build_hub(settings: HubSettings) -> HttpServiceHub:
@@ -165,9 +176,20 @@ def run(config: Config) -> int:
     terminal_id = config.terminal.terminal_id
     zone = ZoneInfo(config.terminal.timezone)
     clock = SystemClock()
-    catalogue = load_catalogue(config.terminal.content_dir)
-    translator = Translator.load(LOCALES_DIR, extra=catalogue.translations())
+    try:
+        # A broken content file never stops the terminal: the last good copy (or the shipped
+        # one) is used and operations hear of it (content_invalid, heartbeat row "content").
+        content = load_content(
+            config.terminal.content_dir or PACKAGED_CONTENT_DIR, state_dir,
+            flows=ERRAND_FLOWS, zone=zone,
+        )
+    except ContentError as e:
+        log.critical("cannot start: %s", e)
+        return 2
+    catalogue = content.catalogue
+    translator = Translator.load(LOCALES_DIR, extra=content.translations())
     engine = SessionEngine(
+        notices=content.notices,
         catalogue=catalogue,
         clock=clock,
         terminal_id=terminal_id,
@@ -191,6 +213,7 @@ def run(config: Config) -> int:
     ratings = RatingQueue(outbox, hub, terminal_id=terminal_id, now=clock.now)
     counters = DailyCounters(lambda: clock.now().astimezone(zone).date())
 
+    speech = build_speech(config.speech)
     # Declared here, built below: the closures that use them run only once everything is built.
     controller: TerminalController
     monitor: DeviceMonitor
@@ -201,18 +224,26 @@ def run(config: Config) -> int:
         devices=lambda: monitor.states(),  # noqa: PLW0108 - the monitor is built below
         in_session=lambda: controller.serving,
     )
-    monitor = DeviceMonitor(
-        # The outbox's storage is watched like a device: a full disk is a fault operations must
-        # see in the heartbeat (and, once it can be written again, in an event).
-        {"card_reader": card.state, "printer": printer.status, "storage": outbox.health},
-        interval_s=DEVICE_POLL_INTERVAL_S,
-        on_change=operations.device_changed,
-    )
-    outbox.on_health = lambda state: monitor.report("storage", state)
-
     def post(event: Event) -> None:
         """From any thread: hand ``event`` to the engine on the main thread."""
         Clock.schedule_once(lambda _dt: controller.handle(event), 0)
+
+    def device_changed(name: str, state: DeviceState) -> None:
+        operations.device_changed(name, state)
+        # The screens tell the truth about the devices (no printing offered without paper).
+        post(DeviceChanged(name, state))
+
+    monitor = DeviceMonitor(
+        # The outbox's storage is watched like a device: a full disk is a fault operations must
+        # see in the heartbeat (and, once it can be written again, in an event).
+        {"card_reader": card.state, "printer": printer.status, "storage": outbox.health,
+         "content": content.health, "speech": speech.state},
+        interval_s=DEVICE_POLL_INTERVAL_S,
+        on_change=device_changed,
+    )
+    outbox.on_health = lambda state: monitor.report("storage", state)
+    for problem in content.events():
+        operations.record(problem)  # stored until telemetry is up, like every early event
 
     def deliver(done: EffectDone) -> None:
         post(done)
@@ -244,7 +275,8 @@ def run(config: Config) -> int:
             ratings.start()
             operations.start(after=monitor.polled)
 
-    ui = KioskUi(translator, on_settled=settled, home_language=config.display.language)
+    ui = KioskUi(translator, on_settled=settled, home_language=config.display.language,
+                 speech=speech, mm_per_px=config.display.mm_per_px)
     def schedule(delay: float, call: Callable[[], None]) -> None:
         Clock.schedule_once(lambda _dt: call(), delay)
 
@@ -252,6 +284,7 @@ def run(config: Config) -> int:
         engine, ui, runner, schedule=schedule, on_idle=lambda: tidy_when_idle(schedule),
     )
     ui.on_tap = lambda target: controller.handle(Tap(target))
+    ui.on_text = lambda target, value: controller.handle(TextEntered(target, value))
 
     automation: AutomationServer | None = None
     if automation_wanted(config, os.environ):
@@ -259,6 +292,7 @@ def run(config: Config) -> int:
             AutomationEndpoints(
                 describe=ui.current_description,
                 tap=ui.tap,
+                text=ui.text,
                 screenshot=ui.screenshot_png,
                 touch=ui.touch_at,
                 layout=ui.layout_issues,
@@ -267,7 +301,7 @@ def run(config: Config) -> int:
         )
     elif config.automation.enabled:
         # Operations hear of it too: nobody reads an unattended kiosk's log.
-        operations.record(RecordEvent("automation_refused", "warning",
+        operations.record(RecordEvent(EventType.AUTOMATION_REFUSED, "warning",
                                       {"reason": "no_development_marker"}))
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -303,6 +337,7 @@ def run(config: Config) -> int:
             operations.stop,
             printer_part.built.close if printer_part.built else None,
             hub_part.built.close if hub_part.built else None,  # after the lanes that call it
+            speech.close,
             outbox.close,
         )
     return 0

@@ -10,6 +10,7 @@ value the MQTT contract, a socket or the file system would refuse only later, at
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import reprlib
@@ -98,12 +99,33 @@ class TerminalSettings:
     content_dir: Path | None = None  # None = the catalogue shipped with the package
 
 
+MM_PER_INCH = 25.4
+# Without [display] diagonal_in, sizes in millimetres are computed as if each pixel were 0.175 mm
+# (145 pixels per inch), a little denser than the densest reference screen (the 15.6-inch
+# 1080x1920 panel, 0.180 mm). Type and targets then come out at least as large as asked on every
+# reference screen (a 7-inch 800x480 panel is 0.191 mm, a 21.5-inch 1920x1080 one 0.248 mm),
+# never smaller; only a denser panel than these needs its size in the config.
+ASSUMED_MM_PER_PX = 0.175
+DIAGONAL_RANGE_IN = (5.0, 100.0)
+# A pixel density no touch panel has means a wrong size or resolution, not a strange screen.
+PPI_RANGE = (20.0, 600.0)
+
+
 @dataclass(frozen=True)
 class DisplaySettings:
     fullscreen: bool = True
+    # The panel's native resolution (the window's size when not full screen).
     width: int = 1920
     height: int = 1080
     language: str = "zh_CN"
+    diagonal_in: float | None = None  # the panel's visible diagonal; None: see ASSUMED_MM_PER_PX
+
+    @property
+    def mm_per_px(self) -> float:
+        """Millimetres per pixel of the panel: what the UI turns its mm minimums into."""
+        if self.diagonal_in is None:
+            return ASSUMED_MM_PER_PX
+        return self.diagonal_in * MM_PER_INCH / math.hypot(self.width, self.height)
 
 
 @dataclass(frozen=True)
@@ -148,6 +170,16 @@ class MqttSettings:
 
 
 @dataclass(frozen=True)
+class SpeechSettings:
+    """Voice guidance. ``wav_dir``: write each utterance there instead of playing it (the
+    simulator's sound card); else espeak-ng plays on the ALSA ``audio_device``."""
+
+    enabled: bool = True
+    audio_device: str = "default"
+    wav_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class AutomationSettings:
     enabled: bool = False  # the simulator turns it on; production config must not
     port: int = 8701
@@ -162,6 +194,7 @@ class Config:
     hub: HubSettings = field(default_factory=HubSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     automation: AutomationSettings = field(default_factory=AutomationSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
 
 
 def _name(key: object) -> str:
@@ -276,9 +309,33 @@ def _contract_checked(where: str, value: str, check: Callable[[str], str]) -> st
     return value
 
 
+def _checked_diagonal(value: float) -> float:
+    """The screen's diagonal in inches, within what a kiosk panel can be (NaN is outside)."""
+    low, high = DIAGONAL_RANGE_IN
+    if not low <= value <= high:
+        raise ConfigError(f"[display] diagonal_in is the screen's diagonal in inches, "
+                          f"{low:g} to {high:g}, not {_shown(value)}")
+    return value
+
+
+def _check_pixel_density(display: DisplaySettings) -> None:
+    """A diagonal and a resolution that make no panel (a 100-inch 800x480, a 5-inch 4K): the
+    UI would size type and targets from a pixel pitch that is not the screen's."""
+    if display.diagonal_in is None:
+        return
+    ppi = MM_PER_INCH / display.mm_per_px
+    low, high = PPI_RANGE
+    if not low <= ppi <= high:
+        raise ConfigError(
+            f"[display] a {display.diagonal_in:g}-inch screen of {display.width}x"
+            f"{display.height} pixels has {ppi:.0f} pixels per inch, outside {low:g} to "
+            f"{high:g}; check diagonal_in, width and height (the panel's native resolution)"
+        )
+
+
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Build a Config from a TOML document's tables; raise ConfigError naming what is wrong."""
-    known = {"terminal", "display", "card", "printer", "hub", "mqtt", "automation"}
+    known = {"terminal", "display", "card", "printer", "hub", "mqtt", "automation", "speech"}
     unknown_sections = sorted(set(data) - known)
     if unknown_sections:
         raise ConfigError(f"unknown section(s): {', '.join(map(_name, unknown_sections))}")
@@ -305,10 +362,11 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         raise ConfigError(
             f"[terminal] timezone: unknown zone {_shown(terminal.timezone)}") from None
     _check_state_dir(terminal.state_dir)
-    if terminal.content_dir is not None:
-        # The catalogue is loaded before the first screen: missing, it would end the start-up
-        # with a traceback.
-        _existing_file("[terminal] content_dir", terminal.content_dir / "catalogue.toml")
+    if terminal.content_dir is not None and not terminal.content_dir.is_dir():
+        # A missing or broken file in it is not fatal (the last good content is used and
+        # reported), but a directory that is not there at all is a typo in this file.
+        raise ConfigError(
+            f"[terminal] content_dir: {_shown(str(terminal.content_dir))} is not a directory")
 
     s = sections["display"]
     dd = DisplaySettings()
@@ -317,7 +375,13 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         width=s.get("width", dd.width, above=319, below=8000),
         height=s.get("height", dd.height, above=239, below=8000),
         language=s.get("language", dd.language, choices=("zh_CN", "en")),
+        diagonal_in=(
+            _checked_diagonal(s.get("diagonal_in", 0.0))
+            if "diagonal_in" in data.get("display", {})
+            else None
+        ),
     )
+    _check_pixel_density(display)
 
     s = sections["card"]
     dc = CardSettings()
@@ -404,11 +468,24 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         port=s.get("port", da.port, above=0, below=65536),
     )
 
+    s = sections["speech"]
+    dv = SpeechSettings()
+    wav_dir = s.get("wav_dir", "")
+    audio_device = s.get("audio_device", dv.audio_device)
+    if not audio_device or _CONTROL.search(audio_device) or not audio_device.isascii():
+        raise ConfigError(f"[speech] audio_device must be an ALSA device name, not "
+                          f"{_shown(audio_device)}")
+    speech = SpeechSettings(
+        enabled=s.get("enabled", dv.enabled),
+        audio_device=audio_device,
+        wav_dir=_checked_path("[speech] wav_dir", wav_dir) if wav_dir else None,
+    )
+
     typos = [f"[{name}] {_name(option)}" for name, sec in sorted(sections.items())
              for option in sec.unread()]
     if typos:
         raise ConfigError(f"unknown option(s), check the spelling: {', '.join(typos)}")
-    return Config(terminal, display, card, printer, hub, mqtt, automation)
+    return Config(terminal, display, card, printer, hub, mqtt, automation, speech)
 
 
 def parse_config_bytes(raw: bytes, source: str = "config") -> Config:

@@ -6,12 +6,13 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
-from flows.rating import RATING_LEVELS as LEVELS
+from contracts.rating import RatingLevel
+from flows.event_names import EventType
 from flows.steps import RecordEvent
 
-# The heartbeat's keys, "1" to "5"; from the flow's levels, not the MQTT contract, which would
-# bring pydantic onto the path to the first screen.
-RATING_LEVELS = tuple(str(level.level) for level in sorted(LEVELS, key=lambda lv: lv.level))
+# The heartbeat's keys, "1" to "5" (contracts.rating is stdlib only: importing it does not bring
+# the MQTT contract's pydantic onto the path to the first screen).
+RATING_LEVELS = tuple(level.wire for level in sorted(RatingLevel))
 
 
 class DailyCounters:
@@ -42,13 +43,13 @@ class DailyCounters:
         with self._lock:
             self._roll()
             match event.type:
-                case "session_started":
+                case EventType.SESSION_STARTED:
                     self.sessions += 1
-                case "errand_completed":
+                case EventType.ERRAND_COMPLETED:
                     self.completed_errands += 1
-                case "receipt_printed":
+                case EventType.RECEIPT_PRINTED:
                     self.receipts += 1
-                case "rating_submitted":
+                case EventType.RATING_SUBMITTED:
                     level = str(event.fields.get("level", ""))
                     if level in self.ratings:
                         self.ratings[level] += 1

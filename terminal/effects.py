@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from devices.base import CardHolder, DeviceError, DeviceState, Receipt
+from flows.effect_specs import LANES, spec_of
 from flows.hub import ErrandDocument, HubError, ServiceHub
 from flows.steps import (
     CheckPrinter,
@@ -51,16 +52,6 @@ class EventSink(Protocol):
     def record(self, event: RecordEvent) -> None: ...
 
 
-# Which worker runs which effect: one per device or service, so two jobs never share a wire.
-_LANES: dict[type, str] = {
-    ReadCard: "card",
-    CheckPrinter: "printer",
-    PrintReceipt: "printer",
-    RunErrand: "hub",
-    SubmitRating: "store",
-}
-
-
 class EffectRunner:
     """Runs effects on per-device workers and delivers an EffectDone for each (but RecordEvent)."""
 
@@ -84,15 +75,16 @@ class EffectRunner:
         self._deliver = deliver
         self._workers = {
             lane: ThreadPoolExecutor(1, thread_name_prefix=f"effect-{lane}")
-            for lane in ("card", "printer", "hub", "store")
+            for lane in LANES  # which worker runs which effect: flows.effect_specs
         }
 
     def run(self, effect: Effect) -> None:
         """Start ``effect``; returns at once."""
+        worker = self._workers[spec_of(effect).lane]
         if isinstance(effect, RecordEvent):
-            self._workers["store"].submit(self._guarded_record, effect)
+            worker.submit(self._guarded_record, effect)
             return
-        self._workers[_LANES[type(effect)]].submit(self._perform_and_deliver, effect)
+        worker.submit(self._perform_and_deliver, effect)
 
     def shutdown(self, drain_s: float = 3.0) -> None:
         """Stop taking work. Device and hub jobs still queued are dropped (their session is over

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from contracts.personal import screen_event_fields
 from devices.base import DeviceState, Health
+from flows.event_names import EventType
 from flows.steps import RecordEvent
 from terminal.config import Config
 from terminal.counters import DailyCounters
@@ -108,7 +109,7 @@ class OperationsLink:
         log.info("device %s is now %s %s", name, state.health, state.reason)
         if state.health is not Health.OK:
             severity = "critical" if state.health is Health.FAULT else "warning"
-            self.record(RecordEvent("device_fault", severity,
+            self.record(RecordEvent(EventType.DEVICE_FAULT, severity,
                                     {"device": name, "reason": state.reason or "unknown"}))
         with self._lock:
             agent = self._agent
@@ -169,7 +170,7 @@ class OperationsLink:
             for item in items:
                 try:
                     record = json.loads(item.payload_json)
-                    agent.record(RecordEvent(record["type"], record["severity"],
+                    agent.record(RecordEvent(EventType(record["type"]), record["severity"],
                                              record["fields"]))
                 except (KeyError, TypeError, ValueError):
                     log.warning("dropping unreadable early event %d", item.id)

@@ -10,9 +10,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flows.steps import Action, Attract, Guide, Menu, Message, Progress, Text, View, t
+from flows.engine import MODE_TOGGLE
+from flows.steps import (
+    Action,
+    Attract,
+    Confirm,
+    Done,
+    Form,
+    Guide,
+    Menu,
+    Message,
+    Progress,
+    ShowQr,
+    Text,
+    View,
+    form_targets,
+    t,
+)
 
 LANG_TOGGLE = "lang.toggle"
+SPEAK = "speech.repeat"  # read this screen aloud (again), in any mode
+MORE_TIME = "more_time"  # shown with the countdown: any touch restarts the timer (WCAG 2.2.1)
 
 Bounds = tuple[int, int, int, int]  # x, y, width, height in window pixels, origin top-left
 
@@ -22,6 +40,10 @@ _KINDS: dict[type, str] = {
     Progress: "progress",
     Menu: "menu",
     Guide: "guide",
+    Confirm: "confirm",
+    Done: "done",
+    ShowQr: "qr",
+    Form: "form",
 }
 
 
@@ -48,24 +70,51 @@ class SectionModel:
 
 
 @dataclass(frozen=True)
+class FieldModel:
+    """A form field as drawn: the field itself is a target (tap to type into it)."""
+
+    target: TargetModel
+    kind: str  # "digits" | "date" | "choice"
+    shown: str  # the value as shown (masked where personal)
+    error: str | None
+    focused: bool
+    choices: tuple[TargetModel, ...]
+
+
+@dataclass(frozen=True)
 class ScreenModel:
     """One screen, translated: what the resident sees, in display order."""
 
     screen: str
-    kind: str  # "attract" | "message" | "progress" | "menu" | "guide"
+    kind: str  # "attract" | "message" | "progress" | "menu" | "guide" | "confirm" | "done" | "qr"
     language: str
     brand: str
     title: str
     lines: tuple[str, ...]
     options: tuple[TargetModel, ...]
     sections: tuple[SectionModel, ...]
+    rows: tuple[tuple[str, str], ...]  # a confirm screen's label/value summary
+    fields: tuple[FieldModel, ...]  # a form's fields
+    keypad: tuple[TargetModel, ...]  # a form's keys while a keyed field has the focus
     qr_data: str | None
     qr_caption: str | None
     actions: tuple[TargetModel, ...]
     toggle: TargetModel
+    mode_toggle: TargetModel
+    speak: TargetModel
     tone: str | None
     countdown_s: int | None
     countdown: str | None
+    more_time: TargetModel | None
+    elder: bool
+    # 上一页 / 下一页 and "第{page}/{pages}页": for a menu the UI pages because it cannot show
+    # all its tiles at once
+    page_previous: str
+    page_next: str
+    page_of: str
+    notice: tuple[str, str] | None  # the attract screen's public notice: title, body
+    notice_urgent: bool
+    speech: str  # what voice guidance says: title and instructions, nothing personal
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -75,6 +124,14 @@ class ScreenModel:
         if self.countdown is not None:
             out.append(self.countdown)
         out += [self.title, *self.lines]
+        for label, value in self.rows:
+            out += [label, value]
+        if self.notice is not None:
+            out += list(self.notice)
+        for form_field in self.fields:
+            out += [form_field.target.label, form_field.shown]
+            if form_field.error is not None:
+                out.append(form_field.error)
         for section in self.sections:
             out.append(section.heading)
             out.extend(section.items)
@@ -83,13 +140,44 @@ class ScreenModel:
         return tuple(out)
 
     @property
+    def switches(self) -> tuple[TargetModel, ...]:
+        """The top bar's switches: read aloud, large text (长辈模式), then the language."""
+        return (self.speak, self.mode_toggle, self.toggle)
+
+    @property
     def targets(self) -> tuple[TargetModel, ...]:
-        """Options, then footer actions, then the language switch (always present, always last)."""
-        return (*self.options, *self.actions, self.toggle)
+        """Options, footer actions, "more time" while the countdown shows, then the switches."""
+        extra = () if self.more_time is None else (self.more_time,)
+        form: list[TargetModel] = []
+        for form_field in self.fields:
+            form += [form_field.target, *form_field.choices]
+        return (*self.options, *form, *self.keypad, *self.actions, *extra, *self.switches)
 
 
 def _target(action: Action, tr: TextSource, lang: str) -> TargetModel:
     return TargetModel(action.id, tr.text(action.label, lang), action.enabled, str(action.style))
+
+
+def _speakable(text: Text) -> bool:
+    """Only texts built from translations alone are spoken: any plain parameter may be a value
+    about the resident (a masked name, an ID number, a case number), never said aloud in public."""
+    return all(isinstance(value, Text) and _speakable(value) for value in text.params.values())
+
+
+def speech_for(view: View, tr: TextSource, lang: str) -> str:
+    """The title and the instructions of ``view`` as voice guidance says them."""
+    screen = view.screen
+    parts = [screen.title, *screen.lines]
+    return "\n".join(tr.text(text, lang) for text in parts if _speakable(text))
+
+
+def _notice(screen: object, tr: TextSource, lang: str) -> tuple[str, str] | None:
+    if not isinstance(screen, Attract) or screen.notice is None:
+        return None
+    notice = screen.notice
+    # Urgency said in words, not by colour alone: 【紧急】系统维护通知.
+    title = t("ui.notice.urgent", title=notice.title) if notice.urgent else notice.title
+    return tr.text(title, lang), tr.text(notice.body, lang)
 
 
 def present(view: View, tr: TextSource, lang: str) -> ScreenModel:
@@ -99,6 +187,33 @@ def present(view: View, tr: TextSource, lang: str) -> ScreenModel:
     sections: tuple[SectionModel, ...] = ()
     qr_data: str | None = None
     qr_caption: str | None = None
+    rows: tuple[tuple[str, str], ...] = ()
+    fields: tuple[FieldModel, ...] = ()
+    keypad: tuple[TargetModel, ...] = ()
+    if isinstance(screen, Form):
+        fields = tuple(
+            FieldModel(
+                target=TargetModel(f"field.{f.id}", tr.text(f.label, lang), True, "secondary"),
+                kind=str(f.kind),
+                shown=f.shown,
+                error=None if f.error is None else tr.text(f.error, lang),
+                focused=f.id == screen.focus,
+                choices=tuple(_target(c, tr, lang) for c in f.choices),
+            )
+            for f in screen.fields
+        )
+        keypad = tuple(
+            _target(a, tr, lang) for a in form_targets(screen) if a.id.startswith("key.")
+        )
+    if isinstance(screen, Confirm):
+        rows = tuple(
+            (tr.text(row.label, lang),
+             row.value if isinstance(row.value, str) else tr.text(row.value, lang))
+            for row in screen.rows
+        )
+    if isinstance(screen, ShowQr):
+        qr_data = screen.qr_data
+        qr_caption = tr.text(screen.qr_caption, lang)
     if isinstance(screen, Guide):
         sections = tuple(
             SectionModel(tr.text(s.heading, lang), tuple(tr.text(i, lang) for i in s.items))
@@ -122,22 +237,55 @@ def present(view: View, tr: TextSource, lang: str) -> ScreenModel:
         lines=tuple(tr.text(line, lang) for line in screen.lines),
         options=tuple(_target(o, tr, lang) for o in options),
         sections=sections,
+        rows=rows,
+        fields=fields,
+        keypad=keypad,
         qr_data=qr_data,
         qr_caption=qr_caption,
         actions=tuple(_target(a, tr, lang) for a in screen.actions),
         toggle=TargetModel(LANG_TOGGLE, tr.text(t("ui.language.switch"), lang), True, "secondary"),
-        tone=str(screen.tone) if isinstance(screen, Message) else None,
+        speak=TargetModel(
+            SPEAK, tr.text(t("ui.speech.repeat" if view.elder else "ui.speech.read"), lang),
+            True, "secondary",
+        ),
+        mode_toggle=TargetModel(
+            MODE_TOGGLE,
+            tr.text(t("ui.mode.normal" if view.elder else "ui.mode.elder"), lang),
+            True,
+            "secondary",
+        ),
+        tone=str(screen.tone) if isinstance(screen, Message) else (
+            "success" if isinstance(screen, Done) else None
+        ),
         countdown_s=view.countdown_s,
         countdown=countdown,
+        more_time=(
+            None
+            if view.countdown_s is None
+            else TargetModel(MORE_TIME, tr.text(t("ui.more_time"), lang), True, "primary")
+        ),
+        elder=view.elder,
+        notice=_notice(screen, tr, lang),
+        notice_urgent=isinstance(screen, Attract) and screen.notice is not None
+        and screen.notice.urgent,
+        page_previous=tr.text(t("ui.page.previous"), lang),
+        page_next=tr.text(t("ui.page.next"), lang),
+        page_of=tr.text(t("ui.page.of", page="{page}", pages="{pages}"), lang),
+        speech=speech_for(view, tr, lang),
     )
 
 
 def describe_model(
-    model: ScreenModel, bounds: Mapping[str, Bounds | None] | None = None
+    model: ScreenModel,
+    bounds: Mapping[str, Bounds | None] | None = None,
+    extra: tuple[TargetModel, ...] = (),
+    spoken: str | None = None,
 ) -> dict[str, Any]:
-    """The automation API's JSON for a model; ``bounds`` adds each target's on-screen box."""
+    """The automation API's JSON for a model; ``bounds`` adds each target's on-screen box;
+    ``extra`` are the UI's own targets (page buttons of a menu too long for the screen);
+    ``spoken`` is what voice guidance said for this screen (None: nothing)."""
     targets: list[dict[str, Any]] = []
-    for target in model.targets:
+    for target in (*model.targets, *extra):
         entry: dict[str, Any] = {"id": target.id, "label": target.label, "enabled": target.enabled}
         if bounds is not None:
             box = bounds.get(target.id)
@@ -153,6 +301,8 @@ def describe_model(
         "language": model.language,
         "countdown_s": model.countdown_s,
         "tone": model.tone,
+        "mode": "elder" if model.elder else "normal",
+        "spoken": spoken,
     }
 
 

@@ -24,14 +24,19 @@ from kivy.uix.floatlayout import FloatLayout
 from PIL import Image
 
 from flows.steps import Attract, View
+from terminal.config import ASSUMED_MM_PER_PX
 from terminal.i18n import DEFAULT_LANGUAGE, Translator
-from terminal.presentation import LANG_TOGGLE, ScreenModel, describe_model, present
+from terminal.presentation import LANG_TOGGLE, SPEAK, ScreenModel, describe_model, present
+from terminal.speech import NullSpeech, Speech
 from terminal.ui import geometry, theme, touch
 from terminal.ui.chrome import Frame
 from terminal.ui.fonts import find_cjk_font, register_font
 from terminal.ui.mainthread import MainThread
 from terminal.ui.text_pixels import release_label_pixels
 from terminal.ui.theme import Metrics
+
+# Screens spoken whatever the mode: the one that tells passers-by a card was left behind.
+ALWAYS_SPOKEN = frozenset({"card_left"})
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +103,16 @@ class KioskUi:
         font_path: Path | None = None,
         touch_guard_s: float = TOUCH_GUARD_S,
         home_language: str = DEFAULT_LANGUAGE,
+        speech: Speech | None = None,
+        mm_per_px: float = ASSUMED_MM_PER_PX,
     ) -> None:
         self.on_tap: Callable[[str], None] = on_tap or (lambda _target: None)
+        self.on_text: Callable[[str, str], None] = lambda _target, _value: None
         self.on_settled = on_settled
         self._translator = translator
         self._touch_guard_s = touch_guard_s
+        self._speech: Speech = speech if speech is not None else NullSpeech()
+        self._spoken: tuple[str, str, str] | None = None  # (screen, text, language) last said
         register_font(find_cjk_font(font_path))
         release_label_pixels()
         self._main = MainThread()
@@ -115,7 +125,9 @@ class KioskUi:
         # The language every resident starts in ([display] language); the switch is theirs.
         self._home_language = home_language
         self._language = home_language
-        self._metrics = Metrics(int(Window.width), int(Window.height))
+        self._metrics_elder = False
+        self._mm_per_px = mm_per_px  # the panel's pixel pitch: type and targets in millimetres
+        self._metrics = self._metrics_for(int(Window.width), int(Window.height))
         self._frames_since_show = 0
         self._settled = False
         self._fingerprint: object = None
@@ -160,10 +172,23 @@ class KioskUi:
             and self._language != self._home_language
         ):
             self._language = self._home_language  # a new resident starts in the home language
-        if previous is not None and previous.screen == view.screen and self._frame is not None:
+        if view.elder != self._metrics_elder:
+            self._metrics_elder = view.elder
+            self._metrics = self._metrics_for(int(Window.width), int(Window.height))
+        same_targets = previous is not None and (
+            (previous.countdown_s is None) == (view.countdown_s is None)
+            and previous.elder == view.elder
+        )
+        if (
+            previous is not None
+            and same_targets
+            and previous.screen == view.screen
+            and self._frame is not None
+        ):
             self._model = present(view, self._translator, self._language)
             self._frame.set_countdown(self._model.countdown)
             return
+        # A new screen, a new mode, or the countdown's "more time" button comes or goes.
         self._render()
 
     def _render(self) -> None:
@@ -179,13 +204,17 @@ class KioskUi:
         self._settled = False
         self._fingerprint = None
         self._shown_at = time.time()
+        self._announce()
 
     def _resized(self, _window: Any, width: int, height: int) -> None:
         # Portrait and landscape get different layouts, so a rotation redraws from scratch.
-        metrics = Metrics(int(width), int(height))
+        metrics = self._metrics_for(int(width), int(height))
         if metrics != self._metrics:
             self._metrics = metrics
             self._render()
+
+    def _metrics_for(self, width: int, height: int) -> Metrics:
+        return Metrics(width, height, elder=self._metrics_elder, mm_per_px=self._mm_per_px)
 
     def _tick(self, _dt: float) -> None:
         self._frames_since_show += 1
@@ -224,11 +253,34 @@ class KioskUi:
         if target_id == LANG_TOGGLE:
             self._switch_language()
             return
+        if target_id == SPEAK:
+            self._announce(again=True)
+            return
+        if self._frame is not None and self._frame.body.handle_local(target_id):
+            return  # the UI's own page buttons: nothing for the flow
         try:
             self.on_tap(target_id)
         except Exception:
             # A failing handler must not take the kiosk down with it; the flow stays where it was.
             log.exception("tap handler failed for %s", target_id)
+
+    def _announce(self, *, again: bool = False) -> None:
+        """Voice guidance: each new screen's title and instructions, in elder mode (and on the
+        screen that calls staff to a forgotten card, in any mode); the speaker switch says the
+        screen (again) in any mode. A new screen cuts what was being said."""
+        model = self._model
+        if model is None:
+            return
+        said = (model.screen, model.speech, model.language)
+        wanted = again or model.elder or model.screen in ALWAYS_SPOKEN
+        if not wanted or not model.speech:
+            self._speech.stop()
+            self._spoken = None
+            return
+        if said == self._spoken and not again:
+            return  # the same screen drawn again (a mode or layout change): not said twice
+        self._speech.say(model.speech, model.language, slow=model.elder)
+        self._spoken = said
 
     def _switch_language(self) -> None:
         languages = self._translator.languages
@@ -248,6 +300,11 @@ class KioskUi:
         screen or disabled."""
         return self._main.call(lambda: self._tap(target_id), timeout_s, ready=self._ready)
 
+    def text(self, target_id: str, value: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+        """Type a whole value into the form field ``target_id``; False if no such field is on
+        the screen (the automation API's ``/text``)."""
+        return self._main.call(lambda: self._text(target_id, value), timeout_s, ready=self._ready)
+
     def screenshot_png(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> bytes:
         """The window as PNG, once the screen has settled."""
         return self._main.call(self._screenshot, timeout_s, ready=self._ready)
@@ -263,7 +320,9 @@ class KioskUi:
     def layout_issues(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[str]:
         """Clipped labels, overlapping or undersized targets on the current screen."""
         return self._main.call(
-            lambda: geometry.layout_issues(self._root, (Window.width, Window.height)),
+            lambda: geometry.layout_issues(
+                self._root, (Window.width, Window.height), self._metrics.min_target_px
+            ),
             timeout_s,
             ready=self._ready,
         )
@@ -288,15 +347,34 @@ class KioskUi:
                 "language": self._language,
                 "countdown_s": None,
                 "tone": None,
+                "mode": "normal",
+                "spoken": None,
             }
         bounds = geometry.target_bounds(self._root, Window.height)
-        return describe_model(self._model, bounds)
+        extra = self._frame.body.local_targets() if self._frame is not None else ()
+        model = self._model
+        said = (model.screen, model.speech, model.language)
+        spoken = self._speech.last_spoken if said == self._spoken else None
+        described = describe_model(model, bounds, extra, spoken)
+        # With the bounds, tools can measure every target in millimetres on the glass.
+        described["mm_per_px"] = self._mm_per_px
+        return described
 
     def _tap(self, target_id: str) -> bool:
         widget = geometry.find_target(self._root, target_id)
         if widget is None or widget.disabled:
             return False
         self._dispatch(target_id)
+        return True
+
+    def _text(self, target_id: str, value: str) -> bool:
+        model = self._model
+        if model is None or not any(f.target.id == target_id for f in model.fields):
+            return False
+        try:
+            self.on_text(target_id, value)
+        except Exception:
+            log.exception("text handler failed for %s", target_id)
         return True
 
     def _screenshot(self) -> bytes:

@@ -1,10 +1,12 @@
-"""The frame around every screen: top bar (service name, countdown, language switch) and footer."""
+"""The frame around every screen: top bar (service name, countdown, the large-text and language
+switches) and the footer with the screen's actions (and "more time" while the countdown runs)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kivy.graphics import Color, Rectangle
+from kivy.uix.anchorlayout import AnchorLayout
 from kivy.uix.boxlayout import BoxLayout
 
 from terminal.presentation import ScreenModel
@@ -23,54 +25,112 @@ class Frame(BoxLayout):  # type: ignore[misc]
         self.body: ScreenBody = build_body(model, m, activate)
         self.add_widget(self.body)
         self.add_widget(self._footer(model, m, activate))
+        self.body.attach_pager(self.pager, self.refit_footer)
         self.set_countdown(model.countdown)
 
     def _top_bar(self, model: ScreenModel, m: Metrics, activate: Activate) -> BoxLayout:
-        bar = BoxLayout(
+        """Service name, countdown and switches in one deep-blue row; where large type leaves
+        the countdown no room beside the switches, it drops to a second row under them."""
+        row = BoxLayout(
             orientation="horizontal",
             size_hint_y=None,
             height=m.bar_height,
             padding=(m.pad, 0),
             spacing=m.gap,
         )
-        _fill(bar, theme.ACCENT)
-        bar.add_widget(
-            TextLabel(
-                model.brand,
-                m.font_small * 1.1,
-                color=theme.ON_ACCENT,
-                pos_hint={"center_y": 0.5},
-            )
+        brand = TextLabel(
+            model.brand, m.font_bar, color=theme.ON_ACCENT, pos_hint={"center_y": 0.5}
         )
+        row.add_widget(brand)
         self._countdown = Pill(m.font_small, m, theme.ACCENT_PRESSED, theme.ON_ACCENT)
         self._countdown.pos_hint = {"center_y": 0.5}
-        bar.add_widget(self._countdown)
-        toggle = TargetButton(
-            model.toggle,
-            m,
-            activate,
-            font_size=m.font_small * 1.1,
-            min_height=max(float(theme.MIN_TOUCH_PX), m.bar_height * 0.74),
-            style="inverse",
-            size_hint_x=None,
-            pos_hint={"center_y": 0.5},
+        # The switches (large text, language) are always there, on every screen, top right, as
+        # wide as their words: in large type on a narrow screen they need all the room they get.
+        switches = [
+            TargetButton(
+                switch,
+                m,
+                activate,
+                font_size=m.font_bar,
+                min_height=m.switch_height,
+                min_width=m.switch_min_width,
+                pad_x=m.gap,
+                style="inverse",
+                size_hint_x=None,
+                pos_hint={"center_y": 0.5},
+            )
+            for switch in model.switches
+        ]
+        for button in switches:
+            button.width = button.natural_width()
+        # The countdown only counts down: its first text is the widest it will be.
+        countdown_width = self._countdown.width_for(model.countdown or "")
+        one_row = (
+            countdown_width + sum(b.width for b in switches) + m.gap * len(switches) + 2 * m.pad
+            <= m.width
         )
-        toggle.width = toggle.natural_width()
-        bar.add_widget(toggle)
+        if one_row:
+            row.add_widget(self._countdown)
+        for button in switches:
+            row.add_widget(button)
+
+        def show_brand(*_: Any) -> None:
+            # The service name only takes what the countdown and the switches leave. Squeezed
+            # into a tower of lines taller than the bar (large type on a 7-inch or portrait
+            # screen), it is left out rather than clipped: the screen's own title says more.
+            brand.opacity = 1 if brand.height <= row.height else 0
+
+        brand.bind(height=show_brand)
+        row.bind(height=show_brand)
+        show_brand()
+        if one_row:
+            _fill(row, theme.ACCENT)
+            return row
+        bar = BoxLayout(orientation="vertical", size_hint_y=None)
+        second = AnchorLayout(anchor_x="right", anchor_y="top", size_hint_y=None,
+                              padding=(m.pad, 0, m.pad, m.gap * 0.6))
+        second.add_widget(self._countdown)
+
+        def fit(*_: Any) -> None:
+            second.height = self._countdown.height + m.gap * 0.6
+            bar.height = row.height + second.height
+
+        self._countdown.bind(height=fit)
+        fit()
+        bar.add_widget(row)
+        bar.add_widget(second)
+        _fill(bar, theme.ACCENT)
         return bar
 
     def _footer(self, model: ScreenModel, m: Metrics, activate: Activate) -> BoxLayout:
-        buttons = [TargetButton(a, m, activate) for a in model.actions]
+        extra = () if model.more_time is None else (model.more_time,)
+        buttons = [TargetButton(a, m, activate) for a in (*model.actions, *extra)]
         row = ActionRow(buttons, m, align="center" if model.kind == "attract" else "right")
-        footer = BoxLayout(size_hint_y=None, padding=(m.pad, m.gap, m.pad, m.gap))
+        footer = BoxLayout(size_hint_y=None, padding=(m.pad, m.gap, m.pad, m.gap), spacing=m.gap)
+        # Left of the actions: a paged menu's 上一页 / 第1/2页 / 下一页 (the body fills it); on a
+        # row of its own above them when both do not fit side by side.
+        pager = BoxLayout(orientation="horizontal", size_hint=(None, None), width=0, height=0,
+                          spacing=m.gap)
+        natural = sum(b.natural_width() for b in buttons) + m.gap * max(0, len(buttons) - 1)
 
         def fit(*_: Any) -> None:
-            footer.height = row.height + 2 * m.gap if buttons else m.gap
+            tallest = max([0.0, *(child.height for child in pager.children)])
+            pager.height = tallest
+            room = footer.width - 2 * m.pad - m.gap
+            stacked = pager.width > 0 and pager.width + natural > room
+            footer.orientation = "vertical" if stacked else "horizontal"
+            action_height = row.height if buttons else 0.0
+            content = tallest + m.gap + action_height if stacked else max(action_height, tallest)
+            footer.height = content + 2 * m.gap if content else m.gap
 
         row.bind(height=fit)
+        pager.bind(children=fit, width=fit)
+        footer.bind(width=fit)
         fit()
+        footer.add_widget(pager)
         footer.add_widget(row)
-        if buttons:
+        self.pager, self.refit_footer = pager, fit
+        if buttons or model.kind == "menu":
             _fill(footer, theme.SURFACE, top_rule=theme.BORDER, rule_width=m.border)
         return footer
 

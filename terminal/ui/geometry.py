@@ -113,7 +113,9 @@ def _is_ancestor(a: Widget, b: Widget) -> bool:
     return False
 
 
-def layout_issues(root: Widget, window_size: tuple[float, float]) -> list[str]:
+def layout_issues(
+    root: Widget, window_size: tuple[float, float], min_target_px: float = MIN_TOUCH_PX
+) -> list[str]:
     """Layout defects on the current screen, as sentences; an empty list means none.
 
     A label's text must fit its box; a label outside any scroll view must lie inside the window,
@@ -142,7 +144,7 @@ def layout_issues(root: Widget, window_size: tuple[float, float]) -> list[str]:
                 issues.append(f"{_name(label)} sticks out of its scroll view sideways")
     shown_targets = [w for w in targets(root) if _shown(w)]
     for widget in shown_targets:
-        if min(widget.width, widget.height) < MIN_TOUCH_PX - TOLERANCE_PX:
+        if min(widget.width, widget.height) < min_target_px - TOLERANCE_PX:
             issues.append(
                 f"{_name(widget)} is too small to touch: {widget.width:.0f}x{widget.height:.0f}"
             )

@@ -1,9 +1,11 @@
-"""Colours and sizes of the kiosk UI, computed from the window size; pure, no Kivy."""
+"""Colours and sizes of the kiosk UI, computed from the window and the panel's pixel pitch; pure."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from terminal.config import ASSUMED_MM_PER_PX
 
 Rgba = tuple[float, float, float, float]
 
@@ -14,7 +16,10 @@ def _hex(code: str, alpha: float = 1.0) -> Rgba:
 
 
 # A calm official palette: light background, one deep government blue, tone colours kept for
-# meaning (error red is never used for decoration, so it stays alarming).
+# meaning (error red is never used for decoration, so it stays alarming). One palette serves both
+# modes: every text colour is dark enough for elder mode's 7:1 (tests/terminal/test_theme.py), so
+# the screens need not know the mode to pick a colour. The muted grey, red, green, amber and the
+# disabled grey were darkened just enough for that; the look is the same.
 BACKGROUND = _hex("#F3F6FA")
 SURFACE = _hex("#FFFFFF")
 ACCENT = _hex("#0B4A9E")
@@ -22,17 +27,19 @@ ACCENT_PRESSED = _hex("#083873")
 ACCENT_TINT = _hex("#E6EEF9")
 ON_ACCENT = _hex("#FFFFFF")
 TEXT = _hex("#1A2230")
-TEXT_MUTED = _hex("#4B5566")
+TEXT_MUTED = _hex("#4A5364")
 BORDER = _hex("#CBD5E1")
-DANGER = _hex("#B3261E")
-DANGER_PRESSED = _hex("#8C1D17")
+DANGER = _hex("#972019")
+DANGER_PRESSED = _hex("#7A1914")
 DISABLED_FILL = _hex("#E4E8EE")
-DISABLED_TEXT = _hex("#8C96A5")
+# Disabled is not told by a faint grey alone: a disabled target also loses its solid edge for a
+# dashed one (widgets.TargetButton), so its text can stay as legible as any other.
+DISABLED_TEXT = _hex("#464B52")
 
 TONE_COLOURS: dict[str, Rgba] = {
     "info": ACCENT,
-    "success": _hex("#1E7B3A"),
-    "warning": _hex("#A35F00"),
+    "success": _hex("#165C2B"),
+    "warning": _hex("#794600"),
     "error": DANGER,
 }
 TONE_TINTS: dict[str, Rgba] = {
@@ -42,21 +49,114 @@ TONE_TINTS: dict[str, Rgba] = {
     "error": _hex("#FBEAE8"),
 }
 
-# Smallest touch target we accept, in pixels, whatever the scale: about 9 mm on a 7" 800x480
-# panel (~133 dpi). Larger screens get more through the relative sizes below.
+# Every (text colour, background) pair the UI draws, by where it is drawn. The contrast test runs
+# over this table, and another test checks that every colour the UI code passes as a text colour
+# is a foreground here.
+TEXT_PAIRS: tuple[tuple[str, Rgba, Rgba], ...] = (
+    ("text on the page", TEXT, BACKGROUND),
+    ("text on a card or tile", TEXT, SURFACE),
+    ("text on a pressed tile", TEXT, ACCENT_TINT),
+    ("notes on the page", TEXT_MUTED, BACKGROUND),
+    ("notes on a card", TEXT_MUTED, SURFACE),
+    ("titles and headings on the page", ACCENT, BACKGROUND),
+    ("headings and list numbers on a card", ACCENT, SURFACE),
+    ("secondary and top-bar buttons", ACCENT, SURFACE),
+    ("secondary and top-bar buttons, pressed", ACCENT, ACCENT_TINT),
+    ("primary button", ON_ACCENT, ACCENT),
+    ("primary button, pressed; countdown", ON_ACCENT, ACCENT_PRESSED),
+    ("danger button", ON_ACCENT, DANGER),
+    ("danger button, pressed", ON_ACCENT, DANGER_PRESSED),
+    ("top bar: service name", ON_ACCENT, ACCENT),
+    ("disabled target", DISABLED_TEXT, DISABLED_FILL),
+    ("a form field's error on the page", DANGER, BACKGROUND),
+    *((f"{tone} notice: title", TONE_COLOURS[tone], TONE_TINTS[tone]) for tone in TONE_COLOURS),
+    *((f"{tone} notice: lines", TEXT, TONE_TINTS[tone]) for tone in TONE_TINTS),
+)
+
+NORMAL_MIN_CONTRAST = 4.5  # WCAG 2.x AA
+ELDER_MIN_CONTRAST = 7.0  # WCAG 2.x AAA, asked of elder mode
+
+
+def relative_luminance(colour: Rgba) -> float:
+    """WCAG 2.x relative luminance of an sRGB colour (alpha ignored)."""
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in colour[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(fg: Rgba, bg: Rgba) -> float:
+    """WCAG 2.x contrast ratio of two opaque colours, 1.0 to 21.0, whichever is lighter."""
+    lighter, darker = sorted((relative_luminance(fg), relative_luminance(bg)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+# Smallest touch target in pixels whatever the pitch (what geometry.layout_issues checks); the
+# millimetre minimums below are what a resident's finger needs and usually ask for more.
 MIN_TOUCH_PX = 48
+
+# What 适老化 asks, on the physical screen (DESIGN.md section 12).
+NORMAL_BODY_MM = 4.5  # main text em size, normal mode
+ELDER_BODY_MM = 6.0  # main text em size, elder mode
+ELDER_TYPE_FACTOR = 1.5  # every text in elder mode, against its normal size
+NORMAL_TARGET_MM = 10.0
+ELDER_TARGET_MM = 15.0
+# Baseline to baseline, in em (the CSS sense). Kivy's own line_height multiplies the font's
+# natural line height instead; ``kivy_line_height`` converts.
+LINE_HEIGHT = 1.4
+MIN_LINE_HEIGHT = 1.3
+
+# Sizes in multiples of the type unit (fonts) or of ``unit`` (layout), the proportions the layout
+# was designed in; main text is ``font_body``.
+_TYPE = {
+    "hero": 7.6,
+    "title": 5.8,
+    "heading": 4.6,
+    "body": 3.9,
+    "small": 3.3,
+    "button": 4.1,
+    "tile": 4.5,
+    "bar": 3.6,  # the top bar's service name and switches
+}
+# A target is at least this many em of its own label tall: room for the words and a margin.
+_BUTTON_EM = 2.2
+_TILE_EM = 3.0
+_TILE_COMPACT_EM = 2.2
+_SWITCH_EM = 2.0
+
+
+def _ceil_tenth(value: float) -> float:
+    """Rounded up to 0.1 px: a size computed as a minimum must not come out under it."""
+    return math.ceil(round(value * 10, 6)) / 10
 
 
 @dataclass(frozen=True)
 class Metrics:
-    """Sizes in pixels for one window; everything scales with 1% of the shorter side (``unit``).
+    """Sizes in pixels for one window on a panel of ``mm_per_px`` millimetres per pixel.
 
-    ``scale`` enlarges type and targets for the large-type (适老化) mode.
+    Layout (spacing, pictures, widths) scales with ``unit``, 1% of the shorter side. Type scales
+    with it too but never below the millimetre minimum of main text, keeping its proportions;
+    in ``elder`` mode every font is exactly ``ELDER_TYPE_FACTOR`` times its normal size and
+    targets grow to ``ELDER_TARGET_MM``, while spacing stays (a 7-inch screen has no room to
+    spare). ``scale`` multiplies ``unit`` for tools and tests that want a bigger layout; elder
+    mode is ``elder``, not a scale.
     """
 
     width: int
     height: int
     scale: float = 1.0
+    elder: bool = False
+    mm_per_px: float = ASSUMED_MM_PER_PX
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"window size must be positive, not {self.width}x{self.height}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"scale must be positive and finite, not {self.scale!r}")
+        if not (math.isfinite(self.mm_per_px) and self.mm_per_px > 0):
+            raise ValueError(f"mm_per_px must be positive and finite, not {self.mm_per_px!r}")
 
     @property
     def unit(self) -> float:
@@ -66,39 +166,79 @@ class Metrics:
     def portrait(self) -> bool:
         return self.height > self.width
 
+    def px(self, mm: float) -> float:
+        """Pixels covering ``mm`` millimetres of this panel."""
+        return mm / self.mm_per_px
+
+    def mm(self, px: float) -> float:
+        """Millimetres ``px`` pixels cover on this panel."""
+        return px * self.mm_per_px
+
     def _u(self, factor: float) -> float:
         return round(self.unit * factor, 1)
 
     # type
+
+    @property
+    def type_unit(self) -> float:
+        """What normal type is measured in: ``unit``, or more where main text would come out
+        under ``NORMAL_BODY_MM`` (a 7-inch 800x480 panel)."""
+        return max(self.unit, self.px(NORMAL_BODY_MM) / _TYPE["body"])
+
+    @property
+    def type_factor(self) -> float:
+        return ELDER_TYPE_FACTOR if self.elder else 1.0
+
+    def _font(self, name: str) -> float:
+        return _ceil_tenth(self.type_unit * _TYPE[name]) * self.type_factor
+
     @property
     def font_hero(self) -> float:
-        return self._u(7.6)
+        return self._font("hero")
 
     @property
     def font_title(self) -> float:
-        return self._u(5.8)
+        return self._font("title")
 
     @property
     def font_heading(self) -> float:
-        return self._u(4.6)
+        return self._font("heading")
 
     @property
     def font_body(self) -> float:
-        return self._u(3.9)
+        """Main text: at least 4.5 mm (em) in normal mode, 1.5 times that in elder mode."""
+        return self._font("body")
 
     @property
     def font_small(self) -> float:
-        return self._u(3.3)
+        return self._font("small")
 
     @property
     def font_button(self) -> float:
-        return self._u(4.1)
+        return self._font("button")
 
     @property
     def font_tile(self) -> float:
-        return self._u(4.5)
+        return self._font("tile")
+
+    @property
+    def font_bar(self) -> float:
+        """The top bar's service name and switches."""
+        return self._font("bar")
+
+    @property
+    def line_height(self) -> float:
+        """Baseline to baseline, in em; Kivy labels take ``kivy_line_height`` of it."""
+        return LINE_HEIGHT
+
+    @property
+    def target_line_height(self) -> float:
+        """Line spacing of a target's label: the least allowed, since a label is a few words
+        on a line or two and the target's own edge sets it apart; tiles stay compact."""
+        return MIN_LINE_HEIGHT
 
     # spacing
+
     @property
     def pad(self) -> float:
         return self._u(3.2)
@@ -116,49 +256,81 @@ class Metrics:
         return max(1.0, self._u(0.3))
 
     # chrome and targets
+
+    @property
+    def min_target_mm(self) -> float:
+        return ELDER_TARGET_MM if self.elder else NORMAL_TARGET_MM
+
+    @property
+    def min_target_px(self) -> float:
+        """Least width and height of any touch target, in whole pixels."""
+        return float(max(MIN_TOUCH_PX, math.ceil(round(self.px(self.min_target_mm), 6))))
+
+    @property
+    def switch_height(self) -> float:
+        """The top bar's switches (large text, language)."""
+        return max(self.min_target_px, self.font_bar * _SWITCH_EM, self._u(11.0) * 0.74)
+
+    @property
+    def switch_min_width(self) -> float:
+        return self.min_target_px * 1.5
+
     @property
     def bar_height(self) -> float:
-        return max(float(MIN_TOUCH_PX) + 8, self._u(11.0))
+        return max(self._u(11.0), self.switch_height + self.gap)
 
     @property
     def button_height(self) -> float:
-        return max(float(MIN_TOUCH_PX), self._u(12.0))
+        return max(self.min_target_px, self._u(12.0), self.font_button * _BUTTON_EM)
 
     @property
     def button_min_width(self) -> float:
-        return max(float(MIN_TOUCH_PX) * 2, self._u(24.0))
+        return max(self.min_target_px * 1.5, float(MIN_TOUCH_PX) * 2, self._u(24.0))
 
     @property
     def tile_min_width(self) -> float:
-        return self._u(30.0)
+        return max(self.min_target_px, self._u(30.0), self.font_tile * 4)
 
     @property
     def tile_max_width(self) -> float:
         # Portrait screens read best as a list of full-width tiles; landscape as a grid.
-        return self._u(100.0 if self.portrait else 75.0)
+        return max(self.tile_min_width, self._u(100.0 if self.portrait else 75.0))
 
     @property
     def tile_height(self) -> float:
         """Preferred tile height; a menu scrolls rather than shrink tiles below it."""
-        return max(float(MIN_TOUCH_PX) * 1.5, self._u(18.0))
+        return max(self.min_target_px * 1.25, self._u(18.0), self.font_tile * _TILE_EM)
 
     @property
     def tile_compact_height(self) -> float:
         """Smallest tile height before a menu scrolls instead (still well over a fingertip)."""
-        return max(MIN_TOUCH_PX * 1.25, self._u(12.0))
+        return max(self.min_target_px, self._u(12.0), self.font_tile * _TILE_COMPACT_EM)
 
     @property
     def tile_comfortable_width(self) -> float:
         """Tile width a scrolling menu aims for: short titles stay on one or two lines."""
-        return self._u(45.0)
+        return max(self.tile_min_width, self._u(45.0), self.font_tile * 6)
 
     @property
     def tile_max_height(self) -> float:
-        return self._u(24.0)
+        return max(self.tile_height, self._u(24.0))
 
     @property
     def qr_side(self) -> float:
         return self._u(34.0 if not self.portrait else 30.0)
+
+
+def kivy_line_height(line_height_em: float, font_size: float, natural_line_px: float) -> float:
+    """Kivy's ``Label.line_height`` giving ``line_height_em`` from baseline to baseline.
+
+    Kivy multiplies the font's natural line height (``natural_line_px``, the height of one laid
+    out line, about 1.2 em for WenQuanYi, 1.45 em for Noto CJK); never below 1, which would
+    overlap the lines of a font whose natural height is already generous enough.
+    """
+    if natural_line_px <= 0 or font_size <= 0:
+        raise ValueError(f"font size and line height must be positive: {font_size}, "
+                         f"{natural_line_px}")
+    return max(1.0, line_height_em * font_size / natural_line_px)
 
 
 @dataclass(frozen=True)

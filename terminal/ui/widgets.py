@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from kivy.clock import Clock
 from kivy.core.text import Label as CoreLabel
 from kivy.effects.scroll import ScrollEffect
-from kivy.graphics import Color, Ellipse, Line, Rectangle, RoundedRectangle
+from kivy.graphics import Color, Ellipse, InstructionGroup, Line, Rectangle, RoundedRectangle
 from kivy.graphics.texture import Texture
 from kivy.uix.anchorlayout import AnchorLayout
 from kivy.uix.behaviors import ButtonBehavior
@@ -25,15 +26,12 @@ from terminal.ui import theme
 from terminal.ui.fonts import FONT_NAME
 from terminal.ui.linebreak import break_lines
 from terminal.ui.qr import QrDataError, qr_matrix
-from terminal.ui.theme import Metrics, Rgba
+from terminal.ui.theme import Metrics, Rgba, kivy_line_height
 
 log = logging.getLogger(__name__)
 
 # Called with the target id and the time (time.time(), as Kivy stamps touches) the touch began.
 Activate = Callable[[str, float], None]
-
-# CJK text needs a little more leading than Latin to stay legible at a distance.
-LINE_HEIGHT = 1.2
 
 
 # Lines are broken a little short of the box: Kivy measures the laid-out line again and would
@@ -45,6 +43,17 @@ def measurer(font_size: float) -> Callable[[str], float]:
     """Width of a one-line string in the UI font at this size."""
     core = CoreLabel(font_name=FONT_NAME, font_size=font_size)
     return lambda text: float(core.get_extents(text)[0])
+
+
+@lru_cache(maxsize=64)
+def _natural_line_px(font_size: float) -> float:
+    """Height of one laid-out line of the UI font at this size (Kivy's line_height of 1)."""
+    return float(CoreLabel(font_name=FONT_NAME, font_size=font_size).get_extents("国Ag")[1])
+
+
+def line_height_for(font_size: float, line_height_em: float = theme.LINE_HEIGHT) -> float:
+    """Kivy's ``line_height`` that puts baselines ``line_height_em`` em apart in the UI font."""
+    return kivy_line_height(line_height_em, font_size, _natural_line_px(font_size))
 
 
 class Panel:
@@ -88,8 +97,51 @@ class Panel:
         self._inner.size = (max(0.0, w.width - 2 * inset), max(0.0, w.height - 2 * inset))
 
 
+class DashedOutline:
+    """A dashed edge inside a widget's box, drawn over its fill: the sign of a disabled target
+    that does not rest on colour. Straight sides only; the rounded corners stay open."""
+
+    def __init__(self, widget: Widget, colour: Rgba, *, width: float, radius: float) -> None:
+        self._widget = widget
+        self._width = max(1.0, width)
+        self._radius = radius
+        self._group = InstructionGroup()
+        self._colour = Color(*colour)
+        self.visible = False
+        widget.canvas.before.add(self._group)
+        widget.bind(pos=lambda *_: self._draw(), size=lambda *_: self._draw())
+
+    def show(self, visible: bool) -> None:
+        self.visible = visible
+        self._draw()
+
+    def _draw(self) -> None:
+        group, w = self._group, self._widget
+        group.clear()
+        if not self.visible:
+            return
+        t, r = self._width, self._radius
+        dash, space = 3 * t, 2 * t
+        group.add(self._colour)
+        x0, y0, x1, y1 = w.x, w.y, w.x + w.width, w.y + w.height
+        for start, end, fixed, horizontal in (
+            (x0 + r, x1 - r, y0, True),
+            (x0 + r, x1 - r, y1 - t, True),
+            (y0 + r, y1 - r, x0, False),
+            (y0 + r, y1 - r, x1 - t, False),
+        ):
+            at = start
+            while at < end:
+                length = min(dash, end - at)
+                pos = (at, fixed) if horizontal else (fixed, at)
+                size = (length, t) if horizontal else (t, length)
+                group.add(Rectangle(pos=pos, size=size))
+                at += dash + space
+
+
 class TextLabel(Label):  # type: ignore[misc]
-    """Text that wraps to its width and is exactly as tall as its lines."""
+    """Text that wraps to its width and is exactly as tall as its lines, its baselines
+    ``line_height_em`` apart (at least 1.3 em: 适老化 line spacing)."""
 
     def __init__(
         self,
@@ -98,6 +150,7 @@ class TextLabel(Label):  # type: ignore[misc]
         *,
         color: Rgba = theme.TEXT,
         halign: str = "left",
+        line_height_em: float = theme.LINE_HEIGHT,
         **kwargs: Any,
     ) -> None:
         self.source_text = text
@@ -109,7 +162,7 @@ class TextLabel(Label):  # type: ignore[misc]
             color=color,
             halign=halign,
             valign="middle",
-            line_height=LINE_HEIGHT,
+            line_height=line_height_for(font_size, line_height_em),
             size_hint_y=None,
             **kwargs,
         )
@@ -144,7 +197,12 @@ class Pill(Label):  # type: ignore[misc]
             padding=(m.pad, m.gap * 0.6),
         )
         self._panel = Panel(self, fill, radius=m.radius * 2)
+        self._measure = measurer(font_size)
         self.bind(texture_size=self._fit, text=self._fit)
+
+    def width_for(self, text: str) -> float:
+        """How wide the pill is while showing ``text`` (0 for none)."""
+        return self._measure(text) + 2 * self.padding[0] if text else 0.0
 
     def _fit(self, *_: Any) -> None:
         if self.text:
@@ -165,25 +223,33 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
         font_size: float | None = None,
         min_height: float | None = None,
         pad_x: float | None = None,
+        min_width: float | None = None,
         style: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.target_id = target.id
         self.style = style or target.style
         self.source_text = target.label
-        self._measure = measurer(font_size or m.font_button)
+        font_size = font_size or m.font_button
+        self._measure = measurer(font_size)
         self._m = m
         self._activate = activate
         self._pad_x = m.pad if pad_x is None else pad_x
         self._pad_y = m.gap * 0.8
-        self.min_height = min_height if min_height is not None else m.button_height
+        # Never under the mode's minimum target (10 mm, 15 mm in elder mode), however asked.
+        self.min_height = max(
+            m.min_target_px, min_height if min_height is not None else m.button_height
+        )
+        self._min_width = max(
+            m.min_target_px, min_width if min_width is not None else m.button_min_width
+        )
         super().__init__(
             text=target.label,
             font_name=FONT_NAME,
-            font_size=font_size or m.font_button,
+            font_size=font_size,
             halign="center",
             valign="middle",
-            line_height=1.1,
+            line_height=line_height_for(font_size, m.target_line_height),
             size_hint_y=None,
             disabled_color=theme.DISABLED_TEXT,
             **kwargs,
@@ -191,6 +257,9 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
         # A disabled widget swallows touches in Kivy, so a disabled target is never activated.
         self.disabled = not target.enabled
         self._panel = self._make_panel()
+        self._dashes = DashedOutline(
+            self, theme.DISABLED_TEXT, width=m.border * 2, radius=m.radius * 1.5
+        )
         self.bind(width=self._wrap, texture_size=self._fit, state=self._paint, disabled=self._paint)
         self._wrap()
         self._fit()
@@ -202,7 +271,7 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
     def natural_width(self) -> float:
         """Width that shows the label on one line, never narrower than a comfortable target."""
         return max(
-            self._m.button_min_width,
+            self._min_width,
             self._measure(self.source_text) + 2 * self._pad_x + WRAP_SLACK_PX + 1,
         )
 
@@ -210,12 +279,25 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
         """Height the wrapped label needs, padding included."""
         return float(self.texture_size[1] + 2 * self._pad_y)
 
+    def height_at(self, width: float) -> float:
+        """Height the label would need at ``width``, padding included, without laying it out
+        (a paged menu decides its rows before its tiles have their widths)."""
+        inner = max(1.0, width - 2 * self._pad_x) - WRAP_SLACK_PX
+        lines = break_lines(self.source_text, inner, self._measure, balanced=True).count("\n") + 1
+        return lines * float(self.font_size) * self._m.target_line_height + 2 * self._pad_y
+
     def set_min_height(self, height: float) -> None:
-        self.min_height = height
+        self.min_height = max(self._m.min_target_px, height)
         self._fit()
 
     def _wrap(self, *_: Any) -> None:
-        width = max(1.0, self.width - 2 * self._pad_x)
+        # The side padding gives way (down to a sliver) before a short label wraps: "删除" on a
+        # narrow key in large type stays one line rather than a taller key overflowing its row.
+        one_line = self._measure(self.source_text) + WRAP_SLACK_PX + 1
+        pad, least = self._pad_x, self._m.gap * 0.4
+        if self.width - 2 * pad < one_line <= self.width - 2 * least:
+            pad = (self.width - one_line) / 2
+        width = max(1.0, self.width - 2 * pad)
         self.text_size = (width, None)
         self.text = break_lines(
             self.source_text, width - WRAP_SLACK_PX, self._measure, balanced=True
@@ -240,6 +322,7 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
     def _paint(self, *_: Any) -> None:
         fill, border, text = self._colours()
         self._panel.set_colours(fill, border)
+        self._dashes.show(bool(self.disabled))
         self.color = text
 
     def on_release(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
-from e2e_support import MqttTap, settle_to_attract
+from e2e_support import MqttTap, settle_devices, settle_to_attract
 
 from simulator.pcsc import Pcscd
 from simulator.rig import RigOptions, SimulatorRig
@@ -71,4 +71,5 @@ def at_attract(rig: SimulatorRig) -> SimulatorRig:
     if rig.broker is not None and not rig.broker.running:
         rig.broker.start()
     settle_to_attract(rig)
+    settle_devices(rig)
     return rig

@@ -59,9 +59,21 @@ def settle_to_attract(rig: SimulatorRig, timeout_s: float = 20.0) -> None:
         if screen["screen"] == "attract":
             return
         targets = {t["id"] for t in screen["targets"] if t["enabled"]}
-        for way_out in ("continue", "finish", "skip", "cancel"):
+        for way_out in ("continue", "finish", "skip", "cancel", "back"):
             if way_out in targets:
                 rig.api("POST", "/tap", {"target": way_out})
                 break
         time.sleep(0.2)
     raise AssertionError(f"terminal did not return to attract: {rig.screen()}")
+
+
+def settle_devices(rig: SimulatorRig, timeout_s: float = 25.0) -> None:
+    """Wait until the attract screen promises everything again: a fault a previous test set and
+    cleared is seen as cleared only at the device monitor's next poll (every 10 s)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        screen = rig.screen()
+        if screen["screen"] == "attract" and not any("暂不可用" in t for t in screen["texts"]):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"devices did not come back: {rig.screen()}")

@@ -48,17 +48,17 @@ def test_the_panel_inserts_a_card_shows_the_screen_and_sets_the_printer(
     rig = at_attract
     call(panel, "/api/card/insert", {"kind": "ssse", "id_number": "34052419800101001X",
                                      "name": "欧阳娜娜"})
-    rig.wait_for_screen("identity")
+    rig.wait_for_screen("identify.identity")
     state = call(panel, "/api/state")
     assert state["devices"]["card_present"] is True
-    assert state["screen"]["screen"] == "identity"
+    assert state["screen"]["screen"] == "identify.identity"
     assert call(panel, "/api/screen.png").startswith(b"\x89PNG")
     call(panel, "/api/printer/status", {"status": "near_end"})
     assert call(panel, "/api/state")["devices"]["printer_status"] == "near_end"
     call(panel, "/api/printer/status", {"status": "ok"})
     for target in ("continue", "errand.ssc_enrollment_proof", "confirm"):
         call(panel, "/api/tap", {"target": target})
-    rig.wait_for_screen("take_card_and_receipt", timeout_s=20)
+    rig.wait_for_screen("proof.done", timeout_s=20)
     receipts = call(panel, "/api/receipts")["receipts"]
     assert receipts and "社会保险参保证明" in receipts[-1]["text"]
     # The list gives the time the receipt prints, in the terminal's zone (Asia/Shanghai).
@@ -66,7 +66,7 @@ def test_the_panel_inserts_a_card_shows_the_screen_and_sets_the_printer(
     assert printed_local.endswith(" CST") and receipts[-1]["printed_at"].endswith("+08:00")
     assert call(panel, f"/api/receipts/{receipts[-1]['index']}.png").startswith(b"\x89PNG")
     call(panel, "/api/card/remove", {})
-    rig.wait_for_screen("rating", timeout_s=15)
+    rig.wait_for_screen("rating.choose", timeout_s=15)
 
 
 def test_the_pull_fault_armed_with_no_card_pulls_the_next_card_mid_read(
@@ -85,7 +85,7 @@ def test_the_pull_fault_armed_with_no_card_pulls_the_next_card_mid_read(
     # Fired once: the next card is read whole.
     rig.wait_for_screen("attract", timeout_s=20)
     call(panel, "/api/card/insert", {"kind": "ssse"})
-    rig.wait_for_screen("identity")
+    rig.wait_for_screen("identify.identity")
     call(panel, "/api/card/remove", {})
 
 

@@ -68,21 +68,21 @@ def test_a_resident_prints_an_enrollment_proof_and_rates_it(
     shoot(rig, "01-attract")
 
     insert(rig, VirtualCard.ssse(id_number=PERSON_ID, name=PERSON_NAME))
-    identity = rig.wait_for_screen("identity")
+    identity = rig.wait_for_screen("identify.identity")
     text = "\n".join(identity["texts"])
     assert "张*" in text and "1101**********002X" in text
     assert PERSON_NAME not in text and PERSON_ID not in text
     shoot(rig, "02-identity")
 
     touch(rig, "continue")
-    menu = rig.wait_for_screen("errand_menu")
+    menu = rig.wait_for_screen("home.menu")
     assert "errand.ssc_enrollment_proof" in {t["id"] for t in menu["targets"]}
     shoot(rig, "03-menu")
     touch(rig, "errand.ssc_enrollment_proof")
-    rig.wait_for_screen("confirm")
+    rig.wait_for_screen("proof.confirm")
     shoot(rig, "04-confirm")
     touch(rig, "confirm")
-    rig.wait_for_screen("take_card_and_receipt", timeout_s=20)
+    rig.wait_for_screen("proof.done", timeout_s=20)
     shoot(rig, "05-take-card-and-receipt")
 
     [receipt] = rig.printer.wait_for_receipts(printed_before + 1, timeout_s=10)[printed_before:]
@@ -99,7 +99,7 @@ def test_a_resident_prints_an_enrollment_proof_and_rates_it(
     assert case_number
 
     remove(rig)
-    rating = rig.wait_for_screen("rating")
+    rating = rig.wait_for_screen("rating.choose")
     assert [t["id"] for t in rating["targets"]][:5] == [f"rating.{n}" for n in (5, 4, 3, 2, 1)]
     shoot(rig, "06-rating")
     touch(rig, "rating.5")
@@ -122,7 +122,7 @@ def test_a_resident_prints_an_enrollment_proof_and_rates_it(
 def test_the_english_switch_works_mid_errand(at_attract: SimulatorRig) -> None:
     rig = at_attract
     insert(rig, VirtualCard.ssse(id_number=OTHER_ID, name=OTHER_NAME))
-    rig.wait_for_screen("identity")
+    rig.wait_for_screen("identify.identity")
     touch(rig, "lang.toggle")
     screen = rig.screen()
     assert screen["language"] == "en"
@@ -162,11 +162,11 @@ def test_a_card_pulled_during_the_read(at_attract: SimulatorRig) -> None:
 
 def _to_confirm(rig: SimulatorRig) -> None:
     insert(rig, VirtualCard.ssse(id_number=PERSON_ID, name=PERSON_NAME))
-    rig.wait_for_screen("identity")
+    rig.wait_for_screen("identify.identity")
     rig.tap("continue")
-    rig.wait_for_screen("errand_menu")
+    rig.wait_for_screen("home.menu")
     rig.tap("errand.ssc_enrollment_proof")
-    rig.wait_for_screen("confirm")
+    rig.wait_for_screen("proof.confirm")
 
 
 def test_paper_out_blocks_the_job_and_shows_in_the_next_heartbeat(
@@ -175,10 +175,11 @@ def test_paper_out_blocks_the_job_and_shows_in_the_next_heartbeat(
     rig = at_attract
     assert rig.printer is not None
     printed_before = len(rig.printer.receipts())
-    rig.printer.status = PrinterStatus.PAPER_OUT
     _to_confirm(rig)
+    # The paper runs out after the menu offered printing: the check before the job catches it.
+    rig.printer.status = PrinterStatus.PAPER_OUT
     rig.tap("confirm")
-    rig.wait_for_screen("error.printer")
+    rig.wait_for_screen("proof.printer_unavailable")
     shoot(rig, "12-paper-out")
     assert "打印纸已用完" in visible(rig)
     heartbeat = mqtt_tap.wait_for(
@@ -193,13 +194,41 @@ def test_paper_out_blocks_the_job_and_shows_in_the_next_heartbeat(
 def test_a_silent_printer_is_a_fault_not_a_hang(at_attract: SimulatorRig) -> None:
     rig = at_attract
     assert rig.printer is not None
-    rig.printer.status = PrinterStatus.SILENT
     _to_confirm(rig)
+    rig.printer.status = PrinterStatus.SILENT
     started = time.monotonic()
     rig.tap("confirm")
-    rig.wait_for_screen("error.printer", timeout_s=10)
+    rig.wait_for_screen("proof.printer_unavailable", timeout_s=10)
     assert time.monotonic() - started < 5
     shoot(rig, "13-printer-silent")
+    remove(rig)
+
+
+def test_a_printer_known_to_be_down_is_said_on_attract_and_in_the_menu(
+    at_attract: SimulatorRig,
+) -> None:
+    """The screens tell the truth: no printing is promised while the paper is out, and the
+    errand that prints is shown unavailable, with the reason in words, before anyone taps it."""
+    rig = at_attract
+    assert rig.printer is not None
+    rig.printer.status = PrinterStatus.PAPER_OUT
+    deadline = time.monotonic() + 20  # the device monitor polls every 10 s
+    while "打印纸已用完" not in visible(rig) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "打印暂不可用" in visible(rig) and "打印纸已用完" in visible(rig)
+    assert rig.screen()["targets"][0]["id"] == "guides"  # guides still work
+    shoot(rig, "12a-attract-paper-out")
+    insert(rig, VirtualCard.ssse(id_number=PERSON_ID, name=PERSON_NAME))
+    rig.wait_for_screen("identify.identity")
+    rig.tap("continue")
+    menu = rig.wait_for_screen("home.menu")
+    [proof] = [t for t in menu["targets"] if t["id"] == "errand.ssc_enrollment_proof"]
+    assert not proof["enabled"]
+    assert "暂不可用" in proof["label"] and "打印纸已用完" in proof["label"]
+    guide = [t for t in menu["targets"] if t["id"].startswith("errand.") and t["enabled"]]
+    assert guide, "the guides need no printer"
+    shoot(rig, "12b-menu-paper-out")
+    rig.printer.status = PrinterStatus.OK
     remove(rig)
 
 
@@ -210,11 +239,11 @@ def test_hub_down_then_retry_prints(at_attract: SimulatorRig) -> None:
     rig.hub.set_fault("down")
     _to_confirm(rig)
     rig.tap("confirm")
-    rig.wait_for_screen("error.hub_unavailable", timeout_s=15)
+    rig.wait_for_screen("proof.hub_unavailable", timeout_s=15)
     shoot(rig, "14-hub-down")
     rig.hub.set_fault("ok")
     rig.tap("retry")
-    rig.wait_for_screen("take_card_and_receipt", timeout_s=20)
+    rig.wait_for_screen("proof.done", timeout_s=20)
     assert len(rig.printer.wait_for_receipts(printed_before + 1, timeout_s=10)) == (
         printed_before + 1)
     remove(rig)
@@ -226,9 +255,9 @@ def test_broker_down_loses_nothing(at_attract: SimulatorRig, mqtt_tap: MqttTap) 
     rig.broker.stop()
     _to_confirm(rig)
     rig.tap("confirm")
-    rig.wait_for_screen("take_card_and_receipt", timeout_s=20)  # serving while the broker is down
+    rig.wait_for_screen("proof.done", timeout_s=20)  # serving while the broker is down
     remove(rig)
-    rig.wait_for_screen("rating")
+    rig.wait_for_screen("rating.choose")
     rig.tap("rating.1")
     rig.wait_for_screen("thanks")
     completed_before = len([p for p in mqtt_tap.payloads("/event")
@@ -253,7 +282,7 @@ def test_an_idle_resident_sees_a_countdown_then_the_session_ends(
 ) -> None:
     rig = at_attract
     insert(rig, VirtualCard.ssse(id_number=PERSON_ID, name=PERSON_NAME))
-    rig.wait_for_screen("identity")
+    rig.wait_for_screen("identify.identity")
     deadline = time.monotonic() + 15
     while (screen := rig.screen())["countdown_s"] is None:
         assert time.monotonic() < deadline, "no countdown appeared"
@@ -275,7 +304,7 @@ def test_nothing_personal_in_logs_mqtt_receipts_or_hub_database(
     rig = at_attract
     for person_id, name in ((PERSON_ID, PERSON_NAME), (OTHER_ID, OTHER_NAME)):
         insert(rig, VirtualCard.ssse(id_number=person_id, name=name))
-        rig.wait_for_screen("identity")
+        rig.wait_for_screen("identify.identity")
         remove(rig)
         settle_to_attract(rig)
     mqtt_tap.wait_for("/event", lambda p: p["type"] == "session_ended")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,29 @@ from simulator.vcard import VirtualCard
 pytestmark = [pytest.mark.e2e, pytest.mark.gui]
 
 SIZES = [(1920, 1080), (1080, 1920), (800, 480)]
+PASSES = [("zh_CN", False), ("en", False), ("zh_CN", True), ("en", True)]
+
+
+def tap_tile(rig: SimulatorRig, target: str) -> None:
+    """Tap a menu tile, turning a paged menu's pages first if it is on a later one."""
+    for _ in range(20):
+        targets = {t["id"]: t for t in rig.screen()["targets"]}
+        if targets[target]["bounds"] is not None:
+            rig.tap(target)
+            return
+        shown = rig.screen()["targets"]
+        rig.tap("menu.page.next")
+        deadline = time.monotonic() + 5
+        while rig.screen()["targets"] == shown and time.monotonic() < deadline:
+            time.sleep(0.05)
+    raise AssertionError(f"{target} never came on a page")
+
+
+def wait_for_mode(rig: SimulatorRig, mode: str) -> None:
+    deadline = time.monotonic() + 5
+    while rig.screen()["mode"] != mode:
+        assert time.monotonic() < deadline, f"mode stayed {rig.screen()['mode']}"
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -56,38 +80,63 @@ def test_every_step_fits_the_screen(
     issues: list[str] = []
     try:
         assert rig.card_slot is not None
-        for lang in ("zh_CN", "en"):
+        for language, elder in PASSES:
             rig.wait_for_screen("attract")
-            if lang == "en":
+            if language == "en":
                 rig.tap("lang.toggle")
+            if elder:
+                rig.tap("mode.toggle")
+                wait_for_mode(rig, "elder")
+            lang = f"{language}-elder" if elder else language  # names the screenshots
             issues += check_and_shoot(rig, out, f"01-attract-{lang}")
             rig.card_slot.insert(VirtualCard.ssse(id_number="34052419800101001X",
                                                   name="欧阳娜娜"))
-            rig.wait_for_screen("identity")
-            if lang == "en" and rig.screen()["language"] != "en":
+            rig.wait_for_screen("identify.identity")
+            if lang.startswith("en") and rig.screen()["language"] != "en":
                 rig.tap("lang.toggle")
             issues += check_and_shoot(rig, out, f"02-identity-{lang}")
             rig.tap("continue")
-            rig.wait_for_screen("errand_menu")
+            rig.wait_for_screen("home.menu")
             issues += check_and_shoot(rig, out, f"03-menu-{lang}")
-            rig.tap("errand.resident_pension_enrollment")
-            rig.wait_for_screen("guide")
+            tap_tile(rig, "errand.resident_pension_enrollment")
+            rig.wait_for_screen("guide.guide")
             issues += check_and_shoot(rig, out, f"04-guide-{lang}")
+            rig.tap("page.next")
+            issues += check_and_shoot(rig, out, f"04b-guide-page-2-{lang}")
             rig.tap("back")
-            rig.wait_for_screen("errand_menu")
-            rig.tap("errand.ssc_enrollment_proof")
-            rig.wait_for_screen("confirm")
+            rig.wait_for_screen("home.menu")
+            tap_tile(rig, "errand.ssc_enrollment_proof")
+            rig.wait_for_screen("proof.confirm")
             issues += check_and_shoot(rig, out, f"05-confirm-{lang}")
             rig.tap("confirm")
-            rig.wait_for_screen("take_card_and_receipt", timeout_s=20)
+            rig.wait_for_screen("proof.done", timeout_s=20)
             issues += check_and_shoot(rig, out, f"06-take-card-{lang}")
             rig.card_slot.remove()
-            rig.wait_for_screen("rating")
+            rig.wait_for_screen("rating.choose")
             issues += check_and_shoot(rig, out, f"07-rating-{lang}")
-            rig.tap("rating.4")
+            tap_tile(rig, "rating.4")
             rig.wait_for_screen("thanks")
             issues += check_and_shoot(rig, out, f"08-thanks-{lang}")
             rig.tap("continue")
+            rig.wait_for_screen("attract")
+            if lang.startswith("en"):
+                rig.tap("lang.toggle")
+            if elder:
+                rig.tap("mode.toggle")
+                wait_for_mode(rig, "elder")
+            rig.tap("guides")
+            rig.wait_for_screen("guides.browse")
+            issues += check_and_shoot(rig, out, f"09-guides-{lang}")
+            tap_tile(rig, "departments")
+            rig.wait_for_screen("guides.departments")
+            issues += check_and_shoot(rig, out, f"10-departments-{lang}")
+            tap_tile(rig, "department.civil_affairs")
+            rig.wait_for_screen("guides.items")
+            issues += check_and_shoot(rig, out, f"11-items-{lang}")
+            for _ in range(3):
+                rig.tap("back")
+            rig.wait_for_screen("attract")
+            wait_for_mode(rig, "normal")  # the mode lasted that session only
     finally:
         rig.stop()
     assert not issues, "\n".join(issues)

@@ -17,18 +17,25 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from flows.steps import (
     Action,
     ActionStyle,
     Attract,
+    Confirm,
+    Done,
+    FieldKind,
+    Form,
+    FormField,
     Guide,
     GuideSection,
     Menu,
     Message,
     Progress,
+    ShowQr,
+    SummaryRow,
     Tone,
     View,
     t,
@@ -48,7 +55,7 @@ DEMO_TEXTS: dict[str, dict[str, str]] = {
         "demo.attract.guides": "办事指南",
         "demo.attract.help": "呼叫帮办",
         "demo.index.title": "办事指南目录",
-        "demo.index.hint": "共12项，向上滑动查看更多",
+        "demo.index.hint": "共12项，可翻页查看",
         "demo.index.1": "社会保障卡申领",
         "demo.index.2": "社会保障卡挂失",
         "demo.index.3": "城乡居民养老保险参保登记",
@@ -113,6 +120,26 @@ DEMO_TEXTS: dict[str, dict[str, str]] = {
         "demo.rating.2": "不满意",
         "demo.rating.1": "非常不满意",
         "demo.rating.skip": "跳过",
+        "demo.confirm.title": "请确认办理",
+        "demo.confirm.errand": "办理事项",
+        "demo.confirm.errand.value": "社会保险参保证明打印",
+        "demo.confirm.place": "打印地点",
+        "demo.confirm.place.value": "瑞安市塘下镇便民服务中心24小时自助区",
+        "demo.confirm.privacy": "打印的证明上，姓名和证件号码将部分隐去",
+        "demo.confirm.go": "确认打印",
+        "demo.done.title": "办理完成",
+        "demo.done.line": "请取走您的社会保障卡和打印的凭条",
+        "demo.qr.title": "扫码带走办事指南",
+        "demo.qr.caption": "用手机扫描二维码，随时查看所需材料",
+        "demo.qr.line": "无需登录，二维码长期有效",
+        "demo.form.title": "请填写联系方式",
+        "demo.form.line": "用于办理结果通知，不会用于其他用途",
+        "demo.form.phone.label": "手机号码",
+        "demo.form.day.label": "预约日期",
+        "demo.form.delivery.label": "领取方式",
+        "demo.form.delivery.mail": "免费邮寄",
+        "demo.form.delivery.pickup": "窗口领取",
+        "demo.form.next": "下一步",
     },
     "en": {
         "demo.attract.title": "Welcome to 24-hour self-service",
@@ -125,7 +152,7 @@ DEMO_TEXTS: dict[str, dict[str, str]] = {
         "demo.attract.guides": "Service guides",
         "demo.attract.help": "Call for help",
         "demo.index.title": "Service guide index",
-        "demo.index.hint": "12 services; swipe up to see more",
+        "demo.index.hint": "12 services in all",
         "demo.index.1": "Apply for a social security card",
         "demo.index.2": "Report a lost social security card",
         "demo.index.3": "Enrol in the residents' pension",
@@ -202,6 +229,26 @@ DEMO_TEXTS: dict[str, dict[str, str]] = {
         "demo.rating.2": "Dissatisfied",
         "demo.rating.1": "Very dissatisfied",
         "demo.rating.skip": "Skip",
+        "demo.confirm.title": "Please confirm",
+        "demo.confirm.errand": "Service",
+        "demo.confirm.errand.value": "Print social insurance proof",
+        "demo.confirm.place": "Printed at",
+        "demo.confirm.place.value": "Tangxia Town Service Centre, 24-hour self-service area",
+        "demo.confirm.privacy": "Name and ID number are partly hidden on the proof",
+        "demo.confirm.go": "Print",
+        "demo.done.title": "All done",
+        "demo.done.line": "Please take your card and your printout",
+        "demo.qr.title": "Take the guide with you",
+        "demo.qr.caption": "Scan the code with your phone to see the materials any time",
+        "demo.qr.line": "No login needed; the code does not expire",
+        "demo.form.title": "Your contact details",
+        "demo.form.line": "Used only to tell you the result",
+        "demo.form.phone.label": "Mobile number",
+        "demo.form.day.label": "Appointment date",
+        "demo.form.delivery.label": "How to receive it",
+        "demo.form.delivery.mail": "Free mail delivery",
+        "demo.form.delivery.pickup": "Pick up at the window",
+        "demo.form.next": "Next",
     },
 }
 
@@ -344,7 +391,80 @@ SCENARIO: tuple[Step, ...] = (
         ),
         frozenset({"rating.skip"}),
     ),
+    Step(
+        View(
+            Confirm(
+                "demo.confirm",
+                t("demo.confirm.title"),
+                rows=(
+                    SummaryRow(t("demo.confirm.errand"), t("demo.confirm.errand.value")),
+                    SummaryRow(t("demo.confirm.place"), t("demo.confirm.place.value")),
+                ),
+                lines=(t("demo.confirm.privacy"),),
+                actions=(_a("confirm", "demo.confirm.go", P), _a("nav.back", "demo.nav.back")),
+            ),
+            countdown_s=40,
+        ),
+        frozenset({"confirm"}),
+    ),
+    Step(
+        View(
+            Done(
+                "demo.done",
+                t("demo.done.title"),
+                lines=(t("demo.done.line"),),
+                actions=(_a("nav.done", "demo.paper.done", P),),
+            )
+        ),
+        frozenset({"nav.done"}),
+    ),
+    Step(
+        View(
+            ShowQr(
+                "demo.qr",
+                t("demo.qr.title"),
+                qr_data="https://zwfw.example.gov.cn/guide/pension-claim?v=2024.11",
+                qr_caption=t("demo.qr.caption"),
+                lines=(t("demo.qr.line"),),
+                actions=(_a("nav.back", "demo.nav.back"),),
+            )
+        ),
+        frozenset({"nav.back"}),
+    ),
+    Step(
+        View(
+            Form(
+                "demo.form",
+                t("demo.form.title"),
+                fields=(
+                    FormField("phone", t("demo.form.phone.label"), FieldKind.DIGITS,
+                              shown="138****5678"),
+                    FormField("day", t("demo.form.day.label"), FieldKind.DATE,
+                              shown="2026-12-1_", error=t("form.error.date")),
+                    FormField(
+                        "delivery", t("demo.form.delivery.label"), FieldKind.CHOICE,
+                        choices=(
+                            _a("choice.delivery.mail", "demo.form.delivery.mail"),
+                            _a("choice.delivery.pickup", "demo.form.delivery.pickup"),
+                        ),
+                    ),
+                ),
+                focus="day",
+                lines=(t("demo.form.line"),),
+                actions=(_a("nav.back", "demo.nav.back"), _a("form.next", "demo.form.next", P)),
+            )
+        ),
+        frozenset({"form.next"}),
+    ),
 )
+
+
+def mm_per_px(size: tuple[int, int]) -> float:
+    """The reference screen's real pixel pitch (as the simulator configures it)."""
+    from simulator.rig import REFERENCE_DIAGONALS_IN  # noqa: PLC0415
+
+    width, height = size
+    return REFERENCE_DIAGONALS_IN[size] * 25.4 / (width * width + height * height) ** 0.5
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,21 +486,26 @@ def main(argv: list[str] | None = None) -> int:
     from terminal.ui.app import KioskUi  # noqa: PLC0415
 
     translator = Translator.load(REPO / "terminal" / "locales", extra=DEMO_TEXTS)
-    ui = KioskUi(translator)
+    ui = KioskUi(translator, mm_per_px=mm_per_px(args.size))
     position = 0
 
     shown = SCENARIO[0].view
+    elder = False
 
     def on_tap(target: str) -> None:
-        nonlocal position, shown
+        nonlocal position, shown, elder
         with args.taps_file.open("a", encoding="utf-8") as taps:
             taps.write(f"{shown.screen.screen} {target}\n")
-        if target in SCENARIO[position].advance:
+        if target == "mode.toggle":
+            # As the session engine does: the same screen, in the other mode.
+            elder = not elder
+            shown = replace(shown, elder=elder)
+        elif target in SCENARIO[position].advance:
             position = (position + 1) % len(SCENARIO)
-            shown = SCENARIO[position].view
+            shown = replace(SCENARIO[position].view, elder=elder)
         elif shown.countdown_s is not None:
             # As the session engine does every second: the same screen, one second less.
-            shown = View(shown.screen, shown.countdown_s - 1)
+            shown = replace(shown, countdown_s=shown.countdown_s - 1)
         ui.show(shown)
 
     ui.on_tap = on_tap
@@ -391,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
             screenshot=ui.screenshot_png,
             touch=ui.touch_at,
             layout=ui.layout_issues,
+            text=ui.text,
         ),
         timeout_s=10.0,
     )

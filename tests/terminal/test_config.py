@@ -4,12 +4,13 @@ import os
 import subprocess
 import sys
 import threading
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from terminal.app import effect_timeout_s
-from terminal.config import ConfigError, load_config, parse_config
+from terminal.config import ASSUMED_MM_PER_PX, ConfigError, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -149,7 +150,7 @@ def test_what_the_contract_allows_is_allowed() -> None:
         ({"terminal": {"state_dir": "/var/" + "x" * 300}}, "[terminal] state_dir is too long"),
         ({"hub": {"ca_file": "/etc/" + "c" * 5000}}, "[hub] ca_file is too long"),
         ({"terminal": {"content_dir": "/nonexistent/content"}},
-         "[terminal] content_dir: no such file: /nonexistent/content/catalogue.toml"),
+         "[terminal] content_dir: '/nonexistent/content' is not a directory"),
     ],
     ids=lambda value: str(value)[:40] if isinstance(value, str) else None,
 )
@@ -301,3 +302,60 @@ def test_kiosk_terminal_exits_2_with_a_message_for_every_bad_file(
     assert done.stderr.startswith("kiosk-terminal: "), done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- [display]: the panel's physical size, from which type and targets are sized in mm ----------
+
+
+@pytest.mark.parametrize(
+    ("diagonal_in", "width", "height", "mm_per_px"),
+    [(21.5, 1920, 1080, 0.2479), (15.6, 1080, 1920, 0.1799), (7, 800, 480, 0.1906)],
+    ids=["21.5-inch", "15.6-inch-portrait", "7-inch"],
+)
+def test_the_panels_diagonal_gives_its_pixel_pitch(
+    diagonal_in: float, width: int, height: int, mm_per_px: float
+) -> None:
+    display = parse_config(
+        {"display": {"diagonal_in": diagonal_in, "width": width, "height": height}}
+    ).display
+    assert display.diagonal_in == float(diagonal_in)
+    assert display.mm_per_px == pytest.approx(mm_per_px, abs=1e-4)
+
+
+def test_without_a_diagonal_the_pitch_is_the_densest_reference_screens() -> None:
+    display = parse_config({"display": {"width": 800, "height": 480}}).display
+    assert display.diagonal_in is None
+    assert display.mm_per_px == ASSUMED_MM_PER_PX
+    # Never coarser than a reference panel: sizes come out at least as large in mm on each.
+    densest = parse_config({"display": {"diagonal_in": 15.6, "width": 1080, "height": 1920}})
+    assert densest.display.mm_per_px > ASSUMED_MM_PER_PX
+
+
+@pytest.mark.parametrize(
+    ("display", "message"),
+    [
+        ({"diagonal_in": 4.9}, "[display] diagonal_in is the screen's diagonal in inches, 5 to"),
+        ({"diagonal_in": 101}, "diagonal in inches, 5 to 100, not 101.0"),
+        ({"diagonal_in": 0}, "[display] diagonal_in is the screen's diagonal in inches"),
+        ({"diagonal_in": float("nan")}, "[display] diagonal_in is the screen's diagonal"),
+        ({"diagonal_in": float("inf")}, "[display] diagonal_in is the screen's diagonal"),
+        ({"diagonal_in": "21.5"}, "[display] diagonal_in must be float, not '21.5'"),
+        ({"diagonal_in": True}, "[display] diagonal_in must be float"),
+        ({"diagonal_in": 100, "width": 800, "height": 480},
+         "[display] a 100-inch screen of 800x480 pixels has 9 pixels per inch"),
+        ({"diagonal_in": 5, "width": 7680, "height": 4320}, "check diagonal_in, width and height"),
+        ({"diagonal_inch": 7}, "check the spelling: [display] diagonal_inch"),
+    ],
+    ids=["small", "large", "zero", "nan", "inf", "string", "bool", "coarse", "dense", "typo"],
+)
+def test_a_bad_diagonal_names_the_option(display: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"display": display})
+    assert message in str(caught.value)
+
+
+def test_the_shipped_example_names_its_panel() -> None:
+    text = (REPO / "deploy" / "terminal.toml").read_text("utf-8")
+    display = parse_config({"display": tomllib.loads(text)["display"]}).display
+    assert display.diagonal_in == 21.5
+    assert display.mm_per_px == pytest.approx(0.2479, abs=1e-4)

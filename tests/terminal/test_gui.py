@@ -1,12 +1,13 @@
 """The real Kivy UI under Xvfb at three screen sizes: every screen kind in Chinese and English,
-real touches at the centre of each target, screenshots, and no clipped, overlapping or
-off-screen element.
+in normal and in elder mode (长辈模式), real touches at the centre of each target, screenshots,
+and no clipped, overlapping or off-screen element.
 
 Each size runs the harness (``gui_harness.py``) in its own process on its own Xvfb: Kivy's
 window cannot be recreated in one process. The three start together to share the start-up cost.
 The harness shows a scripted, synthetic scenario (demo texts, a help button, a "staff have been
 told" line: screens the running terminal never shows), so its screenshots are a layout gallery
-and are filed as one: artifacts/screenshots/synthetic-layout/<size>/<screen>-<lang>.png. The
+and are filed as one: artifacts/screenshots/synthetic-layout/<size>/<screen>-<lang>[-elder].png.
+The
 terminal's real screens are in artifacts/screenshots/flow/ and e2e/ (tests/e2e).
 """
 
@@ -37,7 +38,7 @@ from terminal.ui.theme import ACCENT, MIN_TOUCH_PX
 
 pytestmark = [
     pytest.mark.gui,
-    pytest.mark.timeout(90),
+    pytest.mark.timeout(300),
     pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed"),
 ]
 
@@ -52,6 +53,10 @@ button, and no "staff have been told" message). The terminal's real screens, fro
 are in ../flow/<size>/ and ../e2e/ (tests/e2e).
 """
 LANGUAGES = ("zh_CN", "en")
+SWITCHES = ("speech.repeat", "mode.toggle", "lang.toggle")  # the top bar's, on every screen
+# Targets the UI acts on itself: the switches above and the page buttons of a long menu.
+UI_OWN = frozenset({*SWITCHES, "menu.page.previous", "menu.page.next"})
+
 START_TIMEOUT_S = 30.0
 TAP_TIMEOUT_S = 5.0
 
@@ -177,13 +182,23 @@ def overlap(a: list[int], b: list[int]) -> bool:
 
 def check_geometry(description: dict[str, Any], size: tuple[int, int]) -> None:
     """From the description alone: what shows of each target is inside the window and overlaps
-    no other target; buttons outside scroll views are whole and finger-sized. (Tiles scrolled
-    partly out of view are checked whole by /debug/layout.)"""
+    no other target; buttons outside scroll views are whole and finger-sized: at least 10 mm
+    on the glass, 15 mm in elder mode, measured from the bounds and the panel's pixel pitch.
+    (Tiles scrolled partly out of view are checked whole by /debug/layout.)"""
     width, height = size
     boxes = {t["id"]: t["bounds"] for t in description["targets"] if t["bounds"] is not None}
-    for target_id in ("lang.toggle", *ACTION_IDS.get(description["screen"], ())):
+    least_mm = 15.0 if description["mode"] == "elder" else 10.0
+    pitch = description["mm_per_px"]
+    for target_id in (*SWITCHES, *ACTION_IDS.get(description["screen"], ())):
         assert target_id in boxes, f"{target_id} is not visible on {description['screen']}"
         assert min(boxes[target_id][2:]) >= MIN_TOUCH_PX - 1, (target_id, boxes[target_id])
+    fixed = {*SWITCHES, *ACTION_IDS.get(description["screen"], ()), "more_time"}
+    for target in description["targets"]:
+        box = target["bounds"]
+        if box is None or (target["id"] not in fixed and min(box[2:]) < MIN_TOUCH_PX):
+            continue  # a tile scrolled partly out of sight: /debug/layout checks it whole
+        assert min(box[2:]) * pitch >= least_mm - 0.2, (
+            f"{target['id']} is {min(box[2:]) * pitch:.1f} mm, under {least_mm} mm")
     for target_id, box in boxes.items():
         x, y, w, h = box
         assert x >= 0 and y >= 0 and x + w <= width and y + h <= height, (target_id, box)
@@ -226,6 +241,7 @@ class Visit:
     size: tuple[int, int]
     lang: str
     gallery: Path
+    elder: bool = False
     taps_before_step: int = 0
 
     def shows_step(self, index: int) -> dict[str, Any]:
@@ -234,6 +250,7 @@ class Visit:
         description = self.kiosk.screen()
         assert description["screen"] == screen.screen
         assert description["language"] == self.lang
+        assert description["mode"] == ("elder" if self.elder else "normal")
         assert description["title"] == expected_text(self.lang, screen.title.key)
         assert description["title"] in description["texts"]
         if step.view.countdown_s is not None:
@@ -244,11 +261,28 @@ class Visit:
         return description
 
     def record(self, description: dict[str, Any]) -> None:
-        name = f"{self.size[0]}x{self.size[1]}/{description['screen']}-{self.lang}.png"
+        mode = "-elder" if self.elder else ""
+        name = f"{self.size[0]}x{self.size[1]}/{description['screen']}-{self.lang}{mode}.png"
         check_screenshot(self.kiosk.api("GET", "/screenshot"), self.size, self.gallery / name)
         issues = json.loads(self.kiosk.api("GET", "/debug/layout"))["issues"]
         assert issues == [], f"{name}: {issues}"
         check_geometry(description, self.size)
+
+    def turn_to(self, target_id: str) -> dict[str, Any]:
+        """The target, after turning a paged menu's pages (by touch) until it is on the glass."""
+        for _ in range(20):
+            targets = {t["id"]: t for t in self.kiosk.screen()["targets"]}
+            if targets[target_id]["bounds"] is not None:
+                return targets[target_id]
+            following = targets.get("menu.page.next")
+            assert following is not None and following["enabled"], f"{target_id} is not shown"
+            shown = self.kiosk.screen()
+            self.kiosk.touch_centre(following)
+            deadline = time.monotonic() + TAP_TIMEOUT_S
+            while self.kiosk.screen()["targets"] == shown["targets"]:
+                assert time.monotonic() < deadline, "the page did not turn"
+                time.sleep(0.05)
+        raise AssertionError(f"{target_id} never came on a page")
 
     def touch_every_target(self, index: int, description: dict[str, Any]) -> None:
         """Disabled targets ignore the finger; every enabled one reaches on_tap; the step's
@@ -257,7 +291,7 @@ class Visit:
         screen_id = description["screen"]
         kiosk = self.kiosk
         for target in description["targets"]:
-            if target["id"] == "lang.toggle" or target["id"] in step.advance:
+            if target["id"] in UI_OWN or target["id"] in step.advance:
                 continue
             box = target["bounds"]
             if box is None or box[3] < MIN_TOUCH_PX:
@@ -277,7 +311,7 @@ class Visit:
             shown = kiosk.screen()
             assert shown["screen"] == screen_id and shown["countdown_s"] == left
             assert countdown_text(self.lang, left) in shown["texts"]
-        [advance] = [t for t in description["targets"] if t["id"] in step.advance]
+        advance = self.turn_to(next(iter(step.advance)))
         before = len(kiosk.taps())
         kiosk.touch_centre(advance)
         kiosk.wait_for_tap(f"{screen_id} {advance['id']}", before)
@@ -289,18 +323,35 @@ def test_every_screen_kind_in_both_languages_takes_real_touches(
 ) -> None:
     kiosk = kiosks[size]
     for lang in LANGUAGES:
-        attract = kiosk.screen()
-        assert attract["screen"] == "attract"
-        # A new resident always starts in Chinese, whatever the last one chose.
-        assert attract["language"] == "zh_CN"
-        if lang == "en":
-            [toggle] = [t for t in attract["targets"] if t["id"] == "lang.toggle"]
-            before = len(kiosk.taps())
-            kiosk.touch_centre(toggle)
-            assert kiosk.screen()["language"] == "en"
-            assert kiosk.taps()[before:] == []  # the UI handles the switch itself
-        visit = Visit(kiosk, size, lang, gallery)
-        for index in range(len(SCENARIO)):
-            description = visit.shows_step(index)
-            visit.record(description)
-            visit.touch_every_target(index, description)
+        for elder in (False, True):
+            attract = kiosk.screen()
+            assert attract["screen"] == "attract"
+            # A new resident always starts in Chinese, whatever the last one chose.
+            assert attract["language"] == "zh_CN"
+            if lang == "en":
+                [toggle] = [t for t in attract["targets"] if t["id"] == "lang.toggle"]
+                before = len(kiosk.taps())
+                kiosk.touch_centre(toggle)
+                assert kiosk.screen()["language"] == "en"
+                assert kiosk.taps()[before:] == []  # the UI handles the switch itself
+            if elder:
+                switch_mode(kiosk, "elder")
+            visit = Visit(kiosk, size, lang, gallery, elder)
+            for index in range(len(SCENARIO)):
+                description = visit.shows_step(index)
+                visit.record(description)
+                visit.touch_every_target(index, description)
+            if elder:
+                switch_mode(kiosk, "normal")
+
+
+def switch_mode(kiosk: KioskProcess, mode: str) -> None:
+    """Touch the large-text switch (the engine's to handle, here the harness's) until ``mode``."""
+    [switch] = [t for t in kiosk.screen()["targets"] if t["id"] == "mode.toggle"]
+    before = len(kiosk.taps())
+    kiosk.touch_centre(switch)
+    kiosk.wait_for_tap("attract mode.toggle", before)
+    deadline = time.monotonic() + TAP_TIMEOUT_S
+    while kiosk.screen()["mode"] != mode and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert kiosk.screen()["mode"] == mode

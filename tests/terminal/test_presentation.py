@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from flows.engine import MODE_TOGGLE
 from flows.steps import (
     Action,
     ActionStyle,
@@ -20,7 +21,7 @@ from flows.steps import (
     t,
 )
 from terminal.i18n import Translator
-from terminal.presentation import LANG_TOGGLE, describe, present
+from terminal.presentation import LANG_TOGGLE, MORE_TIME, SPEAK, describe, present
 
 
 @pytest.fixture
@@ -32,6 +33,11 @@ def tr() -> Translator:
                 "ui.countdown": "{seconds} 秒后自动退出",
                 "ui.qr_hint": "扫码保存到手机",
                 "ui.language.switch": "English",
+                "ui.mode.elder": "长辈模式",
+                "ui.speech.read": "朗读",
+                "ui.speech.repeat": "再听一遍",
+                "ui.mode.normal": "标准模式",
+                "ui.more_time": "我需要更多时间",
                 "attract.title": "欢迎",
                 "attract.insert": "请插入社会保障卡",
                 "menu.title": "请选择事项",
@@ -55,6 +61,11 @@ def tr() -> Translator:
                 "ui.countdown": "Ending in {seconds} s",
                 "ui.qr_hint": "Scan to keep it",
                 "ui.language.switch": "中文",
+                "ui.mode.elder": "Large text",
+                "ui.speech.read": "Read aloud",
+                "ui.speech.repeat": "Say again",
+                "ui.mode.normal": "Normal text",
+                "ui.more_time": "I need more time",
                 "attract.title": "Welcome",
                 "menu.title": "Choose an errand",
                 "menu.hello": "Hello, {name}",
@@ -74,10 +85,16 @@ def test_an_attract_screen_lists_brand_title_lines_and_the_language_switch(
         "kind": "attract",
         "title": "欢迎",
         "texts": ["24小时自助服务", "欢迎", "请插入社会保障卡"],
-        "targets": [{"id": LANG_TOGGLE, "label": "English", "enabled": True}],
+        "targets": [
+            {"id": SPEAK, "label": "朗读", "enabled": True},
+            {"id": MODE_TOGGLE, "label": "长辈模式", "enabled": True},
+            {"id": LANG_TOGGLE, "label": "English", "enabled": True},
+        ],
         "language": "zh_CN",
         "countdown_s": None,
         "tone": None,
+        "mode": "normal",
+        "spoken": None,
     }
 
 
@@ -109,6 +126,10 @@ def test_a_menu_lists_options_then_actions_then_the_switch_in_english(tr: Transl
         # Missing in English: the Chinese text rather than a bare key.
         {"id": "errand.pension", "label": "养老金查询", "enabled": False},
         {"id": "back", "label": "Back", "enabled": True},
+        # With the countdown showing, one touch buys more time (WCAG 2.2.1).
+        {"id": MORE_TIME, "label": "I need more time", "enabled": True},
+        {"id": SPEAK, "label": "Read aloud", "enabled": True},
+        {"id": MODE_TOGGLE, "label": "Large text", "enabled": True},
         {"id": LANG_TOGGLE, "label": "中文", "enabled": True},
     ]
     assert description["language"] == "en"
@@ -161,7 +182,7 @@ def test_a_message_reports_its_tone(tr: Translator) -> None:
 
 def test_progress_with_nothing_to_touch_still_offers_the_language_switch(tr: Translator) -> None:
     description = describe(View(Progress("printing", t("busy.title"))), tr, "zh_CN")
-    assert [target["id"] for target in description["targets"]] == [LANG_TOGGLE]
+    assert [target["id"] for target in description["targets"]] == [SPEAK, MODE_TOGGLE, LANG_TOGGLE]
 
 
 def test_bounds_are_added_per_target_when_given(tr: Translator) -> None:
@@ -196,3 +217,27 @@ def test_the_model_keeps_styles_for_the_renderer(tr: Translator) -> None:
     model = present(view, tr, "zh_CN")
     assert [a.style for a in model.actions] == ["primary", "danger"]
     assert model.toggle.id == LANG_TOGGLE
+
+
+def test_elder_mode_is_reported_and_the_switch_offers_the_way_back(tr: Translator) -> None:
+    view = View(Progress("printing", t("busy.title")), elder=True)
+    description = describe(view, tr, "zh_CN")
+    assert description["mode"] == "elder"
+    assert description["targets"][0] == {"id": SPEAK, "label": "再听一遍", "enabled": True}
+    assert description["targets"][1] == {"id": MODE_TOGGLE, "label": "标准模式", "enabled": True}
+
+
+def test_speech_says_the_title_and_instructions_but_never_a_value_about_the_resident(
+    tr: Translator,
+) -> None:
+    view = View(
+        Menu(
+            "m",
+            t("menu.title"),
+            options=(Action("errand.proof", t("errand.proof")),),
+            lines=(t("menu.hello", name="张*"), t("paper.detail")),
+        )
+    )
+    model = present(view, tr, "zh_CN")
+    # The greeting carries a masked name: not said aloud in a public place, masked or not.
+    assert model.speech == "请选择事项\n请稍后再试"

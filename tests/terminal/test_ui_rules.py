@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ui_support import SIZES
 
 from terminal.ui.linebreak import break_lines, number_items, tokens
@@ -63,12 +65,45 @@ def width_in_chars(text: str) -> float:
     return float(len(text))
 
 
-def test_chinese_breaks_between_characters() -> None:
+def every_character_a_word(text: str) -> list[str]:
+    """The breaker as it was before it knew words: any two Chinese characters may part."""
+    return list(text)
+
+
+def test_chinese_breaks_between_words() -> None:
     assert break_lines("社保医保养老高频事项", 4, width_in_chars) == "社保医保\n养老高频\n事项"
 
 
+@pytest.mark.parametrize(
+    ("text", "width", "word", "old", "new"),
+    [
+        ("您可以办理养老", 6, "养老", "您可以办理养\n老", "您可以办理\n养老"),
+        ("参保险种：失业保险", 7, "失业保险", "参保险种：失业\n保险", "参保险种：\n失业保险"),
+        ("可凭验证码核验真伪。", 6, "核验真伪", "可凭验证码核\n验真伪。", "可凭验证码\n核验真伪。"),
+    ],
+)
+def test_words_of_the_issue_stay_whole_where_the_old_breaker_split_them(
+    text: str, width: int, word: str, old: str, new: str
+) -> None:
+    before = break_lines(text, width, width_in_chars, words=every_character_a_word)
+    assert before == old and word not in before.split("\n")[-1]  # split, as reported
+    after = break_lines(text, width, width_in_chars)
+    assert after == new
+    assert any(word in line for line in after.split("\n"))
+
+
+def test_a_word_goes_down_with_the_closing_mark_that_may_not_open_a_line() -> None:
+    # "失业保险" fits the first line, but "）" may not start the next: the word moves down with
+    # it, whole, rather than leaving "险" behind as the old breaker would ("…（失业保" / "险）").
+    assert break_lines("参保险种（失业保险）", 9, width_in_chars) == "参保险种\n（失业保险）"
+    assert (
+        break_lines("参保险种（失业保险）", 9, width_in_chars, words=every_character_a_word)
+        == "参保险种（失业保\n险）"
+    )
+
+
 def test_a_closing_bracket_never_starts_a_line() -> None:
-    # "申请办理（承诺件" fills 8 columns; the "）" takes the last character down with it.
+    # "申请办理（承诺件" fills 8 columns; the "）" takes the last word down with it.
     assert break_lines("申请办理（承诺件）", 8, width_in_chars) == "申请办理（承诺\n件）"
 
 
@@ -86,24 +121,80 @@ def test_a_full_stop_stays_with_its_sentence() -> None:
 def test_latin_words_and_numbers_stay_whole() -> None:
     text = "Case number SB2024110500123 ready"
     assert break_lines(text, 16, width_in_chars) == "Case number\nSB2024110500123\nready"
-    assert tokens("证件号1101**********002X") == ["证", "件", "号", "1101**********002X"]
+    assert tokens("证件号1101**********002X") == ["证件", "号", "1101**********002X"]
+    assert tokens("城镇职工 No.5") == ["城镇职工", " ", "No.5"]
 
 
 def test_a_word_longer_than_the_line_is_cut_rather_than_overflowing() -> None:
     lines = break_lines("ABCDEFGHIJKLMNOP", 6, width_in_chars).split("\n")
     assert lines == ["ABCDEF", "GHIJKL", "MNOP"]
+    # A Chinese word wider than the line is cut too, at the last character that fits.
+    assert break_lines("失业保险", 3, width_in_chars) == "失业保\n险"
+
+
+def test_a_word_too_wide_for_any_line_is_cut_inside_rather_than_against_the_punctuation() -> None:
+    # "（失业保险）" cannot fit 3 columns whole; cutting inside the word keeps "（" off a line
+    # end and "）" off a line start, where cutting anywhere would not.
+    assert break_lines("（失业保险）", 3, width_in_chars) == "（失业\n保险）"
 
 
 def test_existing_line_breaks_are_kept() -> None:
     assert break_lines("第一行\n第二行", 10, width_in_chars) == "第一行\n第二行"
 
 
-def test_balanced_lines_leave_no_lonely_last_character() -> None:
+def test_balanced_lines_leave_no_lonely_last_word() -> None:
     text = "社会保险参保证明打印"
-    assert break_lines(text, 9, width_in_chars) == "社会保险参保证明打\n印"
-    assert break_lines(text, 9, width_in_chars, balanced=True) == "社会保险参\n保证明打印"
+    assert break_lines(text, 9, width_in_chars) == "社会保险参保证明\n打印"
+    assert break_lines(text, 9, width_in_chars, balanced=True) == "社会保险参保\n证明打印"
     # Balancing never adds a line.
     assert break_lines("满意", 9, width_in_chars, balanced=True) == "满意"
+
+
+def test_each_string_is_measured_once_however_many_widths_balancing_tries() -> None:
+    # Font measurement is the expensive part on the device: the bisection must not repeat it.
+    measured: list[str] = []
+
+    def counting(text: str) -> float:
+        measured.append(text)
+        return float(len(text))
+
+    text = "本证明由政务服务自助终端打印，可扫码或凭验证码核验真伪。如有疑问请咨询窗口工作人员。"
+    break_lines(text, 15, counting, balanced=True)
+    assert len(measured) == len(set(measured))
+    assert len(measured) < 3 * len(text)
+
+
+def test_a_word_breaker_whose_pieces_do_not_rejoin_the_text_is_refused() -> None:
+    with pytest.raises(ValueError, match="rejoin"):
+        break_lines("养老保险", 2, width_in_chars, words=lambda text: ["养老"])
+
+
+_WRAP_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(["养老", "失业保险", "核验真伪", "城镇职工基本养老保险", "SB2024", "No.5"]),
+        st.sampled_from(list("，。（）《》、“”：")),
+        st.text(" \u3000", min_size=1, max_size=2),
+        st.text(max_size=4),
+    ),
+    max_size=12,
+).map("".join)
+
+
+@given(_WRAP_TEXT, st.integers(1, 16), st.booleans())
+def test_breaking_never_loses_nor_reorders_a_character(
+    text: str, width: int, balanced: bool
+) -> None:
+    lines = break_lines(text, width, width_in_chars, balanced=balanced).split("\n")
+    # Each line is the next stretch of the text; only spaces (and the text's own line breaks)
+    # lie between two lines: joined, they give back the text less the spaces at the breaks.
+    position = 0
+    for line in lines:
+        found = text.find(line, position)
+        assert found >= 0 and not text[position:found].strip(), (text, lines)
+        position = found + len(line)
+    assert not text[position:].strip()
+    # No line is wider than asked, unless it is one character wider on its own.
+    assert all(len(line) <= width or len(line) == 1 for line in lines)
 
 
 def test_items_the_content_numbered_keep_their_numbers_apart_from_the_text() -> None:
