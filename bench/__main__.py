@@ -1,12 +1,12 @@
-"""`python -m bench`: the product's three promised figures, each against a same-run baseline.
+"""`python -m bench`: the product's promised figures, each against a same-run baseline.
 
-    .venv/bin/python -m bench [--runs 5] [--cycles 9] [--size 1920x1080] [--only startup,...]
+    .venv/bin/python -m bench [--runs 5] [--cycles 9] [--taps 20] [--size WxH] [--only ...]
 
-Runs bench.startup, bench.identity and bench.memory on one shared environment (Xvfb, pcscd with
-the vpcd reader, the virtual printer, hub and broker), prints each one's figures, then a summary
-table with PASS/FAIL against the budgets. Exit status: 0 all within budget, 1 a budget missed,
-2 a benchmark could not run. Not part of `make test`: timings on a shared machine are figures to
-read, not a gate for every commit (``make bench`` runs this).
+Runs bench.startup, bench.identity, bench.tap and bench.memory on one shared environment (Xvfb,
+pcscd with the vpcd reader, the virtual printer, hub and broker), prints each one's figures, then a
+summary table with PASS/FAIL against the budgets. Exit status: 0 all within budget, 1 a budget
+missed, 2 a benchmark could not run. Not part of `make test`: timings on a shared machine are
+figures to read, not a gate for every commit (``make bench`` runs this).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from bench import identity, memory, startup
+from bench import identity, memory, startup, tap
 from bench.harness import (
     DEFAULT_SIZE,
     BenchEnv,
@@ -27,7 +27,7 @@ from bench.harness import (
 from simulator.automation_client import AutomationError
 from simulator.display import parse_size
 
-NAMES = ("startup", "identity", "memory")
+NAMES = ("startup", "identity", "tap", "memory")
 
 
 def main() -> int:
@@ -36,6 +36,8 @@ def main() -> int:
                         help="start-up: measured runs per side, interleaved (default 5)")
     parser.add_argument("--cycles", type=int, default=9,
                         help="identity: measured card insertions (default 9)")
+    parser.add_argument("--taps", type=int, default=20,
+                        help="tap: measured taps per side (default 20)")
     parser.add_argument("--size", type=parse_size, default=DEFAULT_SIZE,
                         help="screen WxH for the terminal and the baselines (default 1920x1080)")
     parser.add_argument("--only", default=",".join(NAMES),
@@ -52,6 +54,7 @@ def main() -> int:
     runners: dict[str, Callable[[BenchEnv], Verdict]] = {
         "startup": lambda env: startup.report(startup.measure(env, args.runs)),
         "identity": lambda env: identity.report(identity.measure(env, args.cycles)),
+        "tap": lambda env: tap.report(tap.measure(env, args.taps)),
         "memory": lambda env: memory.report(memory.measure(env)),
     }
     began = time.monotonic()

@@ -349,6 +349,13 @@ class BenchEnv:
         self._children.append(child)
         return child, automation_for(port, child)
 
+    def spawn_child(self, name: str, args: list[str]) -> Child:
+        """``python <args>`` on the bench display, with the notify socket, logged like the rest."""
+        self.notify.drain()
+        child = Child(name, [sys.executable, *args], self.child_env(), self._next(name))
+        self._children.append(child)
+        return child
+
     def spawn_bare_kivy(self) -> Child:
         width, height = self.size
         home = self.workdir / "bare-kivy-home"

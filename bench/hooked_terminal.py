@@ -3,10 +3,11 @@
 Polling the automation API for a screen costs up to a frame (each GET /screen hops onto the UI
 thread through Kivy's Clock) and adds load to the very loop being timed, so the identity benchmark
 runs the unchanged terminal with this thin hook instead. Each time ``KioskUi.show`` builds a new
-screen, and each time a screen has settled (laid out and stopped moving: what GET /screen waits
-for), it sends one datagram to $NOTIFY_SOCKET, next to the terminal's own READY=1::
+screen, when that screen's first frame is drawn, each time a screen has settled (laid out and
+stopped moving: what GET /screen waits for), and each time an injected touch is released, it
+sends one datagram to $NOTIFY_SOCKET, next to the terminal's own READY=1::
 
-    BENCH_EVENT=shown|settled
+    BENCH_EVENT=shown|settled|frame|released
     BENCH_SCREEN=<screen id>
     BENCH_MONOTONIC_NS=<time.monotonic_ns() in the terminal>
 
@@ -66,14 +67,33 @@ def _hook_ui(send: Callable[[str, str], None]) -> None:
 
         self.on_settled = settled
 
+    from kivy.core.window import Window  # noqa: PLC0415
+
+    from terminal.ui import touch  # noqa: PLC0415
+
     def show(self: KioskUi, view: Any) -> None:
         original_show(self, view)
         # A new screen restarts the frame count; a countdown-only update does not.
         if self.frames_since_show == 0:
-            send("shown", str(getattr(view.screen, "screen", "?")))
+            screen_id = str(getattr(view.screen, "screen", "?"))
+            send("shown", screen_id)
+
+            def first_frame(*_: Any) -> None:
+                # Bound handlers run just before the buffer swap: the frame is drawn by now.
+                Window.unbind(on_flip=first_frame)
+                send("frame", screen_id)
+
+            Window.bind(on_flip=first_frame)
+
+    original_release = touch.release
+
+    def release(touch: touch.InjectedTouch) -> None:
+        send("released", "-")  # the finger leaves the glass: where a tap's time starts
+        original_release(touch)
 
     KioskUi.__init__ = init  # type: ignore[method-assign]
     KioskUi.show = show  # type: ignore[method-assign]
+    touch.release = release
 
 
 def install() -> None:

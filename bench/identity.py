@@ -113,7 +113,7 @@ def measure(env: BenchEnv, cycles: int, warmups: int = 1) -> IdentityFigures:
             inserted = time.monotonic()
             slot.insert(bench_card())
             settled = env.notify.wait_for(
-                screen_event("settled", "identity"), SCREEN_TIMEOUT_S, child,
+                screen_event("settled", "identify.identity"), SCREEN_TIMEOUT_S, child,
                 "identity screen", notes,
             )
             try:
@@ -123,12 +123,12 @@ def measure(env: BenchEnv, cycles: int, warmups: int = 1) -> IdentityFigures:
             started = time.monotonic()
             raw_read(context, reader)
             read_s = time.monotonic() - started
-            identity_shown = _stamp(notes, "shown", "identity")
+            identity_shown = _stamp(notes, "shown", "identify.identity")
             cycle = Cycle(
                 inserted=inserted,
                 seen=seen,
                 read_s=read_s,
-                reading_shown=_stamp(notes, "shown", "reading_card"),
+                reading_shown=_stamp(notes, "shown", "identify.reading_card"),
                 identity_shown=identity_shown if identity_shown is not None else settled.stamp(),
                 identity_settled=settled.stamp(),
             )

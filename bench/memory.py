@@ -73,15 +73,15 @@ def _errand(env: BenchEnv, api: AutomationClient) -> None:
     """One whole errand, card in to attract screen, as a resident does it."""
     slot = env.card_slot
     slot.insert(bench_card())
-    api.wait_for_screen("identity", 15)
+    api.wait_for_screen("identify.identity", 15)
     api.tap("continue")
-    api.wait_for_screen("errand_menu", 15)
+    api.wait_for_screen("home.menu", 15)
     api.tap(f"errand.{ERRAND}")
-    api.wait_for_screen("confirm", 15)
+    api.wait_for_screen("proof.confirm", 15)
     api.tap("confirm")
-    api.wait_for_screen("take_card_and_receipt", 30)
+    api.wait_for_screen("proof.done", 30)
     slot.remove()
-    api.wait_for_screen("rating", 15)
+    api.wait_for_screen("rating.choose", 15)
     api.tap("rating.5")
     api.wait_for_screen("attract", 30)  # via the thanks screen and its countdown
 
