@@ -111,7 +111,12 @@ class GuideFlow(Flow):
         self._page = min(self._page, len(pages) - 1)
         first, materials = pages[self._page]
         total = len(guide.materials)
-        heading = self.text("guide", "materials", count=str(total))
+        number, of = str(self._page + 1), str(len(pages))
+        heading = (
+            self.text("guide", "materials_paged", count=str(total), page=number, pages=of)
+            if len(pages) > 1
+            else self.text("guide", "materials", count=str(total))
+        )
         sections = [GuideSection(heading, tuple(
             _material_line(item, material, first + offset + 1)
             for offset, material in enumerate(materials)
@@ -129,15 +134,14 @@ class GuideFlow(Flow):
                 lines.append(self.text("guide", "deferrable_hint"))
         actions: list[Action] = []
         if len(pages) > 1:
-            number, of = str(self._page + 1), str(len(pages))
             actions.append(Action(
                 "page.previous",
-                self.text("guide", "previous", page=number, pages=of),
+                self.text("guide", "previous"),
                 enabled=self._page > 0,
             ))
             actions.append(Action(
                 "page.next",
-                self.text("guide", "next", page=number, pages=of),
+                self.text("guide", "next"),
                 enabled=self._page < len(pages) - 1,
                 style=ActionStyle.PRIMARY,
             ))

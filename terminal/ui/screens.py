@@ -78,10 +78,13 @@ class AttractBody(ScreenBody):
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(model, m, activate)
         content = vbox(m, spacing=m.gap * 1.5)
-        content.add_widget(_centred(CardArt(m)))
-        content.add_widget(
-            TextLabel(model.title, m.font_hero, color=theme.ACCENT, halign="center")
-        )
+        # On a short panel (800x480) what to do comes before a picture of a card: the picture
+        # goes, and in large type the welcome is set as a title, so "insert your card" shows.
+        short = m.height <= 600
+        if not short:
+            content.add_widget(_centred(CardArt(m)))
+        hero = m.font_title if short and m.elder else m.font_hero
+        content.add_widget(TextLabel(model.title, hero, color=theme.ACCENT, halign="center"))
         for line in model.lines:
             content.add_widget(
                 TextLabel(line, m.font_body * 1.1, color=theme.TEXT_MUTED, halign="center")
