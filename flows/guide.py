@@ -30,7 +30,6 @@ from flows.steps import (
     PrintReceipt,
     Progress,
     Text,
-    Tone,
     Transition,
     t,
 )
@@ -75,15 +74,8 @@ class GuideFlow(Flow):
         item = self._item()
         if isinstance(ev.outcome, Failed):
             reason = code(ev.outcome.reason)
-            screen = Message(
-                self.screen_id("print_failed"),
-                self.text("print_failed", "title"),
-                (printer_line(reason), self.text("print_failed", "body")),
-                (common_action("retry", primary=True), common_action("back")),
-                Tone.ERROR,
-                self.ctx.idle_timeout_s,
-            )
-            return Transition(screen, (errand_failed(item, "print_guide", reason),))
+            failed = errand_failed(item, "print_guide", reason)
+            return Transition(self.print_failed(reason, "back"), (failed,))
         printed = event(EventType.RECEIPT_PRINTED, kind="guide", errand_id=item.id)
         return self._show(printed=True, effects=(printed,))
 

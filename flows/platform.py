@@ -31,6 +31,7 @@ from typing import ClassVar
 from devices.base import CardHolder, DeviceState
 from flows.catalogue import Catalogue
 from flows.clock import Clock
+from flows.device_text import printer_line
 from flows.effect_specs import EFFECTS, is_awaited
 from flows.steps import (
     Action,
@@ -39,6 +40,7 @@ from flows.steps import (
     Effect,
     EffectDone,
     Event,
+    Message,
     Progress,
     Returned,
     Screen,
@@ -342,6 +344,18 @@ class Flow:
     def text(self, of_step: str, name: str, /, **params: str | Text) -> Text:
         """A text of one of this flow's steps: key ``<flow>.<step>.<name>``."""
         return t(f"{self.NAME}.{of_step}.{name}", **params)
+
+    def print_failed(self, reason: str, way_out: str) -> Message:
+        """The ``print_failed`` step's screen: what went wrong with the printer, and the way to
+        print the same again (``retry``) or ``way_out``."""
+        return Message(
+            self.screen_id("print_failed"),
+            self.text("print_failed", "title"),
+            (printer_line(reason), self.text("print_failed", "body")),
+            (common_action("retry", primary=True), common_action(way_out)),
+            Tone.ERROR,
+            self.ctx.idle_timeout_s,
+        )
 
     def action(self, of_step: str, action_id: str, *, primary: bool = False) -> Action:
         """A button whose label is this step's own (``<flow>.<step>.<id>``: 确认打印, 确认预约)."""

@@ -154,15 +154,8 @@ class ProofFlow(Flow):
         item = self._item()
         if isinstance(ev.outcome, Failed):
             reason = code(ev.outcome.reason)
-            screen = Message(
-                self.screen_id("print_failed"),
-                self.text("print_failed", "title"),
-                (printer_line(reason), self.text("print_failed", "body")),
-                (common_action("retry", primary=True), common_action("finish")),
-                Tone.ERROR,
-                self.ctx.idle_timeout_s,
-            )
-            return Transition(screen, (errand_failed(item, "print", reason),))
+            failed = errand_failed(item, "print", reason)
+            return Transition(self.print_failed(reason, "finish"), (failed,))
         screen_done = Done(
             self.screen_id("done"),
             self.text("done", "title"),
