@@ -30,6 +30,8 @@ _M_ARENA_MAX = -8  # from glibc's malloc.h
 # From the collection until the heap is trimmed: Kivy releases the collected textures at its next
 # frame (about 17 ms at 60 fps); this leaves room for a slow frame or two.
 TRIM_DELAY_S = 0.2
+# From attract being shown until the collection: its first frame (~17 ms at 60 fps) and a slow one.
+COLLECT_DELAY_S = 0.1
 
 
 def _load_libc() -> ctypes.CDLL | None:
@@ -60,7 +62,15 @@ def trim_heap() -> None:
 
 
 def tidy_when_idle(schedule: Schedule) -> None:
-    """Back at attract: collect the session's screens now, trim once their textures are gone."""
+    """Back at attract: once its first frame is on the glass, collect the session's screens,
+    then trim once their textures are gone."""
+    # Not now: the attract screen was just built and its first frame waits for this call to
+    # return; a full collection here held the frame back by up to 150 ms (bench tap).
+    schedule(COLLECT_DELAY_S, lambda: collect_and_trim(schedule))
+
+
+def collect_and_trim(schedule: Schedule) -> None:
+    """Collect the session's unreachable objects now, and trim the heap a moment later."""
     started = time.perf_counter()
     freed = gc.collect()
     log.debug("idle: %d unreachable objects collected in %.0f ms", freed,

@@ -8,7 +8,13 @@ from collections.abc import Callable
 
 import pytest
 
-from terminal.memory import TRIM_DELAY_S, limit_malloc_arenas, tidy_when_idle, trim_heap
+from terminal.memory import (
+    COLLECT_DELAY_S,
+    TRIM_DELAY_S,
+    limit_malloc_arenas,
+    tidy_when_idle,
+    trim_heap,
+)
 
 
 @pytest.mark.skipif(ctypes.util.find_library("c") is None, reason="no C library found")
@@ -28,6 +34,11 @@ def test_going_idle_collects_cycles_at_once_and_trims_later() -> None:
     gc.disable()
     try:
         tidy_when_idle(lambda delay, call: later.append((delay, call)))
+        assert ref() is not None, "nothing is collected before attract's first frame"
+        [(delay, collect)] = later
+        assert delay == COLLECT_DELAY_S
+        later.clear()
+        collect()
         assert ref() is None, "a reference cycle left by a session must be collected"
     finally:
         gc.enable()
