@@ -12,16 +12,13 @@ other text. Printed receipts use the ``zh_CN`` strings directly.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import overload
+
+from flows.content_table import ContentTable, Localised
 
 LANGUAGES = ("zh_CN", "en")
 
-# Ids become parts of translation keys and action ids ("errand.<id>"), so keep them to one plain
-# segment: no dots, no spaces, nothing a key lookup could split on.
-_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 
 class CatalogueError(ValueError):
@@ -36,21 +33,6 @@ class CatalogueError(ValueError):
 class ItemKind(enum.StrEnum):
     INSTANT = "instant"  # 一证通办: done on the spot with the card (e.g. print a proof)
     APPLICATION = "application"  # 承诺件: the terminal shows the guide; the case is decided later
-
-
-@dataclass(frozen=True)
-class Localised:
-    """One display string in every supported language."""
-
-    zh: str  # Simplified Chinese, the ``zh_CN`` text; also what receipts print
-    en: str
-
-    def get(self, lang: str) -> str:
-        if lang == "zh_CN":
-            return self.zh
-        if lang == "en":
-            return self.en
-        raise KeyError(lang)
 
 
 @dataclass(frozen=True)
@@ -213,102 +195,8 @@ class Catalogue:
 # --- parsing ----------------------------------------------------------------------------------
 
 
-class _Table:
-    """One TOML table being read: typed getters that name the path, and a typo check at the end."""
-
-    def __init__(self, path: str, value: object) -> None:
-        if not isinstance(value, Mapping):
-            raise CatalogueError(path, "must be a table")
-        self.path = path
-        self._data: Mapping[str, object] = value
-        self._read: set[str] = set()
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def _get(self, key: str) -> object:
-        self._read.add(key)
-        if key not in self._data:
-            raise CatalogueError(self.at(key), "is missing")
-        return self._data[key]
-
-    def has(self, key: str) -> bool:
-        self._read.add(key)
-        return key in self._data
-
-    def string(self, key: str) -> str:
-        value = self._get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise CatalogueError(self.at(key), "must be a non-empty string")
-        return value.strip()
-
-    def ident(self, key: str) -> str:
-        value = self.string(key)
-        if not _ID.match(value):
-            raise CatalogueError(
-                self.at(key), f"{value!r} is not a valid id (lower-case letters, digits, _)"
-            )
-        return value
-
-    def integer(self, key: str, *, minimum: int, maximum: int) -> int:
-        value = self._get(key)
-        # bool is an int in Python; "true" working days is a content mistake, not 1.
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise CatalogueError(self.at(key), "must be a whole number")
-        if not minimum <= value <= maximum:
-            raise CatalogueError(self.at(key), f"must be between {minimum} and {maximum}")
-        return value
-
-    @overload
-    def optional_integer(self, key: str, *, default: int, minimum: int, maximum: int) -> int: ...
-
-    @overload
-    def optional_integer(
-        self, key: str, *, default: None, minimum: int, maximum: int
-    ) -> int | None: ...
-
-    def optional_integer(
-        self, key: str, *, default: int | None, minimum: int, maximum: int
-    ) -> int | None:
-        return self.integer(key, minimum=minimum, maximum=maximum) if self.has(key) else default
-
-    def boolean(self, key: str, *, default: bool) -> bool:
-        if not self.has(key):
-            return default
-        value = self._get(key)
-        if not isinstance(value, bool):
-            raise CatalogueError(self.at(key), "must be true or false")
-        return value
-
-    def localised(self, key: str) -> Localised:
-        return _localised(_Table(self.at(key), self._get(key)))
-
-    def optional_localised(self, key: str) -> Localised | None:
-        return self.localised(key) if self.has(key) else None
-
-    def table(self, key: str) -> _Table:
-        return _Table(self.at(key), self._get(key))
-
-    def tables(self, key: str, *, empty: str = "must be a non-empty list") -> list[_Table]:
-        """A non-empty array of tables (``[[items]]``), each named by its index; ``empty`` is
-        the problem reported when it is missing or empty."""
-        self._read.add(key)
-        value = self._data.get(key)
-        if value is None or value == []:
-            raise CatalogueError(self.at(key), empty)
-        if not isinstance(value, list):
-            raise CatalogueError(self.at(key), "must be a non-empty list")
-        return [_Table(f"{self.at(key)}[{index}]", raw) for index, raw in enumerate(value)]
-
-    def done(self) -> None:
-        """Report a key nobody read: almost always a typo that would silently drop content."""
-        unknown = sorted(set(self._data) - self._read)
-        if unknown:
-            raise CatalogueError(self.at(unknown[0]), "unknown key (a typo?)")
-
-
 # Item ids that would share key space with the theme and department tables
-# (``catalogue.theme.<id>.title``), or with the transitional ``catalogue.<item>.department`` key.
+# (``catalogue.theme.<id>.title``, ``catalogue.department.<id>.name``).
 RESERVED_ITEM_IDS = frozenset({"theme", "department"})
 
 
@@ -320,7 +208,7 @@ def parse_catalogue(
     ``flows``: the flow names the terminal has; given, an item naming another is refused here,
     at start-up, rather than when a resident taps it.
     """
-    root = _Table("", data)
+    root = ContentTable("", data, CatalogueError)
     version = root.string("version") if root.has("version") else ""
     themes = tuple(_parse_theme(table) for table in root.tables("themes"))
     _unique(root.at("themes"), [theme.id for theme in themes])
@@ -351,13 +239,13 @@ class _Context:
     flows: frozenset[str] | None
 
 
-def _parse_theme(table: _Table) -> Theme:
+def _parse_theme(table: ContentTable) -> Theme:
     theme = Theme(id=table.ident("id"), title=table.localised("title"))
     table.done()
     return theme
 
 
-def _parse_department(table: _Table) -> Department:
+def _parse_department(table: ContentTable) -> Department:
     department = Department(
         id=table.ident("id"), name=table.localised("name"), where=table.localised("where")
     )
@@ -365,7 +253,7 @@ def _parse_department(table: _Table) -> Department:
     return department
 
 
-def _parse_item(table: _Table, context: _Context) -> CatalogueItem:
+def _parse_item(table: ContentTable, context: _Context) -> CatalogueItem:
     item_id = table.ident("id")
     if item_id in RESERVED_ITEM_IDS:
         raise CatalogueError(table.at("id"), f"{item_id!r} is reserved (it would clash with keys)")
@@ -405,19 +293,19 @@ def _parse_item(table: _Table, context: _Context) -> CatalogueItem:
     return item
 
 
-def _parse_guide(table: _Table) -> ServiceGuide:
+def _parse_guide(table: ContentTable) -> ServiceGuide:
     raw_materials = table.tables(
         "materials", empty="guide with no materials: list every one ([[items.guide.materials]])"
     )
     materials = tuple(_parse_material(material) for material in raw_materials)
     _unique(table.at("materials"), [material.id for material in materials])
     conditions = tuple(
-        _localised(condition)
+        condition.as_localised()
         for condition in table.tables(
             "conditions", empty="guide with no conditions: say who qualifies"
         )
     )
-    legal_basis = tuple(_localised(basis) for basis in table.tables("legal_basis"))
+    legal_basis = tuple(basis.as_localised() for basis in table.tables("legal_basis"))
     guide_url = table.string("guide_url")
     if not guide_url.startswith("https://"):
         # Residents scan this with their phones; a plain-http or relative link is a content bug.
@@ -435,7 +323,7 @@ def _parse_guide(table: _Table) -> ServiceGuide:
     return guide
 
 
-def _parse_material(table: _Table) -> Material:
+def _parse_material(table: ContentTable) -> Material:
     originals = table.optional_integer("originals", default=0, minimum=0, maximum=MAX_COPIES)
     copies = table.optional_integer("copies", default=0, minimum=0, maximum=MAX_COPIES)
     if originals == 0 and copies == 0:
@@ -456,13 +344,6 @@ def _parse_material(table: _Table) -> Material:
     )
     table.done()
     return material
-
-
-def _localised(table: _Table) -> Localised:
-    # Every language is required: a missing translation would show a bare key on the glass.
-    text = Localised(zh=table.string("zh_CN"), en=table.string("en"))
-    table.done()
-    return text
 
 
 def _unique(path: str, ids: list[str]) -> None:

@@ -66,6 +66,7 @@ import dataclasses
 import datetime as dt
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from devices.base import DeviceState
@@ -369,12 +370,14 @@ class SessionEngine:
         return self._guarded(top, lambda: top.handle(event))
 
     def _guarded(
-        self, flow: Flow, answer: object, leading: tuple[Effect, ...] = ()
+        self,
+        flow: Flow,
+        answer: Callable[[], FlowResult | None],
+        leading: tuple[Effect, ...] = (),
     ) -> Output:
         """Run a flow's answer and everything it leads to; a bug ends the session cleanly."""
-        step = f"{flow.NAME}.{flow.current_step}"
         try:
-            return self._follow(answer(), leading)  # type: ignore[operator]
+            return self._follow(answer(), leading)
         except Exception as exc:
             # A bug must not leave a resident's data on the screen or freeze the kiosk. Only the
             # exception's type is reported: its message could quote anything.
@@ -382,8 +385,7 @@ class SessionEngine:
             crashed = RecordEvent(
                 EventType.FLOW_ERROR,
                 "critical",
-                {"step": f"{top.NAME}.{top.current_step}" if self._stack else step,
-                 "error": type(exc).__name__},
+                {"step": f"{top.NAME}.{top.current_step}", "error": type(exc).__name__},
             )
             end = EndSession(EndReason.ERROR, "flow_error", farewells.SESSION_ERROR, (crashed,))
             return self._end(end, leading)

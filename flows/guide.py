@@ -15,7 +15,7 @@ from flows.catalogue import CatalogueItem, Material
 from flows.device_text import first_unusable, printer_line
 from flows.event_names import EventType
 from flows.operations_events import code, errand_failed, event
-from flows.platform import Finish, Flow, FlowResult, common_action, step, tapped
+from flows.platform import Finish, Flow, FlowContext, FlowResult, common_action, step, tapped
 from flows.receipt import guide_receipt
 from flows.steps import (
     Action,
@@ -50,8 +50,8 @@ class GuideFlow(Flow):
         step("print_failed", Message, to=("printing", "guide")),
     )
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, ctx: FlowContext, arg: object = None) -> None:
+        super().__init__(ctx, arg)
         self._page = 0
 
     def start(self) -> Transition:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flows.catalogue import CatalogueItem
 from flows.event_names import EventType
 from flows.operations_events import event
-from flows.platform import Call, Finish, Flow, FlowResult, common_action, step
+from flows.platform import Call, Finish, Flow, FlowContext, FlowResult, common_action, step
 from flows.steps import Action, Event, Menu, Returned, Tap, Text, Transition, t
 
 MOST_USED = 8  # how many items the "most used" list shows
@@ -23,8 +23,8 @@ class GuidesFlow(Flow):
         step("items", Menu, to=("browse", "departments"), calls=("guide",)),
     )
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, ctx: FlowContext, arg: object = None) -> None:
+        super().__init__(ctx, arg)
         self._listing: tuple[Text, tuple[CatalogueItem, ...]] = (t(""), ())
         self._from_departments = False
 

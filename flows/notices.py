@@ -12,16 +12,15 @@ time rather than at the next rotation. Texts reach the UI through ``Notices.tran
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flows.catalogue import LANGUAGES, Localised
+from flows.catalogue import LANGUAGES
 from flows.clock import CHINA_ZONE
+from flows.content_table import ContentTable, Localised
 
 # Ids become translation keys (``notices.<id>.title``): one plain segment, as catalogue ids.
-_ID = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 MAX_PRIORITY = 999
 # The attract screen gives a notice a title line and a short paragraph beside the call to action;
 # longer text would be cut off on the 7-inch screen, so the file is refused instead.
@@ -165,11 +164,12 @@ def parse_notices(data: Mapping[str, Any], *, zone: dt.tzinfo = CHINA_ZONE) -> N
     ``zone``: where a date-time written without an offset (a TOML local date-time, as editors
     write them: ``2027-01-15T08:30:00``) is read, normally the terminal's configured zone.
     """
-    root = _Fields("", data)
+    root = ContentTable("", data, NoticeError)
     version = root.string("version") if root.has("version") else ""
     # No notices is a real state (nothing to announce), so an empty or absent list is allowed;
     # a misspelt ``[[notice]]`` is still caught as an unknown key.
-    notices = tuple(_parse_notice(table, zone) for table in root.tables("notices"))
+    tables = root.tables("notices", empty=None, not_a_list="must be a list of tables ([[notices]])")
+    notices = tuple(_parse_notice(table, zone) for table in tables)
     root.done()
     ids = [notice.id for notice in notices]
     for index, notice_id in enumerate(ids):
@@ -180,19 +180,15 @@ def parse_notices(data: Mapping[str, Any], *, zone: dt.tzinfo = CHINA_ZONE) -> N
     return Notices(notices=board, version=version)
 
 
-def _parse_notice(table: _Fields, zone: dt.tzinfo) -> Notice:
-    notice_id = table.string("id")
-    if not _ID.match(notice_id):
-        raise NoticeError(
-            table.at("id"), f"{notice_id!r} is not a valid id (lower-case letters, digits, _)"
-        )
+def _parse_notice(table: ContentTable, zone: dt.tzinfo) -> Notice:
+    notice_id = table.ident("id")
     title = table.localised("title", max_chars=TITLE_MAX_CHARS)
     body = table.localised("body", max_chars=BODY_MAX_CHARS)
-    valid_from = table.instant("valid_from", zone)
-    valid_until = table.instant("valid_until", zone)
+    valid_from = _instant(table, "valid_from", zone)
+    valid_until = _instant(table, "valid_until", zone)
     if valid_until <= valid_from:
         raise NoticeError(table.at("valid_until"), "must be after valid_from")
-    priority = table.integer("priority", default=0, minimum=0, maximum=MAX_PRIORITY)
+    priority = table.optional_integer("priority", default=0, minimum=0, maximum=MAX_PRIORITY)
     urgent = table.boolean("urgent", default=False)
     table.done()
     return Notice(
@@ -206,95 +202,15 @@ def _parse_notice(table: _Fields, zone: dt.tzinfo) -> Notice:
     )
 
 
-class _Fields:
-    """One TOML table being read: typed getters that name the path, and a typo check at the end."""
-
-    def __init__(self, path: str, value: object) -> None:
-        if not isinstance(value, Mapping):
-            raise NoticeError(path, "must be a table")
-        self.path = path
-        self._data: Mapping[str, object] = value
-        self._read: set[str] = set()
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def has(self, key: str) -> bool:
-        self._read.add(key)
-        return key in self._data
-
-    def _get(self, key: str) -> object:
-        if not self.has(key):
-            raise NoticeError(self.at(key), "is missing")
-        return self._data[key]
-
-    def string(self, key: str, *, max_chars: int | None = None) -> str:
-        value = self._get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise NoticeError(self.at(key), "must be a non-empty string")
-        text = value.strip()
-        if max_chars is not None and len(text) > max_chars:
-            raise NoticeError(
-                self.at(key), f"is {len(text)} characters; at most {max_chars} fit the screen"
-            )
-        return text
-
-    def localised(self, key: str, *, max_chars: int) -> Localised:
-        # Every language is required: a missing translation would show a bare key on the glass.
-        table = _Fields(self.at(key), self._get(key))
-        text = Localised(
-            zh=table.string("zh_CN", max_chars=max_chars),
-            en=table.string("en", max_chars=max_chars),
-        )
-        table.done()
-        return text
-
-    def integer(self, key: str, *, default: int, minimum: int, maximum: int) -> int:
-        if not self.has(key):
-            return default
-        value = self._data[key]
-        # bool is an int in Python; ``priority = true`` is a content mistake, not 1.
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise NoticeError(self.at(key), "must be a whole number")
-        if not minimum <= value <= maximum:
-            raise NoticeError(self.at(key), f"must be between {minimum} and {maximum}")
+def _instant(table: ContentTable, key: str, zone: dt.tzinfo) -> dt.datetime:
+    value = table.value(key)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return value.replace(tzinfo=zone)  # a local date-time: the terminal's zone
         return value
-
-    def boolean(self, key: str, *, default: bool) -> bool:
-        if not self.has(key):
-            return default
-        value = self._data[key]
-        if not isinstance(value, bool):
-            raise NoticeError(self.at(key), "must be true or false")
-        return value
-
-    def instant(self, key: str, zone: dt.tzinfo) -> dt.datetime:
-        value = self._get(key)
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is None or value.utcoffset() is None:
-                return value.replace(tzinfo=zone)  # a local date-time: the terminal's zone
-            return value
-        if isinstance(value, dt.date):
-            # A bare date leaves open whether the day itself is included; make the editor say.
-            raise NoticeError(
-                self.at(key), "needs a time of day too (2027-01-15T00:00:00), not only a date"
-            )
-        if isinstance(value, str):
-            raise NoticeError(
-                self.at(key), "must be a TOML date-time without quotes (2027-01-15T08:30:00)"
-            )
-        raise NoticeError(self.at(key), "must be a date-time (2027-01-15T08:30:00)")
-
-    def tables(self, key: str) -> list[_Fields]:
-        """An array of tables (``[[notices]]``), each named by its index; absent reads as empty."""
-        self._read.add(key)
-        value = self._data.get(key, [])
-        if not isinstance(value, list):
-            raise NoticeError(self.at(key), "must be a list of tables ([[notices]])")
-        return [_Fields(f"{self.at(key)}[{index}]", raw) for index, raw in enumerate(value)]
-
-    def done(self) -> None:
-        """Report a key nobody read: almost always a typo that would silently drop content."""
-        unknown = sorted(set(self._data) - self._read)
-        if unknown:
-            raise NoticeError(self.at(unknown[0]), "unknown key (a typo?)")
+    if isinstance(value, dt.date):
+        # A bare date leaves open whether the day itself is included; make the editor say.
+        raise table.fail(key, "needs a time of day too (2027-01-15T00:00:00), not only a date")
+    if isinstance(value, str):
+        raise table.fail(key, "must be a TOML date-time without quotes (2027-01-15T08:30:00)")
+    raise table.fail(key, "must be a date-time (2027-01-15T08:30:00)")

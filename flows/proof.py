@@ -20,6 +20,7 @@ from flows.platform import (
     EndSession,
     Finish,
     Flow,
+    FlowContext,
     FlowError,
     FlowResult,
     common_action,
@@ -68,8 +69,8 @@ class ProofFlow(Flow):
         step("done", Done, card_pull_expected=True, calls=("rating",), ends=True),
     )
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, ctx: FlowContext, arg: object = None) -> None:
+        super().__init__(ctx, arg)
         self._document: ErrandDocument | None = None
         self._receipt: Receipt | None = None  # the proof as printed (masked), kept for a reprint
 

@@ -51,7 +51,7 @@ from terminal.config import Config, HubSettings, PrinterSettings, SpeechSettings
 from terminal.content_store import PACKAGED_CONTENT_DIR, ContentError, load_content
 from terminal.controller import TerminalController
 from terminal.counters import DailyCounters
-from terminal.deferred import Deferred, DeferredHub, DeferredPrinter
+from terminal.deferred import Deferred, DeferredHub, DeferredPrinter, DeferredSpeech
 from terminal.device_monitor import DeviceMonitor
 from terminal.effects import EffectRunner
 from terminal.i18n import Translator
@@ -213,7 +213,10 @@ def run(config: Config) -> int:
     ratings = RatingQueue(outbox, hub, terminal_id=terminal_id, now=clock.now)
     counters = DailyCounters(lambda: clock.now().astimezone(zone).date())
 
-    speech = build_speech(config.speech)
+    # Voice guidance is built after the first screen too: espeak-ng's port and its worker thread
+    # are ~40 ms of imports nobody needs before a resident asks for large text.
+    speech_part = Deferred(lambda: build_speech(config.speech), "speech")
+    speech = DeferredSpeech(speech_part)
     # Declared here, built below: the closures that use them run only once everything is built.
     controller: TerminalController
     monitor: DeviceMonitor
@@ -271,6 +274,7 @@ def run(config: Config) -> int:
             # Now, off the path to the first screen: telemetry, the printer, the hub adapter.
             printer_part.warm()
             hub_part.warm()
+            speech_part.warm()
             monitor.start()
             ratings.start()
             operations.start(after=monitor.polled)

@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 from devices.base import DeviceState, Receipt
 from flows.hub import ErrandDocument, RatingSubmission, ServiceHub
 from terminal.effects import Printer
+from terminal.speech import Speech
 
 log = logging.getLogger(__name__)
 
@@ -72,3 +73,30 @@ class DeferredHub:
 
     def submit_rating(self, rating: RatingSubmission) -> None:
         self._get().submit_rating(rating)
+
+
+class DeferredSpeech:
+    """A speech port reached through a Deferred; implements terminal.speech.Speech. Stopping or
+    asking what was said never builds it: there is nothing to stop before anything was said."""
+
+    def __init__(self, part: Deferred[Speech]) -> None:
+        self._part = part
+
+    def say(self, text: str, lang: str, *, slow: bool = False) -> None:
+        self._part.get().say(text, lang, slow=slow)
+
+    def stop(self) -> None:
+        if (built := self._part.built) is not None:
+            built.stop()
+
+    def state(self) -> DeviceState:
+        return self._part.get().state()
+
+    def close(self) -> None:
+        if (built := self._part.built) is not None:
+            built.close()
+
+    @property
+    def last_spoken(self) -> str | None:
+        built = self._part.built
+        return built.last_spoken if built is not None else None

@@ -309,7 +309,6 @@ def _section(section: SectionModel, m: Metrics) -> BoxLayout:
         if label is None:
             box.add_widget(text)
             continue
-        row = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=m.gap * 0.5)
         number = TextLabel(
             label,
             m.font_body,
@@ -319,17 +318,23 @@ def _section(section: SectionModel, m: Metrics) -> BoxLayout:
             width=number_width,
             pos_hint={"top": 1},
         )
-        row.add_widget(number)
-        row.add_widget(text)
-
-        def fit(*_: Any, row: BoxLayout = row, a: TextLabel = number, b: TextLabel = text) -> None:
-            row.height = max(a.height, b.height)
-
-        number.bind(height=fit)
-        text.bind(height=fit)
-        fit()
-        box.add_widget(row)
+        box.add_widget(_side_by_side(number, text, m.gap * 0.5))
     return box
+
+
+def _side_by_side(left: TextLabel, right: TextLabel, spacing: float) -> BoxLayout:
+    """Two labels on one row, tops aligned, the row as tall as the taller of them."""
+    row = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=spacing)
+    row.add_widget(left)
+    row.add_widget(right)
+
+    def fit(*_: Any) -> None:
+        row.height = max(left.height, right.height)
+
+    left.bind(height=fit)
+    right.bind(height=fit)
+    fit()
+    return row
 
 
 class GuideBody(ScreenBody):
@@ -419,22 +424,10 @@ class ConfirmBody(ScreenBody):
         _card(card, m)
         card.add_widget(TextLabel(model.title, m.font_title, halign="center"))
         for label, value in model.rows:
-            row = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=m.gap)
             name = TextLabel(label, m.font_body, color=theme.TEXT_MUTED, size_hint_x=0.32,
                              halign="right", pos_hint={"top": 1})
             text = TextLabel(value, m.font_body, pos_hint={"top": 1})
-            row.add_widget(name)
-            row.add_widget(text)
-
-            def fit(
-                *_: Any, row: BoxLayout = row, a: TextLabel = name, b: TextLabel = text
-            ) -> None:
-                row.height = max(a.height, b.height)
-
-            name.bind(height=fit)
-            text.bind(height=fit)
-            fit()
-            card.add_widget(row)
+            card.add_widget(_side_by_side(name, text, m.gap))
         for line in model.lines:
             card.add_widget(TextLabel(line, m.font_body, color=theme.TEXT_MUTED, halign="center"))
         self.add_widget(centred_scroll(card, m, max_width=m.unit * 140))

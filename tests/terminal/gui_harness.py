@@ -460,11 +460,13 @@ SCENARIO: tuple[Step, ...] = (
 
 
 def mm_per_px(size: tuple[int, int]) -> float:
-    """The reference screen's real pixel pitch (as the simulator configures it)."""
+    """The reference screen's real pixel pitch, as the simulator configures it."""
     from simulator.rig import REFERENCE_DIAGONALS_IN  # noqa: PLC0415
+    from terminal.config import DisplaySettings  # noqa: PLC0415
 
     width, height = size
-    return REFERENCE_DIAGONALS_IN[size] * 25.4 / (width * width + height * height) ** 0.5
+    return DisplaySettings(width=width, height=height,
+                           diagonal_in=REFERENCE_DIAGONALS_IN[size]).mm_per_px
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,3 +43,21 @@ def test_a_failed_build_is_raised_at_first_use_and_tried_again() -> None:
     with pytest.raises(OSError):
         part.get()
     assert part.get() == "printer"
+
+
+def test_deferred_speech_is_built_by_speaking_not_by_stopping() -> None:
+    from terminal.deferred import DeferredSpeech  # noqa: PLC0415
+    from terminal.speech import NullSpeech  # noqa: PLC0415
+
+    builds: list[NullSpeech] = []
+
+    def build() -> NullSpeech:
+        builds.append(NullSpeech())
+        return builds[-1]
+
+    speech = DeferredSpeech(Deferred(build, "speech"))
+    speech.stop()
+    speech.close()
+    assert speech.last_spoken is None and builds == []  # nothing said, nothing to build
+    speech.say("欢迎使用", "zh_CN")
+    assert len(builds) == 1 and speech.state() == builds[0].state()
