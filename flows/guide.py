@@ -119,11 +119,15 @@ class GuideFlow(Flow):
         if printed:
             lines.append(self.text("guide", "printed"))
         if self._page == 0:
+            # The materials come first, where the eye lands; what the service is and how the
+            # marks read follow them, or a long summary pushes the list below the fold.
+            about: list[Text] = []
             if item.summary is not None:
-                lines.append(t(item.key("summary")))
-            lines.append(self.text("guide", "all_at_once", count=str(total)))
+                about.append(t(item.key("summary")))
+            about.append(self.text("guide", "all_at_once", count=str(total)))
             if any(material.deferrable for material in guide.materials):
-                lines.append(self.text("guide", "deferrable_hint"))
+                about.append(self.text("guide", "deferrable_hint"))
+            sections.insert(1, GuideSection(self.text("guide", "about"), tuple(about)))
         actions: list[Action] = []
         if len(pages) > 1:
             actions.append(Action(
