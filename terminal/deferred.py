@@ -82,8 +82,8 @@ class DeferredSpeech:
     def __init__(self, part: Deferred[Speech]) -> None:
         self._part = part
 
-    def say(self, text: str, lang: str, *, slow: bool = False) -> None:
-        self._part.get().say(text, lang, slow=slow)
+    def say(self, text: str, lang: str, *, slow: bool = False, alert: bool = False) -> None:
+        self._part.get().say(text, lang, slow=slow, alert=alert)
 
     def stop(self) -> None:
         if (built := self._part.built) is not None:

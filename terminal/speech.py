@@ -30,8 +30,12 @@ class SpeechLanguageError(ValueError):
 class Speech(Protocol):
     """Voice guidance's speech engine; every call returns at once and none raises on a fault."""
 
-    def say(self, text: str, lang: str, *, slow: bool = False) -> None:
+    def say(self, text: str, lang: str, *, slow: bool = False, alert: bool = False) -> None:
         """Cut whatever is being said and say ``text`` in ``lang`` (``slow`` for elder mode).
+
+        ``alert`` sounds the alert tone (``terminal.alert_tone``) first: the tone and the words
+        are one utterance, so the next ``say`` or ``stop`` cuts both. Text that is refused or
+        blank is silence, without the tone.
 
         ``text`` is built by the caller from translations only; text that looks personal is
         refused here all the same (not said, not recorded in ``last_spoken``).
@@ -106,7 +110,7 @@ class NullSpeech:
     def __init__(self, voices: Mapping[str, str] = DEFAULT_VOICES) -> None:
         self._voices = dict(voices)
 
-    def say(self, text: str, lang: str, *, slow: bool = False) -> None:
+    def say(self, text: str, lang: str, *, slow: bool = False, alert: bool = False) -> None:
         check_request(text, lang, self._voices)  # the same contract as a real engine
 
     def stop(self) -> None:

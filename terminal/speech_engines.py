@@ -3,7 +3,8 @@
 Threads: each engine owns one daemon worker that runs the engine's processes; ``say`` and
 ``stop`` only swap the one pending utterance and kill the running process group, so they return
 at once from the UI thread. The pending slot is a queue of one where the latest utterance wins: a
-screen that has already been left has nothing left to say.
+screen that has already been left has nothing left to say. An utterance with ``alert`` carries the
+alert tone before its words in the same job, so one kill cuts both.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import struct
 import subprocess
 import threading
 import time
+import wave
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from devices.base import DeviceState, Health
+from terminal.alert_tone import CHIME_S, ESPEAK_RATE_HZ, chime_pcm, chime_wav
 from terminal.speech import DEFAULT_VOICES, check_request, speech_refusal
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class _Utterance:
     text: str
     lang: str
     slow: bool
+    alert: bool = False
 
 
 @dataclass
@@ -61,6 +65,7 @@ class _Job:
     processes: list[subprocess.Popen[bytes]]
     cut: bool = False  # killed because something newer came; not an engine failure
     wav: Path | None = None
+    alert: bool = False  # the alert tone comes before the words
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):  # it has already ended
@@ -98,7 +103,7 @@ class _EngineSpeech:
 
     # --- the port ------------------------------------------------------------------------------
 
-    def say(self, text: str, lang: str, *, slow: bool = False) -> None:
+    def say(self, text: str, lang: str, *, slow: bool = False, alert: bool = False) -> None:
         check_request(text, lang, self._voices)
         refusal = speech_refusal(text)
         first = False
@@ -112,7 +117,7 @@ class _EngineSpeech:
                 first = refusal not in self._refusals_logged
                 self._refusals_logged.add(refusal)
             elif text.strip():
-                self._pending = _Utterance(text, lang, slow)
+                self._pending = _Utterance(text, lang, slow, alert)
                 self._last_spoken = text
                 self._lock.notify_all()
             else:
@@ -203,6 +208,8 @@ class _EngineSpeech:
                 job.cut = True
                 job.kill()
         deadline = time.monotonic() + TIMEOUT_BASE_S + TIMEOUT_PER_CHAR_S * len(utterance.text)
+        if utterance.alert:
+            deadline += CHIME_S  # the engine waits, blocked on its pipe, while the chime plays
         timed_out = False
         for process in job.processes:
             try:
@@ -235,11 +242,11 @@ class _EngineSpeech:
 
     def _spawn(self, argv: Sequence[str], *, text: bytes | None, group: int,
                stdin: int | None = None, stdout: int | None = subprocess.DEVNULL,
-               ) -> subprocess.Popen[bytes]:
+               pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
         # stderr is dropped: the reason code says enough, and engine chatter must not reach logs.
         process = subprocess.Popen(
             argv, stdin=subprocess.PIPE if text is not None else stdin, stdout=stdout,
-            stderr=subprocess.DEVNULL, process_group=group, close_fds=True)
+            stderr=subprocess.DEVNULL, process_group=group, close_fds=True, pass_fds=pass_fds)
         if text is not None and process.stdin is not None:
             try:
                 process.stdin.write(text)  # at most MAX_SPEECH_CHARS: fits the pipe's buffer
@@ -274,6 +281,10 @@ class EspeakSpeech(_EngineSpeech):
     the headphone jack), a missing sound card is told apart from a failing engine by exit status
     (``audio_failed`` vs ``engine_failed``), and audio starts as soon as the first samples exist
     (``--stdout`` streams; writing a file first would wait for the whole utterance).
+
+    The alert tone is played by the same ``aplay``, named before ``-``: aplay plays its files one
+    after the other, so the chime sounds first while espeak-ng waits on the full pipe, and the
+    speech follows on the same device without a second process racing it for the sound card.
     """
 
     def __init__(self, *, binary: str = "espeak-ng", player: str = "aplay",
@@ -281,26 +292,59 @@ class EspeakSpeech(_EngineSpeech):
                  rate_wpm: int = RATE_WPM, slow_rate_wpm: int = SLOW_RATE_WPM) -> None:
         self._player = player
         self._audio_device = audio_device
+        self._tone_fd: int | None = None  # the chime's WAV in memory, made on first use
+        self._tone_unavailable = False
         super().__init__(binary, voices, rate_wpm, slow_rate_wpm)
         if shutil.which(player) is None and self.state().health is Health.OK:
             self._record("player_missing", fault=True)
 
+    def close(self) -> None:
+        super().close()
+        if self._tone_fd is not None and not self._worker.is_alive():
+            os.close(self._tone_fd)
+            self._tone_fd = None
+
     def _start(self, utterance: _Utterance, voice: str, rate: int) -> _Job:
+        tone = self._tone() if utterance.alert else None
         engine = self._spawn(self._engine(voice, rate, "--stdout"),
                              text=utterance.text.encode(), group=0, stdout=subprocess.PIPE)
         assert engine.stdout is not None
+        files = ["-"] if tone is None else [f"/dev/fd/{tone}", "-"]
         try:
             # Joins the engine's group (a finished engine stays a zombie until waited for, so the
             # group still exists): one killpg stops both.
-            player = self._spawn([self._player, "-q", "-D", self._audio_device, "-"], text=None,
-                                 group=engine.pid, stdin=engine.stdout.fileno())
+            player = self._spawn([self._player, "-q", "-D", self._audio_device, *files],
+                                 text=None, group=engine.pid, stdin=engine.stdout.fileno(),
+                                 pass_fds=() if tone is None else (tone,))
         except OSError as error:
             _Job([engine]).kill()
             engine.wait(timeout=2.0)
             raise _StartFailed("player_missing") from error
         finally:
             engine.stdout.close()  # the player holds it now; the engine sees SIGPIPE if it dies
-        return _Job([engine, player])
+        return _Job([engine, player], alert=tone is not None)
+
+    def _tone(self) -> int | None:
+        """A descriptor of the chime's WAV for the player, or None: the words then go alone.
+
+        In memory (memfd), not on disk: a full disk must not silence the alert, and there is
+        nothing to clean up. Opening ``/dev/fd/N`` of a memfd starts at its beginning each time.
+        """
+        if self._tone_fd is None and not self._tone_unavailable:
+            fd = -1
+            try:
+                fd = os.memfd_create("kiosk-alert-tone", os.MFD_CLOEXEC)
+                with open(fd, "wb", closefd=False) as tone:
+                    tone.write(chime_wav(ESPEAK_RATE_HZ))
+            except OSError:
+                log.warning("alert tone unavailable; alerting utterances are said without it",
+                            exc_info=True)
+                if fd >= 0:
+                    os.close(fd)
+                self._tone_unavailable = True
+                return None
+            self._tone_fd = fd
+        return self._tone_fd
 
     def _failure(self, job: _Job) -> str | None:
         engine, player = job.processes
@@ -311,7 +355,8 @@ class EspeakSpeech(_EngineSpeech):
 
 class WavSpeech(_EngineSpeech):
     """espeak-ng writing each utterance to ``directory/NNNN-<lang>.wav``, the last 50 kept: the
-    simulator's and the tests' sound card."""
+    simulator's and the tests' sound card. An alerting utterance's file holds the chime, at the
+    speech's own sample rate, followed by the speech (put together once espeak-ng has ended)."""
 
     def __init__(self, directory: Path, *, binary: str = "espeak-ng",
                  voices: Mapping[str, str] = DEFAULT_VOICES, rate_wpm: int = RATE_WPM,
@@ -337,13 +382,15 @@ class WavSpeech(_EngineSpeech):
         wav = self._directory / f"{self._sequence:04d}-{utterance.lang}.wav"
         process = self._spawn(self._engine(voice, rate, "-w", str(wav)),
                               text=utterance.text.encode(), group=0)
-        return _Job([process], wav=wav)
+        return _Job([process], wav=wav, alert=utterance.alert)
 
     def _finish(self, job: _Job) -> None:
         if job.wav is None or not job.wav.exists():
             return
         if job.cut:
             _repair_wav_sizes(job.wav)
+        if job.alert:
+            _prepend_chime(job.wav)
         with self._lock:
             self._last_wav = job.wav
         for _, old in _numbered_wavs(self._directory)[:-self._keep]:
@@ -357,6 +404,31 @@ def _numbered_wavs(directory: Path) -> list[tuple[int, Path]]:
     """The speech files in ``directory``, oldest first."""
     found = ((_WAV_NAME.fullmatch(p.name), p) for p in directory.iterdir())
     return sorted((int(m.group(1)), p) for m, p in found if m is not None)
+
+
+def _prepend_chime(wav: Path) -> None:
+    """Put the alert tone before the speech in ``wav``, at the speech's own sample rate."""
+    try:
+        with wave.open(str(wav), "rb") as speech:
+            params = speech.getparams()
+            frames = speech.readframes(params.nframes)
+    except (wave.Error, EOFError, OSError):
+        return  # cut before espeak-ng wrote its header, or a failed engine's leftovers
+    if params.nchannels != 1 or params.sampwidth != 2:
+        log.warning("speech WAV is not 16-bit mono; its alert tone is left out")
+        return
+    partial = wav.with_name(wav.name + ".partial")
+    try:
+        with wave.open(str(partial), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(params.framerate)
+            out.writeframes(chime_pcm(params.framerate))
+            out.writeframes(frames)
+        partial.replace(wav)
+    except (OSError, ValueError):  # a full disk; a rate no chime can be made at
+        log.warning("could not put the alert tone into the speech WAV", exc_info=True)
+        partial.unlink(missing_ok=True)
 
 
 def _repair_wav_sizes(wav: Path) -> None:
