@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kivy.app import App
-from kivy.clock import Clock
+from kivy.clock import Clock, ClockEvent
 from kivy.core.window import Window
 from kivy.graphics import Color, Rectangle
 from kivy.graphics.opengl import GL_RGBA, GL_UNSIGNED_BYTE, glReadPixels
@@ -37,6 +37,16 @@ from terminal.ui.theme import Metrics
 
 # Screens spoken whatever the mode: the one that tells passers-by a card was left behind.
 ALWAYS_SPOKEN = frozenset({"card_left"})
+# Screens whose words come after the alert tone (terminal.alert_tone), whatever the mode: the
+# forgotten card's owner and the staff who must collect it are rarely looking at the screen.
+ALERTING = frozenset({"card_left"})
+# A card forgotten in an empty hall at night: the tone and the words come again every 30 s while
+# the screen stays (long enough for the last words to end and for someone at the door to walk
+# back, short enough that the owner is still within earshot), at most 3 more times. Then the
+# screen stays silent: a terminal that chimes all night tells nobody anything new, and staff
+# learn of the card from the card_left_in_reader event.
+ALERT_REPEAT_S = 30.0
+ALERT_REPEATS = 3
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +123,8 @@ class KioskUi:
         self._touch_guard_s = touch_guard_s
         self._speech: Speech = speech if speech is not None else NullSpeech()
         self._spoken: tuple[str, str, str] | None = None  # (screen, text, language) last said
+        self._alert_repeat: ClockEvent | None = None  # the alerting screen's next repetition
+        self._alerts_left = 0
         register_font(find_cjk_font(font_path))
         release_label_pixels()
         self._main = MainThread()
@@ -266,21 +278,49 @@ class KioskUi:
 
     def _announce(self, *, again: bool = False) -> None:
         """Voice guidance: each new screen's title and instructions, in elder mode (and on the
-        screen that calls staff to a forgotten card, in any mode); the speaker switch says the
-        screen (again) in any mode. A new screen cuts what was being said."""
+        screen that calls staff to a forgotten card, in any mode, after the alert tone and
+        again every ``ALERT_REPEAT_S``); the speaker switch says the screen (again) in any mode.
+        A new screen cuts what was being said and ends the repetitions."""
         model = self._model
         if model is None:
             return
         said = (model.screen, model.speech, model.language)
-        wanted = again or model.elder or model.screen in ALWAYS_SPOKEN
+        alert = model.screen in ALERTING
+        wanted = again or model.elder or alert or model.screen in ALWAYS_SPOKEN
         if not wanted or not model.speech:
             self._speech.stop()
             self._spoken = None
+            self._stop_alert_repeat()
             return
         if said == self._spoken and not again:
             return  # the same screen drawn again (a mode or layout change): not said twice
-        self._speech.say(model.speech, model.language, slow=model.elder)
+        self._speech.say(model.speech, model.language, slow=model.elder, alert=alert)
+        if said != self._spoken:
+            # A new screen (or the same one in another language, for someone who is there).
+            self._stop_alert_repeat()
+            if alert:
+                self._alerts_left = ALERT_REPEATS
+                self._alert_repeat = Clock.schedule_interval(self._alert_again, ALERT_REPEAT_S)
         self._spoken = said
+
+    def _alert_again(self, _dt: float) -> bool:
+        """The alerting screen's repetition (main thread, from the Clock; a new screen cancels
+        it in ``_announce``); False ends it."""
+        model = self._model
+        if model is None:
+            return False
+        self._alerts_left -= 1
+        self._speech.say(model.speech, model.language, slow=model.elder, alert=True)
+        if self._alerts_left == 0:
+            self._alert_repeat = None
+            return False
+        return True
+
+    def _stop_alert_repeat(self) -> None:
+        if self._alert_repeat is not None:
+            self._alert_repeat.cancel()
+            self._alert_repeat = None
+        self._alerts_left = 0
 
     def _switch_language(self) -> None:
         languages = self._translator.languages
