@@ -53,12 +53,46 @@ log = logging.getLogger(__name__)
 # A touch that began this soon after a new screen appeared is dropped: a resident's double tap
 # must not press whatever button sits under the finger on the next screen.
 TOUCH_GUARD_S = 0.3
-# Frames a new screen needs before its layout stops moving (sizes settle over a few ticks).
-SETTLE_FRAMES = 3
+# A new screen has settled once this many consecutive frames, each sampled right after Kivy ran
+# that frame's layout (``Clock.tick_draw``: every -1 trigger, labels' texture sizes and layouts
+# cascading to the end) and before it is drawn, agree on every widget's position and size. The
+# first sample is of the frame that laid the new screen out; the second of the next frame, where
+# whatever that layout scheduled (a scroll view placing its content on the next tick) has run and
+# been laid out in turn. Sampled at the start of a frame instead (a Clock event), each sample saw
+# the previous frame's layout, and whether the sampling event ran before or after the event that
+# built the screen decided whether the first sample was of no layout at all: the rule waited for
+# 3 samples, 1 to 2 frames more for the same evidence (identity screen: 25 ms at 60 fps; the
+# first screen: ~50 ms, as its second frame is drawn in full under Xvfb).
+SETTLE_FRAMES = 2
 # A layout that never stops moving is a bug, but it must not hold back everything that waits
 # for "settled" (the automation API, the service's READY): give up waiting after this many.
 SETTLE_GIVE_UP_FRAMES = 90
 DEFAULT_TIMEOUT_S = 5.0
+
+
+def _after_each_layout(sample: Callable[[], None]) -> Callable[[], None]:
+    """Call ``sample`` in every frame once Kivy has laid it out, before it is drawn; returns the
+    function that stops it.
+
+    Kivy's event loop runs ``Clock.tick_draw`` (every -1 trigger: texture sizes, layouts, until
+    none is left) and then draws; a Clock event of its own only runs at the start of a frame, a
+    whole frame after the layout it could see. Wrapping ``tick_draw`` on the Clock instance (a
+    documented public method, called by ``EventLoop.idle`` on every frame whether or not anything
+    is drawn) is the one place that sees each frame's finished layout.
+    """
+    tick_draw = Clock.tick_draw
+
+    def tick_draw_then_sample() -> None:
+        tick_draw()
+        sample()
+
+    Clock.tick_draw = tick_draw_then_sample
+
+    def undo() -> None:
+        if Clock.tick_draw is tick_draw_then_sample:
+            del Clock.tick_draw  # the instance attribute: Kivy's own method shows through again
+
+    return undo
 
 
 class _Shell(App):  # type: ignore[misc]
@@ -153,7 +187,11 @@ class KioskUi:
         self._main.claim()
         # Refuse Alt+F4 and any window-manager close: the kiosk has no way out.
         Window.bind(on_request_close=lambda *_a, **_k: True, on_resize=self._resized)
-        self._app.run()
+        undo = _after_each_layout(self._tick)
+        try:
+            self._app.run()
+        finally:
+            undo()
 
     def stop(self) -> None:
         """Thread-safe: end the main loop (tools and tests; a kiosk never stops itself)."""
@@ -161,7 +199,6 @@ class KioskUi:
 
     def _started(self) -> None:
         self._running = True
-        Clock.schedule_interval(self._tick, 0)
         self._render()
 
     @property
@@ -228,7 +265,8 @@ class KioskUi:
     def _metrics_for(self, width: int, height: int) -> Metrics:
         return Metrics(width, height, elder=self._metrics_elder, mm_per_px=self._mm_per_px)
 
-    def _tick(self, _dt: float) -> None:
+    def _tick(self) -> None:
+        """Once per frame, after the frame's layout and before it is drawn (main thread)."""
         self._frames_since_show += 1
         if self._settled or self._frame is None:
             return
