@@ -229,7 +229,10 @@ def run(config: Config) -> int:
     )
     def post(event: Event) -> None:
         """From any thread: hand ``event`` to the engine on the main thread."""
-        Clock.schedule_once(lambda _dt: controller.handle(event), 0)
+        # A free event (terminal.ui.boot sets Kivy's "free_all" clock): it wakes the main thread
+        # at once instead of at the next frame, so a card read starts, and its result is built
+        # into a screen, laid out and drawn, without first sleeping out the rest of a frame.
+        Clock.schedule_once_free(lambda _dt: controller.handle(event), 0)
 
     def device_changed(name: str, state: DeviceState) -> None:
         operations.device_changed(name, state)

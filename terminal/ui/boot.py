@@ -38,6 +38,15 @@ def configure_kivy(settings: KivySettings) -> None:
     # SDL would turn SIGTERM/SIGINT into a window-close request, which the kiosk refuses by
     # design; leave signals to Python so systemd's stop (and the composition root's handler) work.
     os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
+    # Kivy's default clock sleeps out the rest of the frame whatever a device thread hands it:
+    # a card going in, and its holder read, each waited up to a frame (8 ms on average at 60
+    # fps, a whole one behind a slow frame) before the main thread even looked. "free_all" is
+    # the same frame-capped clock as long as only ordinary events are scheduled (widgets,
+    # animations, the automation API's calls); a ``Clock.schedule_once_free`` event (terminal.
+    # app's ``post``: device and effect results) wakes its sleep and the frame runs at once.
+    # The next frame is again a frame period later, so nothing spins. The environment, not the
+    # config: KIVY_CLOCK would override the config, and ``post`` relies on a free clock.
+    os.environ["KIVY_CLOCK"] = "free_all"
 
     from kivy.config import Config  # noqa: PLC0415 - only now may Kivy read the environment
 
