@@ -40,13 +40,6 @@ from flows.steps import (
     TextEntered,
     Tick,
 )
-from terminal.automation import (
-    DEVELOPMENT_MARKER,
-    LOOPBACK,
-    AutomationEndpoints,
-    AutomationServer,
-    development_marker,
-)
 from terminal.config import Config, HubSettings, PrinterSettings, SpeechSettings
 from terminal.content_store import PACKAGED_CONTENT_DIR, ContentError, load_content
 from terminal.controller import TerminalController
@@ -65,6 +58,7 @@ from terminal.ui.boot import KivySettings, configure_kivy
 
 if TYPE_CHECKING:
     from devices.printer.driver import ReceiptPrinter
+    from terminal.automation import AutomationServer
     from terminal.hub_client import HttpServiceHub
 
 log = logging.getLogger(__name__)
@@ -138,6 +132,14 @@ def automation_wanted(config: Config, environ: Mapping[str, str]) -> bool:
     """
     if not config.automation.enabled:
         return False
+    # Imported only for a config that asks for the API: its HTTP parsing (http.client, ssl,
+    # email: ~12 ms of imports) is nothing a kiosk serving residents needs at all.
+    from terminal.automation import (  # noqa: PLC0415
+        DEVELOPMENT_MARKER,
+        LOOPBACK,
+        development_marker,
+    )
+
     marker = development_marker(environ)
     if marker is None:
         log.error(
@@ -295,6 +297,8 @@ def run(config: Config) -> int:
 
     automation: AutomationServer | None = None
     if automation_wanted(config, os.environ):
+        from terminal.automation import AutomationEndpoints, AutomationServer  # noqa: PLC0415
+
         automation = AutomationServer(
             AutomationEndpoints(
                 describe=ui.current_description,
