@@ -3,7 +3,8 @@
 Everything the terminal runs is built here from the typed config and passed explicitly: no
 singletons, no import-time registration. Threads: Kivy owns the main thread, where the session
 engine runs; devices, the hub, MQTT and the outbox work on their own threads and reach the engine
-only through ``Clock.schedule_once`` (see docs/ARCHITECTURE.md, "Threads").
+only through the Kivy Clock (``post``: a free event, which wakes the main thread at once; see
+docs/ARCHITECTURE.md, "Threads").
 """
 
 from __future__ import annotations
