@@ -1,9 +1,10 @@
 """Guide: one item's service guide (办事指南), every material listed at once (一次性告知),
-paged with plain buttons where it is long, printed as a checklist or taken away as a QR code.
+printed as a checklist or taken away as a QR code.
 
 Needs no identity: it runs from the errand menu and from browsing the guides without a card.
-Every material is numbered "of N" and the page says "第1/2页", so a resident sees there is more
-without knowing what a scroll bar is.
+The heading counts the materials ("共5项"); the UI pages the guide with plain 上一页 / 第1/2页 /
+下一页 buttons where the screen cannot show it all, so a resident sees there is more without
+knowing what a scroll bar is (only the UI knows how much fits).
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from flows.catalogue import CatalogueItem, Material
 from flows.device_text import first_unusable, printer_line
 from flows.event_names import EventType
 from flows.operations_events import code, errand_failed, event
-from flows.platform import Finish, Flow, FlowContext, FlowResult, common_action, step, tapped
+from flows.platform import Finish, Flow, FlowResult, common_action, step, tapped
 from flows.receipt import guide_receipt
 from flows.steps import (
-    Action,
-    ActionStyle,
     Effect,
     EffectDone,
     Event,
@@ -34,10 +33,6 @@ from flows.steps import (
     t,
 )
 
-# Materials per page: a page must fit without scrolling at 800x480, in large type too.
-MATERIALS_PER_PAGE = 4
-MATERIALS_PER_PAGE_ELDER = 3
-
 
 class GuideFlow(Flow):
     """Shows the guide of ``arg`` (a CatalogueItem with a guide); back returns to the caller."""
@@ -50,24 +45,11 @@ class GuideFlow(Flow):
         step("print_failed", Message, to=("printing", "guide")),
     )
 
-    def __init__(self, ctx: FlowContext, arg: object = None) -> None:
-        super().__init__(ctx, arg)
-        self._page = 0
-
     def start(self) -> Transition:
         return self._show()
 
     def step_guide(self, ev: Event) -> FlowResult | None:
-        pages = self._pages()
-        return tapped(
-            ev,
-            {
-                "print_guide": self._print,
-                "back": Finish,
-                "page.next": lambda: self._turn(min(self._page + 1, len(pages) - 1)),
-                "page.previous": lambda: self._turn(max(self._page - 1, 0)),
-            },
-        )
+        return tapped(ev, {"print_guide": self._print, "back": Finish})
 
     def step_printing(self, ev: Event) -> FlowResult | None:
         assert isinstance(ev, EffectDone)
@@ -84,70 +66,35 @@ class GuideFlow(Flow):
 
     # --- screens ---------------------------------------------------------------------------------
 
-    def _turn(self, page: int) -> Transition:
-        self._page = page
-        return self._show()
-
-    def _pages(self) -> list[tuple[int, tuple[Material, ...]]]:
-        """Each page's first material number and its materials; the facts follow the last."""
-        guide = self._item().guide
-        size = MATERIALS_PER_PAGE_ELDER if self.ctx.elder() else MATERIALS_PER_PAGE
-        materials = guide.materials
-        starts = range(0, len(materials), size)
-        return [(start, materials[start : start + size]) for start in starts]
-
     def _show(self, *, printed: bool = False, effects: Iterable[Effect] = ()) -> Transition:
         item = self._item()
         guide = item.guide
-        pages = self._pages()
-        self._page = min(self._page, len(pages) - 1)
-        first, materials = pages[self._page]
         total = len(guide.materials)
-        number, of = str(self._page + 1), str(len(pages))
-        heading = (
-            self.text("guide", "materials_paged", count=str(total), page=number, pages=of)
-            if len(pages) > 1
-            else self.text("guide", "materials", count=str(total))
-        )
-        sections = [GuideSection(heading, tuple(
-            _material_line(item, material, first + offset + 1)
-            for offset, material in enumerate(materials)
-        ))]
-        if self._page == len(pages) - 1:
-            sections += self._facts(item)
+        sections = [GuideSection(
+            self.text("guide", "materials", count=str(total)),
+            tuple(_material_line(item, material, n)
+                  for n, material in enumerate(guide.materials, start=1)),
+        )]
+        # The materials come first, where the eye lands; what the service is and how the marks
+        # read follow them, or a long summary pushes the list below the fold.
+        about: list[Text] = []
+        if item.summary is not None:
+            about.append(t(item.key("summary")))
+        about.append(self.text("guide", "all_at_once", count=str(total)))
+        if any(material.deferrable for material in guide.materials):
+            about.append(self.text("guide", "deferrable_hint"))
+        sections.append(GuideSection(self.text("guide", "about"), tuple(about)))
+        sections += self._facts(item)
         lines: list[Text] = []
         if printed:
             lines.append(self.text("guide", "printed"))
-        if self._page == 0:
-            # The materials come first, where the eye lands; what the service is and how the
-            # marks read follow them, or a long summary pushes the list below the fold.
-            about: list[Text] = []
-            if item.summary is not None:
-                about.append(t(item.key("summary")))
-            about.append(self.text("guide", "all_at_once", count=str(total)))
-            if any(material.deferrable for material in guide.materials):
-                about.append(self.text("guide", "deferrable_hint"))
-            sections.insert(1, GuideSection(self.text("guide", "about"), tuple(about)))
-        actions: list[Action] = []
-        if len(pages) > 1:
-            actions.append(Action(
-                "page.previous",
-                self.text("guide", "previous"),
-                enabled=self._page > 0,
-            ))
-            actions.append(Action(
-                "page.next",
-                self.text("guide", "next"),
-                enabled=self._page < len(pages) - 1,
-                style=ActionStyle.PRIMARY,
-            ))
         down = first_unusable(frozenset({"printer"}), self.ctx.devices)
-        printing = self.action("guide", "print_guide", primary=len(pages) == 1 and down is None)
+        printing = self.action("guide", "print_guide", primary=down is None)
         if down is not None:
             # Say why there is no printing, and that the QR code still takes the guide away.
             printing = dataclasses.replace(printing, enabled=False)
             lines.append(self.text("guide", "no_printing", reason=printer_line(down[1])))
-        actions += [printing, common_action("back")]
+        actions = (printing, common_action("back"))
         screen = Guide(
             self.screen_id("guide"),
             t(item.title_key),
@@ -155,7 +102,7 @@ class GuideFlow(Flow):
             qr_data=guide.guide_url,
             qr_caption=self.text("guide", "qr_caption"),
             lines=tuple(lines),
-            actions=tuple(actions),
+            actions=actions,
             # Reading a full guide takes longer than pressing a button.
             idle_timeout_s=2 * self.ctx.idle_timeout_s,
         )

@@ -107,11 +107,12 @@ class ScreenModel:
     countdown: str | None
     more_time: TargetModel | None
     elder: bool
-    # 上一页 / 下一页 and "第{page}/{pages}页": for a menu the UI pages because it cannot show
-    # all its tiles at once
+    # 上一页 / 下一页, "第{page}/{pages}页" and "{heading}（续）": for a menu or a guide the UI
+    # pages because it cannot show all of it at once
     page_previous: str
     page_next: str
     page_of: str
+    page_continued: str
     notice: tuple[str, str] | None  # the attract screen's public notice: title, body
     notice_urgent: bool
     speech: str  # what voice guidance says: title and instructions, nothing personal
@@ -271,6 +272,7 @@ def present(view: View, tr: TextSource, lang: str) -> ScreenModel:
         page_previous=tr.text(t("ui.page.previous"), lang),
         page_next=tr.text(t("ui.page.next"), lang),
         page_of=tr.text(t("ui.page.of", page="{page}", pages="{pages}"), lang),
+        page_continued=tr.text(t("ui.page.continued", heading="{heading}"), lang),
         speech=speech_for(view, tr, lang),
     )
 

@@ -1,5 +1,6 @@
 """The frame around every screen: top bar (service name, countdown, the large-text and language
-switches) and the footer with the screen's actions (and "more time" while the countdown runs)."""
+switches) and the footer with the screen's actions (and "more time" while the countdown runs).
+On a short landscape panel in large type the switches and countdown stand in a side rail."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from kivy.graphics import Color, Rectangle
 from kivy.uix.anchorlayout import AnchorLayout
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.widget import Widget
 
 from terminal.presentation import ScreenModel
 from terminal.ui import theme
@@ -15,37 +17,50 @@ from terminal.ui.screens import ScreenBody, build_body
 from terminal.ui.theme import Metrics
 from terminal.ui.widgets import ActionRow, Activate, Pill, TargetButton, TextLabel
 
+# Screen kinds whose body may page its content: beside a side rail, their page buttons give
+# way to the countdown while it runs.
+PAGING_KINDS = frozenset({"menu", "guide", "form", "message", "done", "confirm"})
+
 
 class Frame(BoxLayout):  # type: ignore[misc]
     """Top bar, the screen's body, and the footer with its actions; rebuilt on every new screen."""
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
-        super().__init__(orientation="vertical")
-        self.add_widget(self._top_bar(model, m, activate))
+        self._countdown: Pill | TextLabel = Pill(m.font_small, m, theme.ACCENT_PRESSED,
+                                                  theme.ON_ACCENT)
         self.body: ScreenBody = build_body(model, m, activate)
-        self.add_widget(self.body)
-        self.add_widget(self._footer(model, m, activate))
-        self.body.attach_pager(self.pager, self.refit_footer)
+        if not m.side_rail:
+            super().__init__(orientation="vertical")
+            self.add_widget(self._top_bar(model, m, activate))
+            self.add_widget(self.body)
+            footer, lead = self._footer(model, m, activate)
+            self.add_widget(footer)
+            self.body.attach_pager(lead, self.refit_footer)
+        else:
+            # A top bar of 15 mm switches over a footer of 15 mm buttons left a 7-inch panel
+            # 60 mm for the screen itself, and a paged screen's page buttons took a second row
+            # of footer. Beside it, the switches, the page buttons and the countdown cost
+            # width, of which a landscape panel has more than it needs.
+            super().__init__(orientation="horizontal")
+            column = BoxLayout(orientation="vertical")
+            column.add_widget(self.body)
+            footer, _ = self._footer(model, m, activate)
+            column.add_widget(footer)
+            self.add_widget(column)
+            rail, pages, timer = self._rail(model, m, activate)
+            self.add_widget(rail)
+            # The page buttons and the countdown do not both fit a rail in large type: the
+            # countdown takes the page buttons' place while it runs (its last minute); any touch
+            # ("more time" too) stops it and brings them back.
+            if model.countdown is None or model.kind not in PAGING_KINDS:
+                self.body.attach_pager(pages, lambda: None)
+            if model.countdown is not None:
+                self._timer(model, m, activate, timer)
         self.set_countdown(model.countdown)
 
-    def _top_bar(self, model: ScreenModel, m: Metrics, activate: Activate) -> BoxLayout:
-        """Service name, countdown and switches in one deep-blue row; where large type leaves
-        the countdown no room beside the switches, it drops to a second row under them."""
-        row = BoxLayout(
-            orientation="horizontal",
-            size_hint_y=None,
-            height=m.bar_height,
-            padding=(m.pad, 0),
-            spacing=m.gap,
-        )
-        brand = TextLabel(
-            model.brand, m.font_bar, color=theme.ON_ACCENT, pos_hint={"center_y": 0.5}
-        )
-        row.add_widget(brand)
-        self._countdown = Pill(m.font_small, m, theme.ACCENT_PRESSED, theme.ON_ACCENT)
-        self._countdown.pos_hint = {"center_y": 0.5}
-        # The switches (large text, language) are always there, on every screen, top right, as
-        # wide as their words: in large type on a narrow screen they need all the room they get.
+    @staticmethod
+    def _switches(model: ScreenModel, m: Metrics, activate: Activate) -> list[TargetButton]:
+        """The switches (repeat, large text, language): on every screen, as wide as their words."""
         switches = [
             TargetButton(
                 switch,
@@ -63,6 +78,67 @@ class Frame(BoxLayout):  # type: ignore[misc]
         ]
         for button in switches:
             button.width = button.natural_width()
+        return switches
+
+    def _rail(self, model: ScreenModel, m: Metrics,
+              activate: Activate) -> tuple[BoxLayout, BoxLayout, BoxLayout]:
+        """The switches one under another down the right edge, and under them two slots: a
+        paged screen's page buttons, the countdown. The service name is left out (the screen's
+        own title says more)."""
+        switches = self._switches(model, m, activate)
+        inner = max([m.switch_min_width, *(b.width for b in switches)])
+        rail = BoxLayout(orientation="vertical", size_hint_x=None, width=inner + 2 * m.gap,
+                         padding=(m.gap, m.gap * 0.5), spacing=m.gap * 0.4)
+        for button in switches:
+            button.width = inner
+            button.size_hint_y = None
+            rail.add_widget(button)
+        slots = []
+        for _ in range(2):
+            slot = BoxLayout(orientation="vertical", size_hint_y=None, height=0,
+                             spacing=rail.spacing)
+            rail.add_widget(slot)
+            slots.append(slot)
+        rail.add_widget(Widget())  # the rest of the rail stays empty, below
+        _fill(rail, theme.ACCENT)
+        return rail, slots[0], slots[1]
+
+    def _timer(self, model: ScreenModel, m: Metrics, activate: Activate,
+               slot: BoxLayout) -> None:
+        """The countdown, white on the rail's blue and wrapped to its width ("30 秒后 / 自动
+        退出"), and "more time" under it."""
+        self._countdown = TextLabel("", m.font_small, color=theme.ON_ACCENT, halign="center")
+        slot.add_widget(self._countdown)
+        if model.more_time is not None:
+            slot.add_widget(TargetButton(model.more_time, m, activate, font_size=m.font_bar,
+                                         style="inverse", pad_x=m.gap * 0.5))
+
+        def fit(*_: Any) -> None:
+            slot.height = sum(child.height for child in slot.children) + slot.spacing * (
+                len(slot.children) - 1)
+
+        for child in slot.children:
+            child.bind(height=fit)
+        fit()
+
+    def _top_bar(self, model: ScreenModel, m: Metrics, activate: Activate) -> BoxLayout:
+        """Service name, countdown and switches in one deep-blue row; where large type leaves
+        the countdown no room beside the switches, it drops to a second row under them."""
+        row = BoxLayout(
+            orientation="horizontal",
+            size_hint_y=None,
+            height=m.bar_height,
+            padding=(m.pad, 0),
+            spacing=m.gap,
+        )
+        brand = TextLabel(
+            model.brand, m.font_bar, color=theme.ON_ACCENT, pos_hint={"center_y": 0.5}
+        )
+        row.add_widget(brand)
+        self._countdown.pos_hint = {"center_y": 0.5}
+        # The switches are always there, top right: in large type on a narrow screen they need
+        # all the room they get.
+        switches = self._switches(model, m, activate)
         # The countdown only counts down: its first text is the widest it will be.
         countdown_width = self._countdown.width_for(model.countdown or "")
         one_row = (
@@ -102,11 +178,16 @@ class Frame(BoxLayout):  # type: ignore[misc]
         _fill(bar, theme.ACCENT)
         return bar
 
-    def _footer(self, model: ScreenModel, m: Metrics, activate: Activate) -> BoxLayout:
-        extra = () if model.more_time is None else (model.more_time,)
+    def _footer(self, model: ScreenModel, m: Metrics,
+                activate: Activate) -> tuple[BoxLayout, BoxLayout]:
+        """The footer, and its slot left of the actions: a paged screen's page buttons, or
+        beside a side rail the countdown and "more time"."""
+        extra = () if model.more_time is None or m.side_rail else (model.more_time,)
         buttons = [TargetButton(a, m, activate) for a in (*model.actions, *extra)]
         row = ActionRow(buttons, m, align="center" if model.kind == "attract" else "right")
-        footer = BoxLayout(size_hint_y=None, padding=(m.pad, m.gap, m.pad, m.gap), spacing=m.gap)
+        # Beside a side rail (a 7-inch panel in large type) every pixel counts.
+        side, edge = (m.gap, m.gap * 0.5) if m.side_rail else (m.pad, m.gap)
+        footer = BoxLayout(size_hint_y=None, padding=(side, edge, side, edge), spacing=m.gap)
         # Left of the actions: a paged menu's 上一页 / 第1/2页 / 下一页 (the body fills it); on a
         # row of its own above them when both do not fit side by side.
         pager = BoxLayout(orientation="horizontal", size_hint=(None, None), width=0, height=0,
@@ -116,12 +197,12 @@ class Frame(BoxLayout):  # type: ignore[misc]
         def fit(*_: Any) -> None:
             tallest = max([0.0, *(child.height for child in pager.children)])
             pager.height = tallest
-            room = footer.width - 2 * m.pad - m.gap
+            room = footer.width - 2 * side - m.gap
             stacked = pager.width > 0 and pager.width + natural > room
             footer.orientation = "vertical" if stacked else "horizontal"
             action_height = row.height if buttons else 0.0
             content = tallest + m.gap + action_height if stacked else max(action_height, tallest)
-            footer.height = content + 2 * m.gap if content else m.gap
+            footer.height = content + 2 * edge if content else m.gap
 
         row.bind(height=fit)
         pager.bind(children=fit, width=fit)
@@ -129,14 +210,17 @@ class Frame(BoxLayout):  # type: ignore[misc]
         fit()
         footer.add_widget(pager)
         footer.add_widget(row)
-        self.pager, self.refit_footer = pager, fit
-        if buttons or model.kind == "menu":
+        self.refit_footer = fit
+        if buttons or model.kind == "menu" or m.side_rail:
             _fill(footer, theme.SURFACE, top_rule=theme.BORDER, rule_width=m.border)
-        return footer
+        return footer, pager
 
     def set_countdown(self, text: str | None) -> None:
         """Show or hide the idle countdown without rebuilding the screen (it ticks every second)."""
-        self._countdown.text = text or ""
+        if isinstance(self._countdown, TextLabel):
+            self._countdown.set_text(text or "")
+        else:
+            self._countdown.text = text or ""
         self._countdown.opacity = 1 if text else 0
 
     def dispose(self) -> None:

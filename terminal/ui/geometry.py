@@ -121,6 +121,7 @@ def layout_issues(
     A label's text must fit its box; a label outside any scroll view must lie inside the window,
     one inside a scroll view must not stick out sideways (it scrolls only vertically). Targets
     must be finger-sized, inside the window, and not overlap; shown labels must not overlap.
+    No scroll view may have more content than it shows.
     """
     window: Box = (0.0, 0.0, float(window_size[0]), float(window_size[1]))
     issues: list[str] = []
@@ -142,6 +143,18 @@ def layout_issues(
             vx, _, vw, _ = window_box(view)
             if box[0] < vx - TOLERANCE_PX or box[0] + box[2] > vx + vw + TOLERANCE_PX:
                 issues.append(f"{_name(label)} sticks out of its scroll view sideways")
+    # Nothing may wait below a fold: a resident who does not know what a scroll bar is never
+    # sees it (the guide that showed two of its five materials). Content that does not fit is
+    # paged with plain buttons, never left to a scroll view.
+    for view in root.walk(restrict=True):
+        if isinstance(view, ScrollView) and view.children and _shown(view):
+            hidden = view.children[0].height - view.height
+            if hidden > TOLERANCE_PX:
+                first = next((w for w in view.walk(restrict=True)
+                              if isinstance(w, Label) and w.text), None)
+                where = _name(first) if first is not None else "an empty view"
+                issues.append(f"the scrolling area from {where} hides {hidden:.0f} px below "
+                              "the fold")
     shown_targets = [w for w in targets(root) if _shown(w)]
     for widget in shown_targets:
         if min(widget.width, widget.height) < min_target_px - TOLERANCE_PX:

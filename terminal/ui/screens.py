@@ -10,12 +10,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.uix.anchorlayout import AnchorLayout
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.widget import Widget
 
-from terminal.presentation import FieldModel, ScreenModel, SectionModel, TargetModel
+from terminal.presentation import FieldModel, ScreenModel, TargetModel
 from terminal.ui import theme
 from terminal.ui.linebreak import number_items
 from terminal.ui.theme import Metrics, menu_grid
@@ -55,7 +56,9 @@ class ScreenBody(BoxLayout):  # type: ignore[misc]
     """The part between the top bar and the footer. ``dispose`` stops anything animated."""
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
-        super().__init__(orientation="vertical", padding=m.pad, spacing=m.gap)
+        # Beside a side rail (large type on a 7-inch panel) every line counts: tighter margins.
+        super().__init__(orientation="vertical",
+                         padding=(m.gap, m.gap * 0.5) if m.side_rail else m.pad, spacing=m.gap)
 
     def dispose(self) -> None:
         """Called when the screen is replaced."""
@@ -72,6 +75,90 @@ class ScreenBody(BoxLayout):  # type: ignore[misc]
         """The footer's place for page buttons, should this body page its content."""
 
 
+PAGE_PREVIOUS, PAGE_NEXT = "page.previous", "page.next"
+
+
+class PageButtons:
+    """上一页 / 第1/2页 / 下一页 in the footer's slot, for a body that pages what does not fit;
+    the buttons are the UI's own targets (``page.previous``, ``page.next``)."""
+
+    def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
+        self._model, self._m, self._activate = model, m, activate
+        self._slot: BoxLayout | None = None
+        self._refit: Callable[[], None] = lambda: None
+        self._shown: tuple[int, int] | None = None
+        self.page, self.pages = 0, 1
+
+    def attach(self, slot: BoxLayout, refit: Callable[[], None]) -> None:
+        self._slot, self._refit = slot, refit
+        self._shown = None
+        self.show(self.page, self.pages)
+
+    def targets(self) -> tuple[TargetModel, ...]:
+        if self.pages <= 1 or self._slot is None:
+            return ()  # one page, or the buttons have no place on the screen right now
+        return (
+            TargetModel(PAGE_PREVIOUS, self._model.page_previous, self.page > 0, "secondary"),
+            TargetModel(PAGE_NEXT, self._model.page_next, self.page < self.pages - 1, "primary"),
+        )
+
+    def turn(self, target_id: str) -> int | None:
+        """The page ``target_id`` turns to; None for a target that is not a page button."""
+        if target_id == PAGE_PREVIOUS:
+            return max(0, self.page - 1)
+        if target_id == PAGE_NEXT:
+            return min(self.pages - 1, self.page + 1)
+        return None
+
+    def show(self, page: int, pages: int) -> None:
+        self.page, self.pages = page, pages
+        slot = self._slot
+        # Rebuilt only when the page changes: rebuilding resizes the footer, which resizes the
+        # body, which would page it again, and so on.
+        if slot is None or (page, pages) == self._shown:
+            return
+        self._shown = (page, pages)
+        slot.clear_widgets()
+        slot.width = 0
+        if pages > 1 and slot.orientation == "vertical":
+            self._fill_rail(slot, page, pages)
+        elif pages > 1:
+            m = self._m
+            previous, following = (TargetButton(t, m, self._activate, size_hint_x=None)
+                                   for t in self.targets())
+            where = TextLabel(
+                self._model.page_of.format(page=page + 1, pages=pages),
+                m.font_body, halign="center", size_hint_x=None,
+                pos_hint={"center_y": 0.5},
+            )
+            where.width = measurer(m.font_body)(where.text) + m.gap
+            for button in (previous, following):
+                button.width = button.natural_width()
+            for widget in (previous, where, following):
+                slot.add_widget(widget)
+            slot.width = previous.width + where.width + following.width + 2 * slot.spacing
+        self._refit()
+
+    def _fill_rail(self, slot: BoxLayout, page: int, pages: int) -> None:
+        """One under another in a side rail: 上一页, 第1/2页 (white on the rail's blue), 下一页."""
+        m = self._m
+        previous, following = (TargetButton(t, m, self._activate, font_size=m.font_bar,
+                                            style="inverse", pad_x=m.gap * 0.5)
+                               for t in self.targets())
+        where = TextLabel(self._model.page_of.format(page=page + 1, pages=pages),
+                          m.font_small, color=theme.ON_ACCENT, halign="center")
+        for widget in (previous, where, following):
+            slot.add_widget(widget)
+
+        def fit(*_: Any) -> None:
+            slot.height = (previous.height + where.height + following.height
+                           + 2 * slot.spacing)
+
+        for widget in (previous, where, following):
+            widget.bind(height=fit)
+        fit()
+
+
 class AttractBody(ScreenBody):
     """The idle screen: a card picture, a large welcome and what to do."""
 
@@ -80,18 +167,36 @@ class AttractBody(ScreenBody):
         content = vbox(m, spacing=m.gap * 1.5)
         # On a short panel (800x480) what to do comes before a picture of a card: the picture
         # goes, and in large type the welcome is set as a title, so "insert your card" shows.
-        short = m.height <= 600
-        if not short:
-            content.add_widget(_centred(CardArt(m)))
-        hero = m.font_title if short and m.elder else m.font_hero
+        art = None if m.compact else _centred(CardArt(m))
+        if art is not None:
+            content.add_widget(art)
+        hero = m.font_title if m.elder else m.font_hero
         content.add_widget(TextLabel(model.title, hero, color=theme.ACCENT, halign="center"))
-        for line in model.lines:
-            content.add_widget(
-                TextLabel(line, m.font_body * 1.1, color=theme.TEXT_MUTED, halign="center")
-            )
+        lines = [TextLabel(line, m.font_body * (1.0 if m.side_rail else 1.1),
+                           color=theme.TEXT_MUTED, halign="center") for line in model.lines]
+        for label in lines:
+            content.add_widget(label)
+        # What gives way where large type leaves no room (English on a 7-inch panel): first the
+        # card's picture, then the notice (it is back at the next attract screen, in normal
+        # type), then the lines after the call to action; never the call to action itself.
+        optional: list[Widget] = list(reversed(lines[1:]))
         if model.notice is not None:
-            content.add_widget(_notice_panel(model, m))
-        self.add_widget(centred_scroll(content, m, max_width=m.unit * 150))
+            optional.append(_notice_panel(model, m))
+            content.add_widget(optional[-1])
+        if art is not None:
+            optional.append(art)  # the picture goes first: it only shows what the words say
+        view = centred_scroll(content, m, max_width=m.unit * 150)
+        self.add_widget(view)
+
+        def trim(*_: Any) -> None:
+            if optional and content.height > view.height + 1 and view.height > 1:
+                content.remove_widget(optional.pop())
+
+        # Not inside the layout pass that changed the heights: a box must not lose a child
+        # while it lays its children out.
+        later = Clock.create_trigger(trim)
+        content.bind(height=later)
+        view.bind(height=later)
 
 
 def _notice_panel(model: ScreenModel, m: Metrics) -> BoxLayout:
@@ -108,32 +213,64 @@ def _notice_panel(model: ScreenModel, m: Metrics) -> BoxLayout:
     return panel
 
 
-class MessageBody(ScreenBody):
+class _PagedCardBody(ScreenBody):
+    """A body whose content is one card of blocks, centred, paged where it does not fit."""
+
+    def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
+        super().__init__(model, m, activate)
+        self._pager = PageButtons(model, m, activate)
+
+    def attach_pager(self, slot: BoxLayout, refit: Callable[[], None]) -> None:
+        self._pager.attach(slot, refit)
+
+    def local_targets(self) -> tuple[TargetModel, ...]:
+        return self._pager.targets()
+
+    def handle_local(self, target_id: str) -> bool:
+        page = self._pager.turn(target_id)
+        if page is None:
+            return False
+        self._sheet.show_page(page)
+        return True
+
+    def _paged_card(self, m: Metrics, blocks: list[_Block], *, spacing: float, padding: float,
+                    max_width: float) -> PagedSheet:
+        self._sheet = PagedSheet(self._pager, m, spacing=spacing, inset=0, padding=padding,
+                                 anchor_y="center", max_width=max_width)
+        self._sheet.blocks = blocks
+        self.add_widget(self._sheet)
+        return self._sheet
+
+
+def _label_block(label: TextLabel) -> _Block:
+    return _Block(label, label.height_at)
+
+
+class MessageBody(_PagedCardBody):
     """A card tinted by tone (info, success, warning, error) with its icon, title and lines."""
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(model, m, activate)
         tone = model.tone if model.tone in theme.TONE_COLOURS else "info"
-        card = vbox(m, spacing=m.gap * 1.2, padding=m.pad * 1.2)
+        blocks: list[_Block] = []
+        if not m.side_rail:
+            # In large type on a 7-inch panel the words need the room: the tone still shows in
+            # the title's colour, the card's edge and the words themselves.
+            icon = _centred(ToneIcon(tone, m))
+            blocks.append(_Block(icon, lambda _width: float(icon.height)))
+        blocks.append(_label_block(TextLabel(model.title, m.font_title,
+                                             color=theme.TONE_COLOURS[tone], halign="center")))
+        blocks += [_label_block(TextLabel(line, m.font_body, halign="center"))
+                   for line in model.lines]
+        sheet = self._paged_card(m, blocks, spacing=m.gap * 1.2, padding=m.pad * 1.2,
+                                 max_width=m.unit * 140)
         Panel(
-            card,
+            sheet.sheet,
             theme.TONE_TINTS[tone],
             border=theme.TONE_COLOURS[tone],
             radius=m.radius * 1.5,
             border_width=m.border * 2.5,
         )
-        card.add_widget(_centred(ToneIcon(tone, m)))
-        card.add_widget(
-            TextLabel(
-                model.title,
-                m.font_title,
-                color=theme.TONE_COLOURS[tone],
-                halign="center",
-            )
-        )
-        for line in model.lines:
-            card.add_widget(TextLabel(line, m.font_body, halign="center"))
-        self.add_widget(centred_scroll(card, m, max_width=m.unit * 140))
 
 
 class ProgressBody(ScreenBody):
@@ -156,35 +293,29 @@ class ProgressBody(ScreenBody):
         self._spinner.stop()
 
 
-def _header(body: ScreenBody, model: ScreenModel, m: Metrics) -> None:
+def _header(body: ScreenBody, model: ScreenModel, m: Metrics, lines: bool = True) -> None:
     """Title and lines at the top left, for screens whose content is a list."""
     body.add_widget(TextLabel(model.title, m.font_title))
-    for line in model.lines:
+    for line in model.lines if lines else ():
         body.add_widget(TextLabel(line, m.font_body, color=theme.TEXT_MUTED))
 
 
 class MenuBody(ScreenBody):
     """Options as big tiles in a grid sized to the window. When they cannot all fit (large type on
     a small screen), the menu is paged with plain 上一页 / 第1/2页 / 下一页 buttons in the footer,
-    never a scroll bar a resident may not notice; the page buttons are the UI's own targets
-    (``menu.page.*``)."""
-
-    PREVIOUS, NEXT = "menu.page.previous", "menu.page.next"
+    never a scroll bar a resident may not notice."""
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(model, m, activate)
-        _header(self, model, m)
+        # In large type on a 7-inch panel the instructions give way to the options: they leave
+        # room for a single row of tiles otherwise, and elder mode speaks them anyway.
+        _header(self, model, m, lines=not m.side_rail)
         self._m = m
-        self._model = model
-        self._activate = activate
         self._tiles = [Tile(option, m, activate) for option in model.options]
-        self._page = 0
+        self._pager = PageButtons(model, m, activate)
         self._per_page = max(1, len(self._tiles))
         self._tile_height = m.tile_height
         self._cap = math.inf
-        self._slot: BoxLayout | None = None
-        self._pager_shown: tuple[int, int] | None = None
-        self._refit: Callable[[], None] = lambda: None
         # A scroll view only as the last resort: one row of tiles taller than the screen has
         # room for (long English titles in large type on a 7-inch panel) scrolls, never overlaps.
         self._area = Scroller(m)
@@ -197,29 +328,20 @@ class MenuBody(ScreenBody):
         self._area.bind(size=self._regrid)
 
     def attach_pager(self, slot: BoxLayout, refit: Callable[[], None]) -> None:
-        self._slot, self._refit = slot, refit
-        self._fill()
+        self._pager.attach(slot, refit)
 
     @property
     def pages(self) -> int:
         return -(-len(self._tiles) // self._per_page)
 
     def local_targets(self) -> tuple[TargetModel, ...]:
-        if self.pages <= 1:
-            return ()
-        return (
-            TargetModel(self.PREVIOUS, self._model.page_previous, self._page > 0, "secondary"),
-            TargetModel(self.NEXT, self._model.page_next, self._page < self.pages - 1,
-                        "primary"),
-        )
+        return self._pager.targets()
 
     def handle_local(self, target_id: str) -> bool:
-        if target_id == self.PREVIOUS and self._page > 0:
-            self._page -= 1
-        elif target_id == self.NEXT and self._page < self.pages - 1:
-            self._page += 1
-        elif target_id not in (self.PREVIOUS, self.NEXT):
+        page = self._pager.turn(target_id)
+        if page is None:
             return False
+        self._pager.page = page
         self._fill()
         return True
 
@@ -241,13 +363,18 @@ class MenuBody(ScreenBody):
             # rather than a tower of three. Then as many rows as fit; rows as tall as the
             # tallest title needs (a three-line title is not cut short).
             columns = min(shape.columns, 2) if m.elder else shape.columns
-            self._grid.cols = columns
             row = max([m.tile_compact_height, *self._heights_at(columns, width)])
+            if row > area.height and columns > 1:
+                # Not even one row of titles this long fits (English in large type on a 7-inch
+                # panel): one tile a row, as wide as the screen, takes fewer lines.
+                columns = 1
+                row = max([m.tile_compact_height, *self._heights_at(columns, width)])
+            self._grid.cols = columns
             rows_fit = max(1, int((area.height + m.gap) // (row + m.gap)))
             self._per_page = rows_fit * columns
             self._cap = max(row, (area.height - (rows_fit - 1) * m.gap) / rows_fit)
             self._tile_height = min(row, self._cap)
-        self._page = min(self._page, self.pages - 1)
+        self._pager.page = min(self._pager.page, self.pages - 1)
         self._fill()
 
     def _heights_at(self, columns: int, width: float) -> list[float]:
@@ -255,71 +382,21 @@ class MenuBody(ScreenBody):
         return [tile.height_at(tile_width) for tile in self._tiles]
 
     def _fill(self) -> None:
-        start = self._page * self._per_page
+        start = self._pager.page * self._per_page
         self._grid.clear_widgets()
         for tile in self._tiles[start : start + self._per_page]:
             self._grid.add_widget(tile)
-        if self._slot is not None:
-            self._fill_pager(self._slot)
+        self._pager.show(self._pager.page, self.pages)
         self._even_rows()
-
-    def _fill_pager(self, slot: BoxLayout) -> None:
-        # Rebuilt only when the page changes: rebuilding resizes the footer, which resizes the
-        # menu, which would page it again, and so on.
-        shown = (self._page, self.pages)
-        if shown == self._pager_shown:
-            return
-        self._pager_shown = shown
-        slot.clear_widgets()
-        slot.width = 0
-        if self.pages > 1:
-            m = self._m
-            previous, following = (TargetButton(t, m, self._activate, size_hint_x=None)
-                                   for t in self.local_targets())
-            where = TextLabel(
-                self._model.page_of.format(page=self._page + 1, pages=self.pages),
-                m.font_body, halign="center", size_hint_x=None,
-                pos_hint={"center_y": 0.5},
-            )
-            where.width = measurer(m.font_body)(where.text) + m.gap
-            for button in (previous, following):
-                button.width = button.natural_width()
-            for widget in (previous, where, following):
-                slot.add_widget(widget)
-            slot.width = previous.width + where.width + following.width + 2 * slot.spacing
-        self._refit()
 
     def _even_rows(self, *_: Any) -> None:
         # Every tile as tall as the tallest label needs: rows of one height read as a grid.
-        shown = self._tiles[self._page * self._per_page : (self._page + 1) * self._per_page]
+        page = self._pager.page
+        shown = self._tiles[page * self._per_page : (page + 1) * self._per_page]
         height = max([self._tile_height, *(tile.needed_height() for tile in shown)])
         height = min(height, self._cap)  # a paged menu never grows past its room
         for tile in shown:
             tile.set_min_height(height)
-
-
-def _section(section: SectionModel, m: Metrics) -> BoxLayout:
-    box = vbox(m, spacing=m.gap * 0.8)
-    box.add_widget(TextLabel(section.heading, m.font_heading, color=theme.ACCENT))
-    items = number_items(section.items)
-    measure = measurer(m.font_body)
-    number_width = m.gap + max((measure(label) for label, _ in items if label), default=0.0)
-    for label, item in items:
-        text = TextLabel(item, m.font_body, pos_hint={"top": 1})
-        if label is None:
-            box.add_widget(text)
-            continue
-        number = TextLabel(
-            label,
-            m.font_body,
-            color=theme.ACCENT,
-            halign="right",
-            size_hint_x=None,
-            width=number_width,
-            pos_hint={"top": 1},
-        )
-        box.add_widget(_side_by_side(number, text, m.gap * 0.5))
-    return box
 
 
 def _side_by_side(left: TextLabel, right: TextLabel, spacing: float) -> BoxLayout:
@@ -337,32 +414,186 @@ def _side_by_side(left: TextLabel, right: TextLabel, spacing: float) -> BoxLayou
     return row
 
 
+class _Block:
+    """One unit of a paged guide: a heading, a numbered item, a note or the QR code; a page
+    break falls only between blocks."""
+
+    def __init__(self, widget: Widget, height_at: Callable[[float], float],
+                 section: int | None = None, heading: bool = False) -> None:
+        self.widget, self.height_at = widget, height_at
+        self.section, self.heading = section, heading
+
+
+def paginate(blocks: list[_Block], width: float, room: float, spacing: float,
+             continued: Callable[[int], _Block] | None = None) -> list[list[_Block]]:
+    """``blocks`` onto pages ``room`` tall at ``width``: a heading never last on a page, and a
+    section carried over starts its page with ``continued(section)`` (its heading "（续）")."""
+    pages: list[list[_Block]] = [[]]
+    used = 0.0
+    for index, block in enumerate(blocks):
+        height = block.height_at(width) + 1  # a pixel for Kivy's rounding of each line box
+        need = height + (spacing if pages[-1] else 0.0)
+        if block.heading and index + 1 < len(blocks):
+            # A heading goes over with its first item rather than end a page alone.
+            need += spacing + blocks[index + 1].height_at(width)
+        if pages[-1] and used + need > room:
+            pages.append([])
+            used = 0.0
+            if continued is not None and not block.heading and block.section is not None:
+                carried = continued(block.section)
+                pages[-1].append(carried)
+                used = carried.height_at(width)
+        used += height + (spacing if pages[-1] else 0.0)
+        pages[-1].append(block)
+    return pages
+
+
+class PagedSheet(AnchorLayout):  # type: ignore[misc]
+    """Blocks stacked on a sheet and paged to the height there is, never scrolled: the page
+    buttons (``PageButtons``) turn the pages. The sheet is as wide as the space (at most
+    ``max_width``) and as tall as its page; ``padding`` is the sheet's own (a card's inside).
+
+    Block heights are computed before layout (``TextLabel.height_at``), as Kivy will lay them
+    out; ``paginate`` allows each a pixel for rounding.
+    """
+
+    def __init__(self, pager: PageButtons, m: Metrics, *, spacing: float, inset: float,
+                 padding: float = 0.0, anchor_y: str = "top",
+                 max_width: float = math.inf,
+                 continued: Callable[[int], _Block] | None = None) -> None:
+        super().__init__(anchor_x="center", anchor_y=anchor_y, padding=inset)
+        self._pager, self._inset, self._max_width = pager, inset, max_width
+        self._continued = continued
+        self.sheet = vbox(m, spacing=spacing, padding=padding)
+        self.sheet.size_hint_x = None
+        self._padding = padding
+        self.add_widget(self.sheet)
+        self.blocks: list[_Block] = []
+        self.pages: list[list[_Block]] = [[]]
+        self.first_page: Callable[[list[list[_Block]]], int] | None = None
+        self.bind(size=self.repage)
+
+    @property
+    def inner_width(self) -> float:
+        return float(self.sheet.width) - 2 * self._padding
+
+    @property
+    def room(self) -> float:
+        return float(self.height) - 2 * self._inset - 2 * self._padding
+
+    def repage(self, *_: Any) -> None:
+        self.sheet.width = max(1.0, min(self.width - 2 * self._inset, self._max_width))
+        width, room = self.inner_width, self.room
+        if width <= 1 or room <= 1:
+            return
+        self.pages = paginate(self.blocks, width, room, self.sheet.spacing, self._continued)
+        page = min(self._pager.page, len(self.pages) - 1)
+        if self.first_page is not None:
+            page, self.first_page = self.first_page(self.pages), None
+        self.show_page(page)
+
+    def show_page(self, page: int) -> None:
+        self.sheet.clear_widgets()
+        for block in self.pages[page]:
+            self.sheet.add_widget(block.widget)
+        self._pager.show(page, len(self.pages))
+
+
 class GuideBody(ScreenBody):
-    """A service guide: scrolling sections (every material at once) and its QR code."""
+    """A service guide on a card, paged to fit (every material shown, none below a fold), its
+    QR code beside it, or as its last page where the screen is too short for both."""
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(model, m, activate)
-        # Only the title stays put: the guide's notes scroll with its sections, or on a small
-        # screen they would leave no room for the list of materials itself.
-        self.add_widget(TextLabel(model.title, m.font_title))
+        self._m = m
+        self._model = model
+        self._pager = PageButtons(model, m, activate)
+        # A guide's title is long (English most of all): in large type, or beside a side rail,
+        # a heading's size keeps it to a line or two and leaves the materials the room.
+        title_font = m.font_heading if m.side_rail or m.elder else m.font_title
+        self.add_widget(TextLabel(model.title, title_font))
         wide = not m.portrait
         content = BoxLayout(orientation="horizontal" if wide else "vertical", spacing=m.gap)
-        view = Scroller(m)
-        _card(view, m)
-        padding = (m.pad, m.pad, m.pad + view.bar_width, m.pad)
-        sections = vbox(m, spacing=m.gap * 1.8, padding=padding)
-        if model.lines:
-            notes = vbox(m, spacing=m.gap * 0.6)
-            for line in model.lines:
-                notes.add_widget(TextLabel(line, m.font_body, color=theme.TEXT_MUTED))
-            sections.add_widget(notes)
-        for section in model.sections:
-            sections.add_widget(_section(section, m))
-        view.add_widget(sections)
-        content.add_widget(view)
-        if model.qr_data is not None:
+        self._inset = m.gap * 0.5 if m.side_rail else m.pad  # a 7-inch panel: every line counts
+        self._card = PagedSheet(self._pager, m, spacing=m.gap * 0.8, inset=self._inset,
+                                continued=self._continued)
+        _card(self._card, m)
+        content.add_widget(self._card)
+        self._card.blocks = self._build_blocks(model, m)
+        if model.qr_data is not None and m.side_rail and m.compact:
+            # Too short for the code beside the list at a size a phone reads: it gets a page.
+            self._card.blocks.append(
+                self._qr_block(model.qr_data, model.qr_caption or "", m))
+        elif model.qr_data is not None:
             content.add_widget(self._qr_panel(model.qr_data, model.qr_caption or "", m, wide))
         self.add_widget(content)
+
+    def _build_blocks(self, model: ScreenModel, m: Metrics) -> list[_Block]:
+        blocks = [
+            _Block(label, label.height_at)
+            for label in (TextLabel(line, m.font_body, color=theme.TEXT_MUTED)
+                          for line in model.lines)
+        ]
+        measure = measurer(m.font_body)
+        for index, section in enumerate(model.sections):
+            heading = TextLabel(section.heading, m.font_heading, color=theme.ACCENT)
+            blocks.append(_Block(heading, heading.height_at, index, heading=True))
+            items = number_items(section.items)
+            number_width = m.gap + max((measure(n) for n, _ in items if n), default=0.0)
+            for label, item in items:
+                text = TextLabel(item, m.font_body, pos_hint={"top": 1})
+                if label is None:
+                    blocks.append(_Block(text, text.height_at, index))
+                    continue
+                number = TextLabel(label, m.font_body, color=theme.ACCENT, halign="right",
+                                   size_hint_x=None, width=number_width, pos_hint={"top": 1})
+                spacing = m.gap * 0.5
+
+                def row_height(width: float, text: TextLabel = text,
+                               number: TextLabel = number, spacing: float = spacing) -> float:
+                    return max(number.height_at(number.width),
+                               text.height_at(width - number.width - spacing))
+
+                blocks.append(_Block(_side_by_side(number, text, spacing), row_height, index))
+        return blocks
+
+    def _qr_block(self, data: str, caption_text: str, m: Metrics) -> _Block:
+        image = QrImage(data, m.qr_side)
+        holder = _centred(image)
+        stack = vbox(m, spacing=m.gap)
+        stack.add_widget(holder)
+        caption = TextLabel(caption_text, m.font_body, halign="center")
+        stack.add_widget(caption)
+
+        def height_at(width: float) -> float:
+            # A page of its own: the code as large as the card leaves it, at most its usual size,
+            # never under half of it (a phone may not read it then).
+            room = self._card.room - m.gap - caption.height_at(width)
+            side = max(m.qr_side * 0.5, min(m.qr_side, room))
+            image.size = (side, side)
+            holder.height = side
+            return side + m.gap + caption.height_at(width)
+
+        return _Block(stack, height_at)
+
+    def attach_pager(self, slot: BoxLayout, refit: Callable[[], None]) -> None:
+        self._pager.attach(slot, refit)
+
+    def local_targets(self) -> tuple[TargetModel, ...]:
+        return self._pager.targets()
+
+    def handle_local(self, target_id: str) -> bool:
+        page = self._pager.turn(target_id)
+        if page is None:
+            return False
+        self._card.show_page(page)
+        return True
+
+    def _continued(self, section: int) -> _Block:
+        heading = self._model.sections[section].heading
+        label = TextLabel(self._model.page_continued.format(heading=heading),
+                          self._m.font_heading, color=theme.ACCENT)
+        return _Block(label, label.height_at, section, heading=True)
 
     @staticmethod
     def _qr_panel(data: str, caption_text: str, m: Metrics, wide: bool) -> BoxLayout:
@@ -379,14 +610,9 @@ class GuideBody(ScreenBody):
             holder = AnchorLayout(anchor_x="center", anchor_y="top", size_hint_y=None,
                                   height=m.qr_side)
             holder.add_widget(image)
-            stack = vbox(m, spacing=m.gap)
-            stack.add_widget(holder)
-            stack.add_widget(caption)
-            # The code keeps a size a phone can read (never below half its size); on a short
-            # landscape screen in large type the caption scrolls under it rather than overlap.
-            view = Scroller(m)
-            view.add_widget(stack)
-            panel.add_widget(view)
+            panel.add_widget(holder)
+            panel.add_widget(caption)
+            panel.add_widget(Widget())  # the rest of the panel stays empty, below
 
             def shrink(*_: Any) -> None:
                 room = panel.height - caption.height - 2 * m.pad - m.gap
@@ -415,22 +641,41 @@ class GuideBody(ScreenBody):
         return panel
 
 
-class ConfirmBody(ScreenBody):
+class ConfirmBody(_PagedCardBody):
     """What is about to happen: the title, a label/value summary on a card, and the notes."""
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(model, m, activate)
-        card = vbox(m, spacing=m.gap * 1.2, padding=m.pad * 1.2)
-        _card(card, m)
-        card.add_widget(TextLabel(model.title, m.font_title, halign="center"))
+        tight = m.side_rail
+        blocks = [_label_block(TextLabel(model.title, m.font_title, halign="center"))]
+        # The labels' column as wide as the longest label (a label is a word or two: "办理事项"
+        # split over two lines cost a 7-inch panel in large type two lines), at most 40%.
+        measure = measurer(m.font_body)
+        label_width = max((measure(label) + m.gap for label, _ in model.rows), default=0.0)
+        names: list[TextLabel] = []
         for label, value in model.rows:
-            name = TextLabel(label, m.font_body, color=theme.TEXT_MUTED, size_hint_x=0.32,
-                             halign="right", pos_hint={"top": 1})
+            name = TextLabel(label, m.font_body, color=theme.TEXT_MUTED, size_hint_x=None,
+                             width=label_width, halign="right", pos_hint={"top": 1})
+            names.append(name)
             text = TextLabel(value, m.font_body, pos_hint={"top": 1})
-            card.add_widget(_side_by_side(name, text, m.gap))
-        for line in model.lines:
-            card.add_widget(TextLabel(line, m.font_body, color=theme.TEXT_MUTED, halign="center"))
-        self.add_widget(centred_scroll(card, m, max_width=m.unit * 140))
+
+            def row_height(width: float, name: TextLabel = name, text: TextLabel = text) -> float:
+                name_width = min(label_width, width * 0.4)
+                return max(name.height_at(name_width), text.height_at(width - name_width - m.gap))
+
+            blocks.append(_Block(_side_by_side(name, text, m.gap), row_height))
+        blocks += [_label_block(TextLabel(line, m.font_body, color=theme.TEXT_MUTED,
+                                          halign="center")) for line in model.lines]
+        sheet = self._paged_card(m, blocks, spacing=m.gap * (0.8 if tight else 1.2),
+                                 padding=m.gap if tight else m.pad * 1.2,
+                                 max_width=m.unit * 140)
+        _card(sheet.sheet, m)
+
+        def cap(*_: Any) -> None:
+            for name in names:
+                name.width = min(label_width, sheet.inner_width * 0.4)
+
+        sheet.sheet.bind(width=cap)
 
 
 class DoneBody(MessageBody):
@@ -443,50 +688,84 @@ class QrBody(ScreenBody):
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(model, m, activate)
         content = vbox(m, spacing=m.gap * 1.2)
-        content.add_widget(TextLabel(model.title, m.font_title, halign="center"))
-        if model.qr_data is not None:
-            side = m.qr_side * 1.4
-            content.add_widget(_centred(QrImage(model.qr_data, side)))
+        texts = [TextLabel(model.title, m.font_title, halign="center")]
         if model.qr_caption:
-            content.add_widget(TextLabel(model.qr_caption, m.font_body, halign="center"))
-        for line in model.lines:
-            content.add_widget(
-                TextLabel(line, m.font_body, color=theme.TEXT_MUTED, halign="center")
-            )
+            texts.append(TextLabel(model.qr_caption, m.font_body, halign="center"))
+        texts += [TextLabel(line, m.font_body, color=theme.TEXT_MUTED, halign="center")
+                  for line in model.lines]
+        content.add_widget(texts[0])
+        largest = m.qr_side * 1.4
+        image = QrImage(model.qr_data, largest) if model.qr_data is not None else None
+        holder = _centred(image) if image is not None else None
+        if holder is not None:
+            content.add_widget(holder)
+        for label in texts[1:]:
+            content.add_widget(label)
         self.add_widget(centred_scroll(content, m, max_width=m.unit * 140))
+
+        def fit(*_: Any) -> None:
+            # The code takes the height the words leave (a short screen in large type), but
+            # never less than the guide's own code at half size: 15 mm on a 7-inch panel, which a
+            # phone still reads for a short address (3 px a module).
+            if image is None or holder is None:
+                return
+            words = sum(label.height for label in texts)
+            room = self.height - 2 * m.pad - words - len(texts) * content.spacing
+            side = max(m.qr_side * 0.5, min(largest, room))
+            image.size = (side, side)
+            holder.height = side
+
+        self.bind(height=fit)
+        for label in texts:
+            label.bind(height=fit)
 
 
 class FormBody(ScreenBody):
     """Fields on the left (or above), each a box to tap into; the keypad beside (or below).
 
     The focused field has a thick accent edge and the words of its label; an error is written
-    under its field in words, so colour is never the only signal.
+    under its field in words, so colour is never the only signal. Fields that do not fit are
+    paged (上一页 / 下一页 in the footer), the focused field's page first; the keypad stays.
     """
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(model, m, activate)
-        _header(self, model, m)
+        # Beside a side rail the instructions give way to the fields (elder mode speaks them).
+        _header(self, model, m, lines=not m.side_rail)
+        self._m = m
+        self._pager = PageButtons(model, m, activate)
         # Fields beside the keypad where there is the height for three rows of keys; otherwise
-        # (a 7-inch panel in large type) fields and keypad one under the other, scrolling.
+        # fields above a keypad of two rows.
         wide = not m.portrait and m.height >= 3 * m.min_target_px * 2.6
-        view = Scroller(m)
-        column = vbox(m, spacing=m.gap, padding=(0, 0, view.bar_width + m.gap / 2, 0))
-        for form_field in model.fields:
-            column.add_widget(self._field(form_field, m, activate))
-        if not wide and model.keypad:
-            column.add_widget(self._keypad(model, m, activate, wide))
-        view.add_widget(column)
-        if wide:
-            content = BoxLayout(orientation="horizontal", spacing=m.gap)
-            content.add_widget(view)
-            if model.keypad:
-                content.add_widget(self._keypad(model, m, activate, wide))
-            self.add_widget(content)
-        else:
-            self.add_widget(view)
+        self._area = PagedSheet(self._pager, m, spacing=m.gap, inset=0)
+        self._area.blocks = [self._field(form_field, m, activate) for form_field in model.fields]
+        focused = next((n for n, f in enumerate(model.fields) if f.focused), None)
+        if focused is not None:
+            # The first time: the page with the field the keys type into.
+            block = self._area.blocks[focused]
+            self._area.first_page = lambda pages: next(
+                n for n, blocks in enumerate(pages) if block in blocks)
+        content = BoxLayout(orientation="horizontal" if wide else "vertical", spacing=m.gap)
+        content.add_widget(self._area)
+        if model.keypad:
+            content.add_widget(self._keypad(model, m, activate, wide))
+        self.add_widget(content)
+
+    def attach_pager(self, slot: BoxLayout, refit: Callable[[], None]) -> None:
+        self._pager.attach(slot, refit)
+
+    def local_targets(self) -> tuple[TargetModel, ...]:
+        return self._pager.targets()
+
+    def handle_local(self, target_id: str) -> bool:
+        page = self._pager.turn(target_id)
+        if page is None:
+            return False
+        self._area.show_page(page)
+        return True
 
     @staticmethod
-    def _field(form_field: FieldModel, m: Metrics, activate: Activate) -> BoxLayout:
+    def _field(form_field: FieldModel, m: Metrics, activate: Activate) -> _Block:
         box = vbox(m, spacing=m.gap * 0.5)
         shown = form_field.shown or " "
         label = form_field.target.label
@@ -495,24 +774,47 @@ class FormBody(ScreenBody):
             form_field.target.id, f"{label}{colon}{shown}", True,
             "primary" if form_field.focused else "secondary",
         )
-        box.add_widget(TargetButton(value, m, activate, font_size=m.font_body))
+        # Beside a side rail a field is as tall as a finger needs, no taller: room for its error.
+        button = TargetButton(value, m, activate, font_size=m.font_body,
+                              min_height=m.min_target_px if m.side_rail else None)
+        box.add_widget(button)
+        parts: list[Callable[[float], float]] = [
+            lambda width: max(float(button.min_height), button.height_at(width))
+        ]
         if form_field.choices:
             row = ActionRow([TargetButton(c, m, activate) for c in form_field.choices], m,
                             align="left")
             box.add_widget(row)
+            parts.append(lambda width: max(m.min_target_px, row.height_at(width)))
         if form_field.error is not None:
-            box.add_widget(TextLabel(f"！{form_field.error}", m.font_body, color=theme.DANGER))
-        return box
+            error = TextLabel(f"！{form_field.error}", m.font_body, color=theme.DANGER)
+            box.add_widget(error)
+            parts.append(error.height_at)
+        return _Block(box, lambda width: sum(part(width) for part in parts)
+                      + box.spacing * (len(parts) - 1))
 
     @staticmethod
     def _keypad(model: ScreenModel, m: Metrics, activate: Activate, wide: bool) -> Widget:
-        # Four keys a row, three rows (1-4, 5-8, 9 0 删除 清空): short enough for a landscape
-        # 800x480 panel in large type; each key a comfortable square-ish target.
-        cols, spacing = 4, m.gap * 0.6
+        # Four keys a row, three rows (1-4, 5-8, 9 0 删除 清空); under the fields of a short
+        # landscape panel (7-inch) six keys a row, two rows, leaving the height for a field.
+        cols, spacing = (4 if wide or m.portrait else 6), m.gap * 0.6
         rows = -(-len(model.keypad) // cols)
-        key_height = m.button_height
-        keys = [TargetButton(key, m, activate, font_size=m.font_button, min_height=key_height)
+        key_height = m.min_target_px if m.side_rail else m.button_height
+        font = m.font_bar if cols == 6 else m.font_button  # narrow keys: see below
+        keys = [TargetButton(key, m, activate, font_size=font, min_height=key_height)
                 for key in model.keypad]
+        if cols == 6:
+            # Two rows: the digits 1-6, then 7 8 9 0 with 删除 / 清空 a third wider (and the bar's
+            # type), so that "Delete" stays whole on the narrow keys of a 7-inch panel.
+            pad = BoxLayout(orientation="vertical", spacing=spacing, size_hint_y=None,
+                            height=2 * key_height + spacing)
+            for row_keys in (keys[:6], keys[6:]):
+                row = BoxLayout(orientation="horizontal", spacing=spacing)
+                for key in row_keys:
+                    key.size_hint_x = 1.0 if key.source_text.isdigit() else 1.3
+                    row.add_widget(key)
+                pad.add_widget(row)
+            return pad
         grid = GridLayout(cols=cols, spacing=spacing, size_hint=(None, None))
         for key in keys:
             grid.add_widget(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -120,6 +121,18 @@ _TYPE = {
     "tile": 4.5,
     "bar": 3.6,  # the top bar's service name and switches
 }
+# Each size against main text where the millimetre floor, not the window, sets the type: the
+# same order as above, closer together (small keeps its ratio: notes stay at 3.8 mm).
+_FLOOR_RATIO = {
+    "hero": 1.45,
+    "title": 1.25,
+    "heading": 1.1,
+    "body": 1.0,
+    "small": _TYPE["small"] / _TYPE["body"],
+    "button": 1.05,
+    "tile": 1.1,
+    "bar": 0.92,
+}
 # A target is at least this many em of its own label tall: room for the words and a margin.
 _BUTTON_EM = 2.2
 _TILE_EM = 3.0
@@ -137,11 +150,11 @@ class Metrics:
     """Sizes in pixels for one window on a panel of ``mm_per_px`` millimetres per pixel.
 
     Layout (spacing, pictures, widths) scales with ``unit``, 1% of the shorter side. Type scales
-    with it too but never below the millimetre minimum of main text, keeping its proportions;
-    in ``elder`` mode every font is exactly ``ELDER_TYPE_FACTOR`` times its normal size and
-    targets grow to ``ELDER_TARGET_MM``, while spacing stays (a 7-inch screen has no room to
-    spare). ``scale`` multiplies ``unit`` for tools and tests that want a bigger layout; elder
-    mode is ``elder``, not a scale.
+    with it too but never below the millimetre minimum of main text (the other sizes then keep
+    their order at closer steps, ``_FLOOR_RATIO``); in ``elder`` mode every font is exactly
+    ``ELDER_TYPE_FACTOR`` times its normal size and targets grow to ``ELDER_TARGET_MM``, while
+    spacing stays (a 7-inch screen has no room to spare). ``scale`` multiplies ``unit`` for tools
+    and tests that want a bigger layout; elder mode is ``elder``, not a scale.
     """
 
     width: int
@@ -180,17 +193,16 @@ class Metrics:
     # type
 
     @property
-    def type_unit(self) -> float:
-        """What normal type is measured in: ``unit``, or more where main text would come out
-        under ``NORMAL_BODY_MM`` (a 7-inch 800x480 panel)."""
-        return max(self.unit, self.px(NORMAL_BODY_MM) / _TYPE["body"])
-
-    @property
     def type_factor(self) -> float:
         return ELDER_TYPE_FACTOR if self.elder else 1.0
 
     def _font(self, name: str) -> float:
-        return _ceil_tenth(self.type_unit * _TYPE[name]) * self.type_factor
+        # Where ``unit`` would set main text under NORMAL_BODY_MM (a 7-inch 800x480 panel), main
+        # text is lifted to the floor and the rest of the hierarchy only as far as it must stay
+        # above (or below) main text: lifting every size in proportion made a 53 px title in
+        # elder mode, one line of which took a sixth of a 480 px screen.
+        floor = self.px(NORMAL_BODY_MM) * _FLOOR_RATIO[name]
+        return _ceil_tenth(max(self.unit * _TYPE[name], floor)) * self.type_factor
 
     @property
     def font_hero(self) -> float:
@@ -270,6 +282,21 @@ class Metrics:
     def switch_height(self) -> float:
         """The top bar's switches (large text, language)."""
         return max(self.min_target_px, self.font_bar * _SWITCH_EM, self._u(11.0) * 0.74)
+
+    @property
+    def side_rail(self) -> bool:
+        """The switches in a column down the right edge instead of a top bar: on a landscape
+        panel too short for a bar, a title, rows of targets and a footer at elder mode's sizes
+        (800x480, and 1920x1080 whose large type is 63 px), while width is left over. Normal
+        mode on the same panel too, so the switches stay where they are when a resident turns
+        large type on."""
+        elder = self if self.elder else dataclasses.replace(self, elder=True)
+        return not self.portrait and self.height < 8 * elder.button_height
+
+    @property
+    def compact(self) -> bool:
+        """A 7-inch-class panel (800x480): no room for pictures or a code beside a list."""
+        return self.height <= 600
 
     @property
     def switch_min_width(self) -> float:

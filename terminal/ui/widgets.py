@@ -169,6 +169,19 @@ class TextLabel(Label):  # type: ignore[misc]
         self.bind(width=self._wrap, texture_size=self._fit)
         self._wrap()
 
+    def set_text(self, text: str) -> None:
+        """Show ``text`` instead, wrapped as the first was."""
+        self.source_text = text
+        self._wrap()
+
+    def height_at(self, width: float) -> float:
+        """Height the label will take at ``width``, without laying it out (a paged screen
+        decides its pages before its labels have their widths)."""
+        lines = break_lines(self.source_text, max(1.0, width) - WRAP_SLACK_PX, self._measure,
+                            balanced=self.halign == "center").count("\n") + 1
+        size = float(self.font_size)
+        return lines * max(float(self.line_height) * _natural_line_px(size), size)
+
     def _wrap(self, *_: Any) -> None:
         width = max(1.0, self.width)
         self.text_size = (width, None)
@@ -279,6 +292,16 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
         """Height the wrapped label needs, padding included."""
         return float(self.texture_size[1] + 2 * self._pad_y)
 
+    def fits_in(self, width: float) -> bool:
+        """Whether the label keeps every word whole, on at most two lines, at ``width``."""
+        # The side padding gives way down to a sliver before a label wraps (see _wrap).
+        inner = width - 2 * min(self._pad_x, self._m.gap * 0.4) - WRAP_SLACK_PX
+        words = self.source_text.split()
+        if any(self._measure(word) > inner for word in words if word.isascii()):
+            return False
+        lines = break_lines(self.source_text, inner, self._measure, balanced=True).count("\n")
+        return lines <= 1
+
     def height_at(self, width: float) -> float:
         """Height the label would need at ``width``, padding included, without laying it out
         (a paged menu decides its rows before its tiles have their widths)."""
@@ -371,7 +394,9 @@ class Tile(TargetButton):
 
 
 class ActionRow(Layout):  # type: ignore[misc]
-    """Buttons in one row: at their natural widths if they fit, else equal widths that wrap."""
+    """Buttons in a row: at their natural widths if they fit; else equal widths, where every
+    label then keeps its words whole on at most two lines; else as many rows as it takes, each
+    button at its natural width (never "Prin/t the/chec/klist" towers)."""
 
     def __init__(self, buttons: Sequence[TargetButton], m: Metrics, align: str = "right") -> None:
         super().__init__(size_hint_y=None, height=0)
@@ -384,27 +409,53 @@ class ActionRow(Layout):  # type: ignore[misc]
             self.add_widget(button)
         self.bind(width=self._trigger_layout, pos=self._trigger_layout)
 
-    def do_layout(self, *_: Any) -> None:
+    def _rows(self, width: float) -> list[list[tuple[TargetButton, float]]]:
         buttons = self._buttons
-        if not buttons:
-            self.height = 0
-            return
         gaps = self._gap * (len(buttons) - 1)
         natural = [b.natural_width() for b in buttons]
-        if sum(natural) + gaps <= self.width:
-            widths = natural
-        else:
-            widths = [(self.width - gaps) / len(buttons)] * len(buttons)
-        used = sum(widths) + gaps
-        row_height = max(b.height for b in buttons)
-        self.height = row_height
-        x = {"left": self.x, "center": self.x + (self.width - used) / 2}.get(
-            self._align, self.x + self.width - used
-        )
-        for button, width in zip(buttons, widths, strict=True):
-            button.width = width
-            button.pos = (x, self.y + (row_height - button.height) / 2)
-            x += width + self._gap
+        if sum(natural) + gaps <= width:
+            return [list(zip(buttons, natural, strict=True))]
+        equal = (width - gaps) / len(buttons)
+        if all(b.fits_in(equal) for b in buttons):
+            return [[(b, equal) for b in buttons]]
+        rows: list[list[tuple[TargetButton, float]]] = [[]]
+        used = 0.0
+        for button, natural_width in zip(buttons, natural, strict=True):
+            wanted = min(natural_width, width)
+            if rows[-1] and used + self._gap + wanted > width:
+                rows.append([])
+                used = 0.0
+            used += (self._gap if rows[-1] else 0.0) + wanted
+            rows[-1].append((button, wanted))
+        return rows
+
+    def height_at(self, width: float) -> float:
+        """Height the row will take at ``width``, without laying it out."""
+        if not self._buttons:
+            return 0.0
+        rows = self._rows(width)
+        return sum(max(max(float(b.min_height), b.height_at(w)) for b, w in row)
+                   for row in rows) + self._gap * (len(rows) - 1)
+
+    def do_layout(self, *_: Any) -> None:
+        if not self._buttons:
+            self.height = 0
+            return
+        rows = self._rows(self.width)
+        heights = [max(b.height for b, _ in row) for row in rows]
+        self.height = sum(heights) + self._gap * (len(rows) - 1)
+        top = self.y + self.height
+        for row, row_height in zip(rows, heights, strict=True):
+            used = sum(w for _, w in row) + self._gap * (len(row) - 1)
+            x = {"left": self.x, "center": self.x + (self.width - used) / 2}.get(
+                self._align, self.x + self.width - used
+            )
+            top -= row_height
+            for button, width in row:
+                button.width = width
+                button.pos = (x, top + (row_height - button.height) / 2)
+                x += width + self._gap
+            top -= self._gap
 
 
 class Spinner(Widget):  # type: ignore[misc]

@@ -16,7 +16,6 @@ from flows_support import DOCUMENT, receipt_strings
 from contracts.rating import RATING_LEVELS
 from devices.base import DeviceState
 from flows.catalogue import Catalogue, ItemKind, parse_catalogue
-from flows.guide import MATERIALS_PER_PAGE
 from flows.home import menu_items
 from flows.hub import ErrandDocument
 from flows.platform import EndReason, EndSession, Flow, FlowError, step
@@ -212,19 +211,15 @@ def test_guide_lists_every_material_and_prints_the_list(catalogue: Catalogue) ->
     screen = k.screen
     assert isinstance(screen, Guide) and screen.screen == "guide.guide"
     assert screen.title.key == f"catalogue.{PENSION}.title"
-    # Everything at once, and visibly so: the heading says how many materials there are in all,
-    # and a longer list is paged with plain "next page (1 of 2)" buttons, not hidden below a fold.
+    # Everything at once: the heading says how many materials there are in all, and every one
+    # is on the screen model, materials first (the UI pages what a screen cannot show at once:
+    # tests/terminal/test_gui.py).
     total = len(item.guide.materials)
-    assert total > MATERIALS_PER_PAGE
-    assert screen.sections[0].heading.params == {"count": str(total), "page": "1", "pages": "2"}
-    assert len(screen.sections[0].items) == MATERIALS_PER_PAGE
-    assert ids(screen.actions) == ["page.previous", "page.next", "print_guide", "back"]
-    assert [a.enabled for a in screen.actions][:2] == [False, True]
-    assert screen.actions[1].label.key == "guide.guide.next"
+    assert screen.sections[0].heading.key == "guide.guide.materials"
+    assert screen.sections[0].heading.params == {"count": str(total)}
+    assert len(screen.sections[0].items) == total
+    assert ids(screen.actions) == ["print_guide", "back"]
     keys = {text.key for text in texts(screen)}
-    k.tap("page.next")
-    assert k.screen.screen == "guide.guide"
-    keys |= {text.key for text in texts(k.screen)}
     for material in item.guide.materials:
         assert f"catalogue.{PENSION}.materials.{material.id}.name" in keys
     assert {f"catalogue.{PENSION}.fees", item.department.name_key, item.department.where_key,
@@ -233,7 +228,6 @@ def test_guide_lists_every_material_and_prints_the_list(catalogue: Catalogue) ->
     limit = next(text for text in texts(k.screen) if text.key == "guide.guide.time_limit_value")
     assert limit.params == {"days": "5"}
     assert k.screen.qr_data == item.guide.guide_url and k.screen.qr_caption is not None
-    assert [a.enabled for a in k.screen.actions][:2] == [True, False]
     assert k.events("guide_viewed")[0].fields == {"item_id": PENSION}
 
     k.tap("print_guide")

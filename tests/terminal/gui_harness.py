@@ -502,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
             # As the session engine does: the same screen, in the other mode.
             elder = not elder
             shown = replace(shown, elder=elder)
+        elif target == "more_time":
+            # As the session engine does: the timer starts again and the countdown goes.
+            shown = replace(shown, countdown_s=None)
         elif target in SCENARIO[position].advance:
             position = (position + 1) % len(SCENARIO)
             shown = replace(SCENARIO[position].view, elder=elder)

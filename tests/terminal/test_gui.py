@@ -55,7 +55,7 @@ are in ../flow/<size>/ and ../e2e/ (tests/e2e).
 LANGUAGES = ("zh_CN", "en")
 SWITCHES = ("speech.repeat", "mode.toggle", "lang.toggle")  # the top bar's, on every screen
 # Targets the UI acts on itself: the switches above and the page buttons of a long menu.
-UI_OWN = frozenset({*SWITCHES, "menu.page.previous", "menu.page.next"})
+UI_OWN = frozenset({*SWITCHES, "page.previous", "page.next"})
 
 START_TIMEOUT_S = 30.0
 TAP_TIMEOUT_S = 5.0
@@ -219,9 +219,10 @@ def check_screenshot(png: bytes, size: tuple[int, int], path: Path) -> None:
     path.write_bytes(png)
     image = Image.open(io.BytesIO(png)).convert("RGB")
     assert image.size == size
-    # The deep-blue top bar is at the top: the picture is the right way up and really drawn.
+    # The deep-blue top bar (or side rail) is at the top right: the picture is the right way up
+    # and really drawn.
     accent = tuple(round(c * 255) for c in ACCENT[:3])
-    corner = image.getpixel((2, 2))
+    corner = image.getpixel((size[0] - 3, 2))
     assert isinstance(corner, tuple)
     assert all(abs(a - b) <= 3 for a, b in zip(corner, accent, strict=True)), corner
     assert len(image.getcolors(maxcolors=1 << 20) or ()) > 50  # text was rendered, not a blank
@@ -274,7 +275,11 @@ class Visit:
             targets = {t["id"]: t for t in self.kiosk.screen()["targets"]}
             if targets[target_id]["bounds"] is not None:
                 return targets[target_id]
-            following = targets.get("menu.page.next")
+            following = targets.get("page.next")
+            if following is None and "more_time" in targets:
+                # Beside a side rail the countdown stands where the page buttons are: "more
+                # time" stops it and brings them back.
+                following = targets["more_time"]
             assert following is not None and following["enabled"], f"{target_id} is not shown"
             shown = self.kiosk.screen()
             self.kiosk.touch_centre(following)
@@ -291,7 +296,7 @@ class Visit:
         screen_id = description["screen"]
         kiosk = self.kiosk
         for target in description["targets"]:
-            if target["id"] in UI_OWN or target["id"] in step.advance:
+            if target["id"] in {*UI_OWN, *step.advance, "more_time"}:
                 continue
             box = target["bounds"]
             if box is None or box[3] < MIN_TOUCH_PX:
@@ -310,6 +315,15 @@ class Visit:
             left = countdown - (kiosk.taps_on(screen_id) - self.taps_before_step)
             shown = kiosk.screen()
             assert shown["screen"] == screen_id and shown["countdown_s"] == left
+            # Last, "more time": the timer starts again and the countdown goes.
+            [more] = [t for t in shown["targets"] if t["id"] == "more_time"]
+            before = len(kiosk.taps())
+            kiosk.touch_centre(more)
+            kiosk.wait_for_tap(f"{screen_id} more_time", before)
+            deadline = time.monotonic() + TAP_TIMEOUT_S
+            while kiosk.screen()["countdown_s"] is not None:
+                assert time.monotonic() < deadline, "more time left the countdown running"
+                time.sleep(0.05)
             assert countdown_text(self.lang, left) in shown["texts"]
         advance = self.turn_to(next(iter(step.advance)))
         before = len(kiosk.taps())

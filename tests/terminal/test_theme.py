@@ -73,12 +73,27 @@ def test_every_text_in_elder_mode_is_at_least_half_as_large_again(
     assert getattr(elder, font) >= 1.5 * getattr(normal, font)
 
 
-def test_type_keeps_its_proportions_when_the_mm_floor_lifts_it() -> None:
-    small, large = metrics(REFERENCE["7in-800x480"], False), Metrics(1920, 1080)
-    for font in FONTS:
-        assert getattr(small, font) / small.font_body == pytest.approx(
-            getattr(large, font) / large.font_body, rel=0.02
-        ), font
+def test_type_keeps_its_order_when_the_mm_floor_lifts_it() -> None:
+    """Where the millimetre floor lifts main text (7-inch), the other sizes keep their order
+    (hero > title > heading > body > small) at closer steps: proportional lifting made a 53 px
+    title in elder mode, a sixth of the screen's height for one line."""
+    for elder in (False, True):
+        m = metrics(REFERENCE["7in-800x480"], elder)
+        assert m.font_hero > m.font_title > m.font_heading > m.font_body > m.font_small
+        assert m.font_title <= 1.3 * m.font_body
+        assert m.font_tile >= m.font_body and m.font_button >= m.font_body
+    elder = metrics(REFERENCE["7in-800x480"], True)
+    assert elder.font_title * elder.line_height <= 480 / 7
+    # Where the window sets the type (1920x1080), the designed proportions stand.
+    large = Metrics(1920, 1080)
+    assert large.font_title / large.font_body == pytest.approx(5.8 / 3.9, rel=0.02)
+
+
+def test_a_short_landscape_panel_puts_the_switches_in_a_side_rail() -> None:
+    for elder in (False, True):
+        assert metrics(REFERENCE["7in-800x480"], elder).side_rail
+        assert metrics(REFERENCE["21.5in-1920x1080"], elder).side_rail
+        assert not metrics(REFERENCE["15.6in-1080x1920"], elder).side_rail
 
 
 @pytest.mark.parametrize(("elder", "mm"), [(False, 10.0), (True, 15.0)], ids=["normal", "elder"])
