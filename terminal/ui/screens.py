@@ -19,6 +19,7 @@ from kivy.uix.widget import Widget
 from terminal.presentation import FieldModel, ScreenModel, TargetModel
 from terminal.ui import theme
 from terminal.ui.linebreak import number_items
+from terminal.ui.paging import Block, paginate
 from terminal.ui.theme import Metrics, menu_grid
 from terminal.ui.widgets import (
     ActionRow,
@@ -233,7 +234,7 @@ class _PagedCardBody(ScreenBody):
         self._sheet.show_page(page)
         return True
 
-    def _paged_card(self, m: Metrics, blocks: list[_Block], *, spacing: float, padding: float,
+    def _paged_card(self, m: Metrics, blocks: list[Block], *, spacing: float, padding: float,
                     max_width: float) -> PagedSheet:
         self._sheet = PagedSheet(self._pager, m, spacing=spacing, inset=0, padding=padding,
                                  anchor_y="center", max_width=max_width)
@@ -242,8 +243,8 @@ class _PagedCardBody(ScreenBody):
         return self._sheet
 
 
-def _label_block(label: TextLabel) -> _Block:
-    return _Block(label, label.height_at)
+def _label_block(label: TextLabel) -> Block:
+    return Block(label, label.height_at)
 
 
 class MessageBody(_PagedCardBody):
@@ -252,12 +253,12 @@ class MessageBody(_PagedCardBody):
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(model, m, activate)
         tone = model.tone if model.tone in theme.TONE_COLOURS else "info"
-        blocks: list[_Block] = []
+        blocks: list[Block] = []
         if not m.side_rail:
             # In large type on a 7-inch panel the words need the room: the tone still shows in
             # the title's colour, the card's edge and the words themselves.
             icon = _centred(ToneIcon(tone, m))
-            blocks.append(_Block(icon, lambda _width: float(icon.height)))
+            blocks.append(Block(icon, lambda _width: float(icon.height)))
         blocks.append(_label_block(TextLabel(model.title, m.font_title,
                                              color=theme.TONE_COLOURS[tone], halign="center")))
         blocks += [_label_block(TextLabel(line, m.font_body, halign="center"))
@@ -414,40 +415,6 @@ def _side_by_side(left: TextLabel, right: TextLabel, spacing: float) -> BoxLayou
     return row
 
 
-class _Block:
-    """One unit of a paged guide: a heading, a numbered item, a note or the QR code; a page
-    break falls only between blocks."""
-
-    def __init__(self, widget: Widget, height_at: Callable[[float], float],
-                 section: int | None = None, heading: bool = False) -> None:
-        self.widget, self.height_at = widget, height_at
-        self.section, self.heading = section, heading
-
-
-def paginate(blocks: list[_Block], width: float, room: float, spacing: float,
-             continued: Callable[[int], _Block] | None = None) -> list[list[_Block]]:
-    """``blocks`` onto pages ``room`` tall at ``width``: a heading never last on a page, and a
-    section carried over starts its page with ``continued(section)`` (its heading "（续）")."""
-    pages: list[list[_Block]] = [[]]
-    used = 0.0
-    for index, block in enumerate(blocks):
-        height = block.height_at(width) + 1  # a pixel for Kivy's rounding of each line box
-        need = height + (spacing if pages[-1] else 0.0)
-        if block.heading and index + 1 < len(blocks):
-            # A heading goes over with its first item rather than end a page alone.
-            need += spacing + blocks[index + 1].height_at(width)
-        if pages[-1] and used + need > room:
-            pages.append([])
-            used = 0.0
-            if continued is not None and not block.heading and block.section is not None:
-                carried = continued(block.section)
-                pages[-1].append(carried)
-                used = carried.height_at(width)
-        used += height + (spacing if pages[-1] else 0.0)
-        pages[-1].append(block)
-    return pages
-
-
 class PagedSheet(AnchorLayout):  # type: ignore[misc]
     """Blocks stacked on a sheet and paged to the height there is, never scrolled: the page
     buttons (``PageButtons``) turn the pages. The sheet is as wide as the space (at most
@@ -460,7 +427,7 @@ class PagedSheet(AnchorLayout):  # type: ignore[misc]
     def __init__(self, pager: PageButtons, m: Metrics, *, spacing: float, inset: float,
                  padding: float = 0.0, anchor_y: str = "top",
                  max_width: float = math.inf,
-                 continued: Callable[[int], _Block] | None = None) -> None:
+                 continued: Callable[[int], Block] | None = None) -> None:
         super().__init__(anchor_x="center", anchor_y=anchor_y, padding=inset)
         self._pager, self._inset, self._max_width = pager, inset, max_width
         self._continued = continued
@@ -468,9 +435,9 @@ class PagedSheet(AnchorLayout):  # type: ignore[misc]
         self.sheet.size_hint_x = None
         self._padding = padding
         self.add_widget(self.sheet)
-        self.blocks: list[_Block] = []
-        self.pages: list[list[_Block]] = [[]]
-        self.first_page: Callable[[list[list[_Block]]], int] | None = None
+        self.blocks: list[Block] = []
+        self.pages: list[list[Block]] = [[]]
+        self.first_page: Callable[[list[list[Block]]], int] | None = None
         self.bind(size=self.repage)
 
     @property
@@ -528,22 +495,22 @@ class GuideBody(ScreenBody):
             content.add_widget(self._qr_panel(model.qr_data, model.qr_caption or "", m, wide))
         self.add_widget(content)
 
-    def _build_blocks(self, model: ScreenModel, m: Metrics) -> list[_Block]:
+    def _build_blocks(self, model: ScreenModel, m: Metrics) -> list[Block]:
         blocks = [
-            _Block(label, label.height_at)
+            Block(label, label.height_at)
             for label in (TextLabel(line, m.font_body, color=theme.TEXT_MUTED)
                           for line in model.lines)
         ]
         measure = measurer(m.font_body)
         for index, section in enumerate(model.sections):
             heading = TextLabel(section.heading, m.font_heading, color=theme.ACCENT)
-            blocks.append(_Block(heading, heading.height_at, index, heading=True))
+            blocks.append(Block(heading, heading.height_at, index, heading=True))
             items = number_items(section.items)
             number_width = m.gap + max((measure(n) for n, _ in items if n), default=0.0)
             for label, item in items:
                 text = TextLabel(item, m.font_body, pos_hint={"top": 1})
                 if label is None:
-                    blocks.append(_Block(text, text.height_at, index))
+                    blocks.append(Block(text, text.height_at, index))
                     continue
                 number = TextLabel(label, m.font_body, color=theme.ACCENT, halign="right",
                                    size_hint_x=None, width=number_width, pos_hint={"top": 1})
@@ -554,10 +521,10 @@ class GuideBody(ScreenBody):
                     return max(number.height_at(number.width),
                                text.height_at(width - number.width - spacing))
 
-                blocks.append(_Block(_side_by_side(number, text, spacing), row_height, index))
+                blocks.append(Block(_side_by_side(number, text, spacing), row_height, index))
         return blocks
 
-    def _qr_block(self, data: str, caption_text: str, m: Metrics) -> _Block:
+    def _qr_block(self, data: str, caption_text: str, m: Metrics) -> Block:
         image = QrImage(data, m.qr_side)
         holder = _centred(image)
         stack = vbox(m, spacing=m.gap)
@@ -574,7 +541,7 @@ class GuideBody(ScreenBody):
             holder.height = side
             return side + m.gap + caption.height_at(width)
 
-        return _Block(stack, height_at)
+        return Block(stack, height_at)
 
     def attach_pager(self, slot: BoxLayout, refit: Callable[[], None]) -> None:
         self._pager.attach(slot, refit)
@@ -589,11 +556,11 @@ class GuideBody(ScreenBody):
         self._card.show_page(page)
         return True
 
-    def _continued(self, section: int) -> _Block:
+    def _continued(self, section: int) -> Block:
         heading = self._model.sections[section].heading
         label = TextLabel(self._model.page_continued.format(heading=heading),
                           self._m.font_heading, color=theme.ACCENT)
-        return _Block(label, label.height_at, section, heading=True)
+        return Block(label, label.height_at, section, heading=True)
 
     @staticmethod
     def _qr_panel(data: str, caption_text: str, m: Metrics, wide: bool) -> BoxLayout:
@@ -663,7 +630,7 @@ class ConfirmBody(_PagedCardBody):
                 name_width = min(label_width, width * 0.4)
                 return max(name.height_at(name_width), text.height_at(width - name_width - m.gap))
 
-            blocks.append(_Block(_side_by_side(name, text, m.gap), row_height))
+            blocks.append(Block(_side_by_side(name, text, m.gap), row_height))
         blocks += [_label_block(TextLabel(line, m.font_body, color=theme.TEXT_MUTED,
                                           halign="center")) for line in model.lines]
         sheet = self._paged_card(m, blocks, spacing=m.gap * (0.8 if tight else 1.2),
@@ -765,7 +732,7 @@ class FormBody(ScreenBody):
         return True
 
     @staticmethod
-    def _field(form_field: FieldModel, m: Metrics, activate: Activate) -> _Block:
+    def _field(form_field: FieldModel, m: Metrics, activate: Activate) -> Block:
         box = vbox(m, spacing=m.gap * 0.5)
         shown = form_field.shown or " "
         label = form_field.target.label
@@ -790,7 +757,7 @@ class FormBody(ScreenBody):
             error = TextLabel(f"！{form_field.error}", m.font_body, color=theme.DANGER)
             box.add_widget(error)
             parts.append(error.height_at)
-        return _Block(box, lambda width: sum(part(width) for part in parts)
+        return Block(box, lambda width: sum(part(width) for part in parts)
                       + box.spacing * (len(parts) - 1))
 
     @staticmethod
