@@ -141,12 +141,15 @@ class Align(enum.StrEnum):
 
 @dataclass(frozen=True)
 class TextLine:
-    """One line of receipt text; ``emphasis`` prints bold, ``large`` double width and height."""
+    """One line of receipt text; ``emphasis`` prints bold, ``large`` double width and height;
+    where it wraps, the lines after the first start under its ``hang``-th character (a checklist
+    entry's words under its words, not under its box)."""
 
     text: str
     align: Align = Align.LEFT
     emphasis: bool = False
     large: bool = False
+    hang: int = 0
 
 
 @dataclass(frozen=True)

@@ -84,12 +84,13 @@ def guide_receipt(
     blocks += [
         Rule(),
         TextLine("受理条件", emphasis=True),
-        *(TextLine(f"（{n}）{condition.zh}") for n, condition in enumerate(guide.conditions, 1)),
+        *(TextLine(f"（{n}）{condition.zh}", hang=3)
+          for n, condition in enumerate(guide.conditions, 1)),
         Rule(),
         FieldLine("办结时限", _time_limit(guide.time_limit_working_days)),
         FieldLine("收费标准", guide.fees.zh),
-        TextLine(f"办理部门：{department.name.zh}"),
-        TextLine(f"办理地点：{department.where.zh}"),
+        TextLine(f"办理部门：{department.name.zh}", hang=5),
+        TextLine(f"办理地点：{department.where.zh}", hang=5),
         TextLine("设定依据", emphasis=True),
         *(TextLine(basis.zh) for basis in guide.legal_basis),
         Rule(),
@@ -111,11 +112,16 @@ def _material_lines(number: int, material: Material) -> list[ReceiptBlock]:
     marks = ("（可容缺）" if material.deferrable else "") + (
         "（视情形）" if material.optional else ""
     )
-    lines: list[ReceiptBlock] = [TextLine(f"□ {number}. {material.name.zh} {counts}{marks}")]
+    box = f"□ {number}. "
+    # A long name or note wraps under its own words, not under the box to tick.
+    lines: list[ReceiptBlock] = [
+        TextLine(f"{box}{material.name.zh} {counts}{marks}", hang=len(box))
+    ]
     if material.notes is not None:
         # For an optional material the notes say who brings it; for the others, how.
         label = "适用情形" if material.optional else "说明"
-        lines.append(TextLine(f"     {label}：{material.notes.zh}"))
+        indent = " " * (len(box) + 1)  # □ prints two columns wide
+        lines.append(TextLine(f"{indent}{label}：{material.notes.zh}", hang=len(indent)))
     return lines
 
 

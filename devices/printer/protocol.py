@@ -401,9 +401,15 @@ def layout_receipt(
         if isinstance(block, TextLine):
             # Double width halves the characters per line.
             columns = paper.columns // 2 if block.large else paper.columns
+            wrapped = wrap_text(block.text, columns, words)
+            # Under the hang-th character, but never more than half the line in.
+            hang = min(text_columns(block.text[: max(0, block.hang)]), columns // 2)
+            if hang and len(wrapped) > 1:
+                # Wrapped narrower by the hang, every line but the first indented by it.
+                wrapped = wrap_text(block.text, columns - hang, words)
+                wrapped = [wrapped[0], *(" " * hang + line for line in wrapped[1:])]
             items.extend(
-                PrintLine(line, block.align, block.emphasis, block.large)
-                for line in wrap_text(block.text, columns, words)
+                PrintLine(line, block.align, block.emphasis, block.large) for line in wrapped
             )
         elif isinstance(block, FieldLine):
             items.extend(

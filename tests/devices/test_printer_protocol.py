@@ -384,3 +384,22 @@ def test_text_is_composed_after_control_characters_are_dropped() -> None:
     assert sanitize_text("N\x1f\u0300") == "\u01f8"
     assert sanitize_text("\u034a\x1f\u0316") == "\u0316\u034a"  # canonical order of marks
     assert sanitize_text(sanitize_text("e\u200b\u0301x")) == sanitize_text("e\u200b\u0301x")
+
+
+def test_a_hanging_line_wraps_under_its_words_not_under_its_box() -> None:
+    """A checklist entry that wraps continues under its name, not under "□ 7."."""
+    text = "□ 7. 申请人社会保障卡或银行账户复印件一份以及其他需要说明的材料"
+    lines = [
+        item.text
+        for item in layout_receipt(Receipt((TextLine(text, hang=5),)), paper_for(58))
+        if isinstance(item, PrintLine)
+    ]
+    assert len(lines) >= 2 and lines[0].startswith("□ 7. ")
+    indent = " " * text_columns("□ 7. ")
+    assert all(line.startswith(indent) and line[len(indent)] != " " for line in lines[1:])
+    assert "".join(line.strip() for line in lines).replace(" ", "") == text.replace(" ", "")
+    assert all(text_columns(line) <= paper_for(58).columns for line in lines)
+    # Without a hang the same text starts every line at the margin.
+    plain = [item.text for item in layout_receipt(Receipt((TextLine(text),)), paper_for(58))
+             if isinstance(item, PrintLine)]
+    assert not plain[1].startswith(" ")

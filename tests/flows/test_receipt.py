@@ -179,10 +179,10 @@ def test_guide_receipt_lists_every_material_at_once() -> None:
     assert "申请材料（共4项，请一次备齐）" in text
     assert "□ 1. 居民身份证 原件1份" in text
     assert "□ 2. 户口簿 原件1份、复印件1份" in text
-    assert "     说明：户主页和本人页" in text
+    assert "      说明：户主页和本人页" in text
     assert "□ 3. 一寸照片 原件2份（可容缺）" in text
     assert "□ 4. 授权委托书 原件1份（视情形）" in text
-    assert "     适用情形：委托他人代办的" in text
+    assert "      适用情形：委托他人代办的" in text
     # Each mark is explained once, under the list.
     assert sum("（可容缺）的材料" in line for line in text) == 1
     assert sum("（视情形）的材料" in line for line in text) == 1
