@@ -1,6 +1,7 @@
 """`python -m bench`: the product's promised figures, each against a same-run baseline.
 
-    .venv/bin/python -m bench [--runs 5] [--cycles 9] [--taps 20] [--size WxH] [--only ...]
+    .venv/bin/python -m bench [--runs 5] [--cycles 9] [--taps 20] [--rounds 8] [--size WxH]
+                              [--only ...]
 
 Runs bench.startup, bench.identity, bench.tap and bench.memory on one shared environment (Xvfb,
 pcscd with the vpcd reader, the virtual printer, hub and broker), prints each one's figures, then a
@@ -38,6 +39,9 @@ def main() -> int:
                         help="identity: measured card insertions (default 9)")
     parser.add_argument("--taps", type=int, default=20,
                         help="tap: measured taps per side (default 20)")
+    parser.add_argument("--rounds", type=int, default=memory.ROUNDS,
+                        help="memory: rounds of four sessions, guide browse and proof errand in "
+                             f"normal and elder mode (default {memory.ROUNDS})")
     parser.add_argument("--size", type=parse_size, default=DEFAULT_SIZE,
                         help="screen WxH for the terminal and the baselines (default 1920x1080)")
     parser.add_argument("--only", default=",".join(NAMES),
@@ -46,6 +50,8 @@ def main() -> int:
                         help="seconds to wait for a pcscd we did not start to go away")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     unknown = sorted(set(chosen) - set(NAMES))
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
@@ -55,7 +61,7 @@ def main() -> int:
         "startup": lambda env: startup.report(startup.measure(env, args.runs)),
         "identity": lambda env: identity.report(identity.measure(env, args.cycles)),
         "tap": lambda env: tap.report(tap.measure(env, args.taps)),
-        "memory": lambda env: memory.report(memory.measure(env)),
+        "memory": lambda env: memory.report(memory.measure(env, args.rounds)),
     }
     began = time.monotonic()
     verdicts: list[Verdict] = []
