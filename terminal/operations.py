@@ -12,7 +12,6 @@ on disk even for those few moments.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import logging
 import threading
@@ -40,6 +39,9 @@ RETRY_MAX_S = 300.0
 
 
 def version() -> str:
+    # Imported here: version() runs after the first screen, importlib.metadata costs ~5 ms before.
+    import importlib.metadata  # noqa: PLC0415
+
     try:
         return importlib.metadata.version("civic-kiosk")
     except importlib.metadata.PackageNotFoundError:

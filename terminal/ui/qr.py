@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import qrcode
-import qrcode.constants
-import qrcode.exceptions
-
 QUIET_ZONE_MODULES = 4  # the standard's minimum; phone cameras struggle with less
 
 
@@ -24,6 +20,12 @@ def qr_matrix(data: str) -> tuple[tuple[bool, ...], ...]:
         payload = data.encode("utf-8")
     except UnicodeEncodeError:
         raise QrDataError("QR data is not valid Unicode text") from None
+    # Imported on first use: the attract screen draws no code, and ~11 ms of imports before the
+    # first screen is start-up a resident waits for.
+    import qrcode  # noqa: PLC0415
+    import qrcode.constants  # noqa: PLC0415
+    import qrcode.exceptions  # noqa: PLC0415
+
     code = qrcode.QRCode(
         border=QUIET_ZONE_MODULES,
         # M (15 %) survives a smudged screen without making the code denser than needed.

@@ -193,9 +193,10 @@ class AttractBody(ScreenBody):
             if optional and content.height > view.height + 1 and view.height > 1:
                 content.remove_widget(optional.pop())
 
-        # Not inside the layout pass that changed the heights: a box must not lose a child
-        # while it lays its children out.
-        later = Clock.create_trigger(trim)
+        # Not inside the layout pass that changed the heights (a box must not lose a child while
+        # it lays its children out), but in the same frame: a trim on the next frame forced a
+        # full redraw before the first screen could settle (~70 ms of start-up at 1920x1080).
+        later = Clock.create_trigger(trim, -1)  # between this frame's layout passes
         content.bind(height=later)
         view.bind(height=later)
 
