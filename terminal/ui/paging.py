@@ -42,8 +42,11 @@ def paginate(blocks: list[Block], width: float, room: float, spacing: float,
             used = 0.0
             if continued is not None and not block.heading and block.section is not None:
                 carried = continued(block.section)
-                pages[-1].append(carried)
-                used = height(carried)
+                # Only where the block still fits under it: an item is worth more than the
+                # reminder of its heading.
+                if height(carried) + spacing + height(block) <= room:
+                    pages[-1].append(carried)
+                    used = height(carried)
         used += height(block) + (spacing if pages[-1] else 0.0)
         pages[-1].append(block)
     return pages

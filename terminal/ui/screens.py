@@ -7,6 +7,7 @@ summary), done, qr (a code to take away).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -77,6 +78,8 @@ class ScreenBody(BoxLayout):  # type: ignore[misc]
 
 
 PAGE_PREVIOUS, PAGE_NEXT = "page.previous", "page.next"
+# Where a guide's item may break across pages: after a clause's end, Chinese or English.
+_CLAUSE_END = re.compile(r"(?<=[。；;])\s*|(?<=\.)\s+")
 
 
 class PageButtons:
@@ -120,7 +123,12 @@ class PageButtons:
             return
         self._shown = (page, pages)
         slot.clear_widgets()
+        # Emptied in both directions: a rail's slot left as tall as the page buttons it held
+        # (several pages while the screen was still being laid out, one at the end) pushed the
+        # switches off the window.
         slot.width = 0
+        if slot.orientation == "vertical":
+            slot.height = 0
         if pages > 1 and slot.orientation == "vertical":
             self._fill_rail(slot, page, pages)
         elif pages > 1:
@@ -132,7 +140,9 @@ class PageButtons:
                 m.font_body, halign="center", size_hint_x=None,
                 pos_hint={"center_y": 0.5},
             )
-            where.width = measurer(m.font_body)(where.text) + m.gap
+            # The words as given: .text is already wrapped at the default width, and a
+            # newline measured as a glyph made "第10/10页" half as wide again.
+            where.width = measurer(m.font_body)(where.source_text) + m.gap
             for button in (previous, following):
                 button.width = button.natural_width()
             for widget in (previous, where, following):
@@ -152,6 +162,8 @@ class PageButtons:
             slot.add_widget(widget)
 
         def fit(*_: Any) -> None:
+            if previous.parent is not slot:
+                return  # page buttons of an earlier page, still settling after they went
             slot.height = (previous.height + where.height + following.height
                            + 2 * slot.spacing)
 
@@ -447,7 +459,9 @@ class PagedSheet(AnchorLayout):  # type: ignore[misc]
 
     @property
     def room(self) -> float:
-        return float(self.height) - 2 * self._inset - 2 * self._padding
+        # Less 5%: a label Kivy wraps once more than the estimate (a pre-broken line a pixel
+        # too wide for its own measure) must not push the page into the footer.
+        return (float(self.height) - 2 * self._inset - 2 * self._padding) * 0.95
 
     def repage(self, *_: Any) -> None:
         self.sheet.width = max(1.0, min(self.width - 2 * self._inset, self._max_width))
@@ -488,8 +502,9 @@ class GuideBody(ScreenBody):
         _card(self._card, m)
         content.add_widget(self._card)
         self._card.blocks = self._build_blocks(model, m)
-        if model.qr_data is not None and m.side_rail and m.compact:
-            # Too short for the code beside the list at a size a phone reads: it gets a page.
+        if model.qr_data is not None and (m.compact or (m.portrait and m.elder)):
+            # No room for the code beside (or under) the list at a size a phone reads, in large
+            # type on a 7-inch or a portrait panel: it gets a page of its own.
             self._card.blocks.append(
                 self._qr_block(model.qr_data, model.qr_caption or "", m))
         elif model.qr_data is not None:
@@ -509,20 +524,29 @@ class GuideBody(ScreenBody):
             items = number_items(section.items)
             number_width = m.gap + max((measure(n) for n, _ in items if n), default=0.0)
             for label, item in items:
-                text = TextLabel(item, m.font_body, pos_hint={"top": 1})
-                if label is None:
-                    blocks.append(Block(text, text.height_at, index))
-                    continue
-                number = TextLabel(label, m.font_body, color=theme.ACCENT, halign="right",
-                                   size_hint_x=None, width=number_width, pos_hint={"top": 1})
-                spacing = m.gap * 0.5
+                # A long item (a material and its note, in English, in large type) may be
+                # taller than a 7-inch page: each clause is a block of its own, so a page can
+                # break between them; the number goes with the first.
+                for part, clause in enumerate(_CLAUSE_END.split(item)):
+                    if not clause:
+                        continue
+                    text = TextLabel(clause, m.font_body, pos_hint={"top": 1})
+                    if label is None:
+                        blocks.append(Block(text, text.height_at, index))
+                        continue
+                    number = TextLabel(label if part == 0 else " ", m.font_body,
+                                       color=theme.ACCENT, halign="right", size_hint_x=None,
+                                       width=number_width, pos_hint={"top": 1})
+                    spacing = m.gap * 0.5
 
-                def row_height(width: float, text: TextLabel = text,
-                               number: TextLabel = number, spacing: float = spacing) -> float:
-                    return max(number.height_at(number.width),
-                               text.height_at(width - number.width - spacing))
+                    def row_height(width: float, text: TextLabel = text,
+                                   number: TextLabel = number,
+                                   spacing: float = spacing) -> float:
+                        return max(number.height_at(number.width),
+                                   text.height_at(width - number.width - spacing))
 
-                blocks.append(Block(_side_by_side(number, text, spacing), row_height, index))
+                    blocks.append(Block(_side_by_side(number, text, spacing), row_height,
+                                        index))
         return blocks
 
     def _qr_block(self, data: str, caption_text: str, m: Metrics) -> Block:
