@@ -88,12 +88,15 @@ class TerminalController:
             # type only, never its data) and restart at the attract screen.
             log.exception("session engine failed on %s; restarting the flow", type(event).__name__)
             output = self._engine.start()
-        self._apply(output)
+        redrawn = self._apply(output)
         self._serving = not self._engine.idle
-        if was_serving and not self._serving and self._on_idle is not None:
+        # Back at attract, or attract drawn again while idle (a notice rotates every few seconds,
+        # a device comes or goes): the replaced screens are garbage only a full collection frees.
+        if not self._serving and (was_serving or redrawn) and self._on_idle is not None:
             self._on_idle()
 
-    def _apply(self, output: _Output) -> None:
+    def _apply(self, output: _Output) -> bool:
+        """Start the output's effects and show its view; True when a new view was shown."""
         # Effects first: they run on their own threads, so a card read or a hub call is already
         # under way while the main thread builds the screen that says so.
         for effect in output.effects:
@@ -102,7 +105,7 @@ class TerminalController:
         # unchanged screen would cost frames and reset scroll positions.
         view = output.view
         if view == self._shown:
-            return
+            return False
         entering_progress = isinstance(view.screen, Progress) and (
             self._shown is None or not isinstance(self._shown.screen, Progress)
         )
@@ -110,12 +113,13 @@ class TerminalController:
         if entering_progress and self._schedule is not None:
             self._pending = view
             self._schedule(self._progress_delay_s, self._show_pending)
-            return
+            return False
         if self._pending is not None and isinstance(view.screen, Progress):
             self._pending = view  # still waiting: show the newest progress when the delay ends
-            return
+            return False
         self._pending = None
         self._display.show(view)
+        return True
 
     def _show_pending(self) -> None:
         if self._pending is not None and self._pending is self._shown:

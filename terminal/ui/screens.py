@@ -6,8 +6,8 @@ summary), done, qr (a code to take away).
 
 from __future__ import annotations
 
+import functools
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -78,8 +78,6 @@ class ScreenBody(BoxLayout):  # type: ignore[misc]
 
 
 PAGE_PREVIOUS, PAGE_NEXT = "page.previous", "page.next"
-# Where a guide's item may break across pages: after a clause's end, Chinese or English.
-_CLAUSE_END = re.compile(r"(?<=[。；;])\s*|(?<=\.)\s+")
 
 
 class PageButtons:
@@ -256,8 +254,40 @@ class _PagedCardBody(ScreenBody):
         return self._sheet
 
 
-def _label_block(label: TextLabel) -> Block:
-    return Block(label, label.height_at)
+def _label_block(label: TextLabel, section: int | None = None) -> Block:
+    """A text block; one taller than a page by itself splits by its lines."""
+
+    def split(width: float, first: float, room: float) -> list[Block]:
+        return [_label_block(label.like(chunk), section)
+                for chunk in label.chunks_at(width, first, room)]
+
+    return Block(label, label.height_at, section, split=split)
+
+
+def _fixed(value: float, _width: float) -> float:
+    return value
+
+
+def _row_block(left: TextLabel, right: TextLabel, spacing: float,
+               left_width: Callable[[float], float], section: int | None = None) -> Block:
+    """Two labels on a row (a number and its item, a label and its value); a row taller than a
+    page splits by the right-hand text's lines, the left-hand label on its first piece only."""
+
+    def height_at(width: float) -> float:
+        side = left_width(width)
+        return max(left.height_at(side), right.height_at(width - side - spacing))
+
+    def split(width: float, first: float, room: float) -> list[Block]:
+        side = left_width(width)
+        pieces = []
+        for n, chunk in enumerate(right.chunks_at(width - side - spacing, first, room)):
+            label = left.like(left.source_text if n == 0 else " ")
+            if label.size_hint_x is None:
+                label.width = side  # as the whole row's was (a confirm's labels, capped at 40%)
+            pieces.append(_row_block(label, right.like(chunk), spacing, left_width, section))
+        return pieces
+
+    return Block(_side_by_side(left, right, spacing), height_at, section, split=split)
 
 
 class MessageBody(_PagedCardBody):
@@ -502,9 +532,10 @@ class GuideBody(ScreenBody):
         _card(self._card, m)
         content.add_widget(self._card)
         self._card.blocks = self._build_blocks(model, m)
-        if model.qr_data is not None and (m.compact or (m.portrait and m.elder)):
-            # No room for the code beside (or under) the list at a size a phone reads, in large
-            # type on a 7-inch or a portrait panel: it gets a page of its own.
+        if model.qr_data is not None and (m.compact or m.elder):
+            # In large type the list needs the whole width (beside a code a 1920x1080 panel
+            # held one material a page), and on a 7-inch panel there is no room for a code a
+            # phone reads beside it: it gets a page of its own, the last.
             self._card.blocks.append(
                 self._qr_block(model.qr_data, model.qr_caption or "", m))
         elif model.qr_data is not None:
@@ -512,11 +543,8 @@ class GuideBody(ScreenBody):
         self.add_widget(content)
 
     def _build_blocks(self, model: ScreenModel, m: Metrics) -> list[Block]:
-        blocks = [
-            Block(label, label.height_at)
-            for label in (TextLabel(line, m.font_body, color=theme.TEXT_MUTED)
-                          for line in model.lines)
-        ]
+        blocks = [_label_block(TextLabel(line, m.font_body, color=theme.TEXT_MUTED))
+                  for line in model.lines]
         measure = measurer(m.font_body)
         for index, section in enumerate(model.sections):
             heading = TextLabel(section.heading, m.font_heading, color=theme.ACCENT)
@@ -525,28 +553,15 @@ class GuideBody(ScreenBody):
             number_width = m.gap + max((measure(n) for n, _ in items if n), default=0.0)
             for label, item in items:
                 # A long item (a material and its note, in English, in large type) may be
-                # taller than a 7-inch page: each clause is a block of its own, so a page can
-                # break between them; the number goes with the first.
-                for part, clause in enumerate(_CLAUSE_END.split(item)):
-                    if not clause:
-                        continue
-                    text = TextLabel(clause, m.font_body, pos_hint={"top": 1})
-                    if label is None:
-                        blocks.append(Block(text, text.height_at, index))
-                        continue
-                    number = TextLabel(label if part == 0 else " ", m.font_body,
-                                       color=theme.ACCENT, halign="right", size_hint_x=None,
-                                       width=number_width, pos_hint={"top": 1})
-                    spacing = m.gap * 0.5
-
-                    def row_height(width: float, text: TextLabel = text,
-                                   number: TextLabel = number,
-                                   spacing: float = spacing) -> float:
-                        return max(number.height_at(number.width),
-                                   text.height_at(width - number.width - spacing))
-
-                    blocks.append(Block(_side_by_side(number, text, spacing), row_height,
-                                        index))
+                # taller than a 7-inch page: it splits by its lines (``_row_block``).
+                text = TextLabel(item, m.font_body, pos_hint={"top": 1})
+                if label is None:
+                    blocks.append(_label_block(text, index))
+                    continue
+                number = TextLabel(label, m.font_body, color=theme.ACCENT, halign="right",
+                                   size_hint_x=None, width=number_width, pos_hint={"top": 1})
+                blocks.append(_row_block(number, text, m.gap * 0.5,
+                                         functools.partial(_fixed, number_width), index))
         return blocks
 
     def _qr_block(self, data: str, caption_text: str, m: Metrics) -> Block:
@@ -650,12 +665,8 @@ class ConfirmBody(_PagedCardBody):
                              width=label_width, halign="right", pos_hint={"top": 1})
             names.append(name)
             text = TextLabel(value, m.font_body, pos_hint={"top": 1})
-
-            def row_height(width: float, name: TextLabel = name, text: TextLabel = text) -> float:
-                name_width = min(label_width, width * 0.4)
-                return max(name.height_at(name_width), text.height_at(width - name_width - m.gap))
-
-            blocks.append(Block(_side_by_side(name, text, m.gap), row_height))
+            blocks.append(_row_block(name, text, m.gap,
+                                     lambda width: min(label_width, width * 0.4)))
         blocks += [_label_block(TextLabel(line, m.font_body, color=theme.TEXT_MUTED,
                                           halign="center")) for line in model.lines]
         sheet = self._paged_card(m, blocks, spacing=m.gap * (0.8 if tight else 1.2),

@@ -25,6 +25,7 @@ from terminal.presentation import TargetModel
 from terminal.ui import theme
 from terminal.ui.fonts import FONT_NAME
 from terminal.ui.linebreak import break_lines
+from terminal.ui.paging import line_pieces
 from terminal.ui.qr import QrDataError, qr_matrix
 from terminal.ui.theme import Metrics, Rgba, kivy_line_height
 
@@ -155,6 +156,7 @@ class TextLabel(Label):  # type: ignore[misc]
     ) -> None:
         self.source_text = text
         self._measure = measurer(font_size)
+        self._style = dict(color=color, halign=halign, line_height_em=line_height_em, **kwargs)
         super().__init__(
             text=text,
             font_name=FONT_NAME,
@@ -177,10 +179,27 @@ class TextLabel(Label):  # type: ignore[misc]
     def height_at(self, width: float) -> float:
         """Height the label will take at ``width``, without laying it out (a paged screen
         decides its pages before its labels have their widths)."""
-        lines = break_lines(self.source_text, max(1.0, width) - WRAP_SLACK_PX, self._measure,
-                            balanced=self.halign == "center").count("\n") + 1
+        return len(self._lines_at(width)) * self._line_px()
+
+    def chunks_at(self, width: float, first: float, room: float) -> list[str]:
+        """The text in pieces of whole lines at ``width``, the first at most ``first`` tall and
+        the others ``room`` (a line at least): where pages break inside a text too long for any
+        page (``paging.Split``)."""
+        line = self._line_px()
+        pieces = line_pieces(self._lines_at(width), int(first // line), max(1, int(room // line)))
+        return ["\n".join(piece) for piece in pieces]
+
+    def like(self, text: str) -> TextLabel:
+        """A label for ``text`` set as this one is (a piece of it on the next page)."""
+        return TextLabel(text, float(self.font_size), **self._style)
+
+    def _lines_at(self, width: float) -> list[str]:
+        return break_lines(self.source_text, max(1.0, width) - WRAP_SLACK_PX, self._measure,
+                           balanced=self.halign == "center").split("\n")
+
+    def _line_px(self) -> float:
         size = float(self.font_size)
-        return lines * max(float(self.line_height) * _natural_line_px(size), size)
+        return max(float(self.line_height) * _natural_line_px(size), size)
 
     def _wrap(self, *_: Any) -> None:
         width = max(1.0, self.width)

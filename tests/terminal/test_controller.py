@@ -132,3 +132,21 @@ def test_the_return_to_idle_is_announced_once() -> None:
     controller.handle(Tap("x"))
     controller.handle(Tap("x"))
     assert idled == ["idle"] and not controller.serving
+
+
+def test_attract_drawn_again_while_idle_is_tidied_too() -> None:
+    # A notice rotates every few seconds: each rotation replaces the attract screen, and while
+    # idle, which is most of a terminal's life, those replaced screens must not pile up.
+    other = View(Attract("attract", t("attract.title"), lines=(t("attract.notice"),)))
+    engine = ScriptedEngine([Output(ATTRACT), Output(other), Output(other)])
+    idled: list[str] = []
+    log: list[str] = []
+    controller = TerminalController(engine, Screen(log), Effects(log),
+                                    on_idle=lambda: idled.append("idle"))
+    controller.start()
+    controller.handle(Tap("tick"))  # the same attract screen: nothing drawn, nothing to tidy
+    assert idled == []
+    controller.handle(Tap("tick"))  # the notice changed
+    assert idled == ["idle"] and log == ["show attract", "show attract"]
+    controller.handle(Tap("tick"))
+    assert idled == ["idle"]
