@@ -225,12 +225,13 @@ def _notice_panel(model: ScreenModel, m: Metrics) -> BoxLayout:
     return panel
 
 
-class _PagedCardBody(ScreenBody):
-    """A body whose content is one card of blocks, centred, paged where it does not fit."""
+class _PagedBody(ScreenBody):
+    """A body that pages what does not fit, with the page buttons in the footer's slot."""
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         super().__init__(model, m, activate)
         self._pager = PageButtons(model, m, activate)
+        self._sheet: PagedSheet | None = None  # where the pages are, for a body made of blocks
 
     def attach_pager(self, slot: BoxLayout, refit: Callable[[], None]) -> None:
         self._pager.attach(slot, refit)
@@ -242,8 +243,16 @@ class _PagedCardBody(ScreenBody):
         page = self._pager.turn(target_id)
         if page is None:
             return False
-        self._sheet.show_page(page)
+        self._turn_to(page)
         return True
+
+    def _turn_to(self, page: int) -> None:
+        assert self._sheet is not None, "a paged body without a sheet turns its own pages"
+        self._sheet.show_page(page)
+
+
+class _PagedCardBody(_PagedBody):
+    """A body whose content is one card of blocks, centred, paged where it does not fit."""
 
     def _paged_card(self, m: Metrics, blocks: list[Block], *, spacing: float, padding: float,
                     max_width: float) -> PagedSheet:
@@ -344,7 +353,7 @@ def _header(body: ScreenBody, model: ScreenModel, m: Metrics, lines: bool = True
         body.add_widget(TextLabel(line, m.font_body, color=theme.TEXT_MUTED))
 
 
-class MenuBody(ScreenBody):
+class MenuBody(_PagedBody):
     """Options as big tiles in a grid sized to the window. When they cannot all fit (large type on
     a small screen), the menu is paged with plain 上一页 / 第1/2页 / 下一页 buttons in the footer,
     never a scroll bar a resident may not notice."""
@@ -356,7 +365,6 @@ class MenuBody(ScreenBody):
         _header(self, model, m, lines=not m.side_rail)
         self._m = m
         self._tiles = [Tile(option, m, activate) for option in model.options]
-        self._pager = PageButtons(model, m, activate)
         self._per_page = max(1, len(self._tiles))
         self._tile_height = m.tile_height
         self._cap = math.inf
@@ -371,23 +379,13 @@ class MenuBody(ScreenBody):
             tile.bind(texture_size=self._even_rows)
         self._area.bind(size=self._regrid)
 
-    def attach_pager(self, slot: BoxLayout, refit: Callable[[], None]) -> None:
-        self._pager.attach(slot, refit)
-
     @property
     def pages(self) -> int:
         return -(-len(self._tiles) // self._per_page)
 
-    def local_targets(self) -> tuple[TargetModel, ...]:
-        return self._pager.targets()
-
-    def handle_local(self, target_id: str) -> bool:
-        page = self._pager.turn(target_id)
-        if page is None:
-            return False
+    def _turn_to(self, page: int) -> None:
         self._pager.page = page
         self._fill()
-        return True
 
     def _regrid(self, *_: Any) -> None:
         m, area = self._m, self._area
@@ -511,7 +509,7 @@ class PagedSheet(AnchorLayout):  # type: ignore[misc]
         self._pager.show(page, len(self.pages))
 
 
-class GuideBody(ScreenBody):
+class GuideBody(_PagedBody):
     """A service guide on a card, paged to fit (every material shown, none below a fold), its
     QR code beside it, or as its last page where the screen is too short for both."""
 
@@ -519,7 +517,6 @@ class GuideBody(ScreenBody):
         super().__init__(model, m, activate)
         self._m = m
         self._model = model
-        self._pager = PageButtons(model, m, activate)
         # A guide's title is long (English most of all): in large type, or beside a side rail,
         # a heading's size keeps it to a line or two and leaves the materials the room.
         title_font = m.font_heading if m.side_rail or m.elder else m.font_title
@@ -527,8 +524,8 @@ class GuideBody(ScreenBody):
         wide = not m.portrait
         content = BoxLayout(orientation="horizontal" if wide else "vertical", spacing=m.gap)
         self._inset = m.gap * 0.5 if m.side_rail else m.pad  # a 7-inch panel: every line counts
-        self._card = PagedSheet(self._pager, m, spacing=m.gap * 0.8, inset=self._inset,
-                                continued=self._continued)
+        self._card = self._sheet = PagedSheet(self._pager, m, spacing=m.gap * 0.8,
+                                              inset=self._inset, continued=self._continued)
         _card(self._card, m)
         content.add_widget(self._card)
         self._card.blocks = self._build_blocks(model, m)
@@ -582,19 +579,6 @@ class GuideBody(ScreenBody):
             return side + m.gap + caption.height_at(width)
 
         return Block(stack, height_at)
-
-    def attach_pager(self, slot: BoxLayout, refit: Callable[[], None]) -> None:
-        self._pager.attach(slot, refit)
-
-    def local_targets(self) -> tuple[TargetModel, ...]:
-        return self._pager.targets()
-
-    def handle_local(self, target_id: str) -> bool:
-        page = self._pager.turn(target_id)
-        if page is None:
-            return False
-        self._card.show_page(page)
-        return True
 
     def _continued(self, section: int) -> Block:
         heading = self._model.sections[section].heading
@@ -723,7 +707,7 @@ class QrBody(ScreenBody):
             label.bind(height=fit)
 
 
-class FormBody(ScreenBody):
+class FormBody(_PagedBody):
     """Fields on the left (or above), each a box to tap into; the keypad beside (or below).
 
     The focused field has a thick accent edge and the words of its label; an error is written
@@ -736,11 +720,10 @@ class FormBody(ScreenBody):
         # Beside a side rail the instructions give way to the fields (elder mode speaks them).
         _header(self, model, m, lines=not m.side_rail)
         self._m = m
-        self._pager = PageButtons(model, m, activate)
         # Fields beside the keypad where there is the height for three rows of keys; otherwise
         # fields above a keypad of two rows.
         wide = not m.portrait and m.height >= 3 * m.min_target_px * 2.6
-        self._area = PagedSheet(self._pager, m, spacing=m.gap, inset=0)
+        self._area = self._sheet = PagedSheet(self._pager, m, spacing=m.gap, inset=0)
         self._area.blocks = [self._field(form_field, m, activate) for form_field in model.fields]
         focused = next((n for n, f in enumerate(model.fields) if f.focused), None)
         if focused is not None:
@@ -753,19 +736,6 @@ class FormBody(ScreenBody):
         if model.keypad:
             content.add_widget(self._keypad(model, m, activate, wide))
         self.add_widget(content)
-
-    def attach_pager(self, slot: BoxLayout, refit: Callable[[], None]) -> None:
-        self._pager.attach(slot, refit)
-
-    def local_targets(self) -> tuple[TargetModel, ...]:
-        return self._pager.targets()
-
-    def handle_local(self, target_id: str) -> bool:
-        page = self._pager.turn(target_id)
-        if page is None:
-            return False
-        self._area.show_page(page)
-        return True
 
     @staticmethod
     def _field(form_field: FieldModel, m: Metrics, activate: Activate) -> Block:

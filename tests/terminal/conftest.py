@@ -1,12 +1,15 @@
-"""Fixtures for terminal tests: a real mosquitto on a free port, stopped after each test."""
+"""Fixtures for terminal tests: a real mosquitto on a free port, stopped after each test, and
+speech into WAV files."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from simulator.broker import Mosquitto
+from terminal.speech_engines import WavSpeech
 
 
 @pytest.fixture
@@ -22,3 +25,11 @@ def mosquitto() -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.close()
+
+
+@pytest.fixture
+def wav_speech(tmp_path: Path) -> Iterator[WavSpeech]:
+    """Speech through espeak-ng into numbered WAV files under the test's directory."""
+    speech = WavSpeech(tmp_path / "speech")
+    yield speech
+    speech.close()

@@ -8,14 +8,11 @@ import contextlib
 import itertools
 import math
 import os
-import shutil
-import sys
 import time
-import wave
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from wav_support import LONG_ZH, needs_espeak, pcm, read_wav, rms
 
 from devices.base import DeviceState
 from flows.catalogue import Catalogue
@@ -41,36 +38,13 @@ from terminal.presentation import speech_for
 from terminal.speech import NullSpeech
 from terminal.speech_engines import EspeakSpeech, WavSpeech
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (run scripts/setup.sh)")
-
 READER = "Virtual PCD 00 00"
-# About 2,000 characters of Mandarin: long enough to be cut mid-way (as in test_speech.py).
-LONG_ZH = ("请将社保卡插入读卡器，然后按照屏幕提示操作。" * 90)[:1990]
 
 
-@pytest.fixture
-def wav_speech(tmp_path: Path) -> Iterator[WavSpeech]:
-    speech = WavSpeech(tmp_path / "speech")
-    yield speech
-    speech.close()
 
 
-def read_wav(path: Path) -> tuple[array.array[int], int]:
-    """The samples and the sample rate of a 16-bit mono WAV."""
-    with wave.open(str(path), "rb") as wav:
-        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
-        rate = wav.getframerate()
-        data = wav.readframes(wav.getnframes())
-    return pcm(data), rate
 
 
-def pcm(data: bytes) -> array.array[int]:
-    samples = array.array("h")
-    samples.frombytes(data[: len(data) - len(data) % 2])
-    if sys.byteorder == "big":
-        samples.byteswap()  # WAV data is little-endian
-    return samples
 
 
 def level_at(samples: array.array[int], rate: int, frequency: float,
@@ -87,9 +61,6 @@ def level_at(samples: array.array[int], rate: int, frequency: float,
     return 2 * math.sqrt(max(power, 0.0)) / len(part) / 32768
 
 
-def rms(samples: array.array[int], rate: int, start_s: float) -> float:
-    part = samples[round(start_s * rate):]
-    return math.sqrt(sum(s * s for s in part) / max(1, len(part))) / 32768
 
 
 def card_left_speech(lang: str) -> str:

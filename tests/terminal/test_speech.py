@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import array
 import logging
-import math
 import os
 import re
 import shutil
 import subprocess
-import sys
 import time
-import wave
-from collections.abc import Iterator
 from pathlib import Path
 from typing import get_args
 
 import pytest
+from wav_support import LONG_ZH, needs_espeak, wav_rms
 
 from devices.base import DeviceState, Health
 from flows.steps import (
@@ -52,34 +48,11 @@ from terminal.speech import (
 from terminal.speech_engines import EspeakSpeech, WavSpeech
 
 # scripts/setup.sh installs espeak-ng and sox; sox only cross-checks what the stdlib measures.
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (run scripts/setup.sh)")
-
-# About 2,000 characters of Mandarin: espeak-ng needs about half a second to synthesise them,
-# long enough to be cut mid-way.
-LONG_ZH = ("请将社保卡插入读卡器，然后按照屏幕提示操作。" * 90)[:1990]
 
 
-@pytest.fixture
-def wav_speech(tmp_path: Path) -> Iterator[WavSpeech]:
-    speech = WavSpeech(tmp_path / "speech")
-    yield speech
-    speech.close()
 
 
-def wav_rms(path: Path) -> tuple[float, float]:
-    """The RMS level (fraction of full scale) and the length in seconds of a 16-bit WAV."""
-    with wave.open(str(path), "rb") as wav:
-        assert wav.getsampwidth() == 2, "espeak-ng writes 16-bit PCM"
-        seconds = wav.getnframes() / wav.getframerate()
-        data = wav.readframes(wav.getnframes())
-    samples = array.array("h")
-    samples.frombytes(data[: len(data) - len(data) % 2])
-    if sys.byteorder == "big":
-        samples.byteswap()  # WAV data is little-endian
-    if not samples:
-        return 0.0, seconds
-    return math.sqrt(sum(s * s for s in samples) / len(samples)) / 32768, seconds
+
 
 
 def sox_rms(path: Path) -> float:
