@@ -1,1 +1,1 @@
-"""Central operations side: fleet monitor, command sender; not built yet (docs/ARCHITECTURE.md)."""
+"""Central operations side: what the fleet monitor and dashboard know of every terminal."""
