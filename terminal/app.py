@@ -74,6 +74,14 @@ DEVICE_POLL_INTERVAL_S = 10.0
 
 def build_printer(settings: PrinterSettings) -> ReceiptPrinter:
     """python-escpos and its printer database: ~60 ms of imports, made after the first screen."""
+    # escpos.printer imports every transport's library, pyusb and pyserial included (~35
+    # modules, 0.5 MB resident for the terminal's whole life), though one printer uses one
+    # transport. A None entry makes the unused one's import fail at once, and python-escpos
+    # marks that transport unavailable (its own ``except ImportError``); nothing else here
+    # uses either library.
+    unused = {"usb": ("serial",), "serial": ("usb",)}.get(settings.kind, ("usb", "serial"))
+    for module in unused:
+        sys.modules.setdefault(module, None)  # type: ignore[arg-type]
     from devices.printer.driver import PrinterConnection, ReceiptPrinter  # noqa: PLC0415
     from flows.wording import segment  # noqa: PLC0415
 
