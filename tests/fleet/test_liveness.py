@@ -3,31 +3,11 @@ terminal is stale after three missed heartbeats, and only a birth brings one bac
 
 from __future__ import annotations
 
-import datetime as dt
-
+from fleet_support import T0, at, heartbeat, status
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.mqtt import Counters, HeartbeatPayload, StatusPayload, SystemFigures
 from fleet.liveness import DEFAULT_INTERVAL_S, Liveness, Presence
-
-T0 = dt.datetime(2026, 12, 6, 3, 0, tzinfo=dt.UTC)
-
-
-def at(seconds: float) -> dt.datetime:
-    return T0 + dt.timedelta(seconds=seconds)
-
-
-def status(online: bool, bdseq: int, boot: str = "boot-a") -> StatusPayload:
-    return StatusPayload(online=online, bdseq=bdseq, boot_id=boot, version="1.0.0",
-                         site="site-a", started_at=T0)
-
-
-def heartbeat(interval_s: float = 30.0) -> HeartbeatPayload:
-    return HeartbeatPayload(
-        seq=1, interval_s=interval_s, uptime_s=5.0, state="idle", version="1.0.0", devices={},
-        system=SystemFigures(cpu_pct=None, mem_pct=None, disk_free_mb=None, temp_c=None),
-        outbox=0, counters=Counters.zero())
 
 
 def test_nothing_heard_is_offline() -> None:
@@ -35,10 +15,10 @@ def test_nothing_heard_is_offline() -> None:
 
 
 def test_a_birth_then_heartbeats_is_online_until_three_intervals_pass() -> None:
-    p = Presence().on_status(status(True, 1), at(0)).on_heartbeat(heartbeat(10), at(5))
+    p = Presence().on_status(status(True, 1), at(0)).on_heartbeat(heartbeat(interval_s=10), at(5))
     assert p.liveness(at(35)) is Liveness.ONLINE  # exactly 3 x 10 s after the last heartbeat
     assert p.liveness(at(35.001)) is Liveness.STALE
-    assert p.on_heartbeat(heartbeat(10), at(34)).liveness(at(60)) is Liveness.ONLINE
+    assert p.on_heartbeat(heartbeat(interval_s=10), at(34)).liveness(at(60)) is Liveness.ONLINE
 
 
 def test_before_the_first_heartbeat_the_birth_counts_with_the_default_interval() -> None:
@@ -78,13 +58,13 @@ def test_a_new_install_counting_bdseq_from_zero_again_is_believed() -> None:
 
 
 def test_heartbeats_from_before_a_birth_do_not_keep_the_new_boot_fresh() -> None:
-    p = Presence().on_heartbeat(heartbeat(10), at(100)).on_status(status(True, 1), at(0))
+    p = Presence().on_heartbeat(heartbeat(interval_s=10), at(100)).on_status(status(True, 1), at(0))
     assert p.last_seen() == at(100)
     assert p.liveness(at(101)) is Liveness.ONLINE
 
 
 def test_heartbeats_without_a_status_are_online_while_fresh() -> None:
-    p = Presence().on_heartbeat(heartbeat(10), at(0))
+    p = Presence().on_heartbeat(heartbeat(interval_s=10), at(0))
     assert p.liveness(at(30)) is Liveness.ONLINE
     assert p.liveness(at(31)) is Liveness.STALE
 

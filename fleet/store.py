@@ -1,0 +1,370 @@
+"""The fleet's store: what every terminal last said, its events and a day of activity, in SQLite.
+
+One instance and zero set-up by default: a file the monitor creates and migrates itself. Writes
+come in batches (``apply``: one transaction for a few hundred messages), because a fleet of ten
+thousand terminals at a 30 s interval sends over 300 heartbeats a second and one commit each would
+be the bottleneck. The SQL keeps to what PostgreSQL shares (``ON CONFLICT``, no SQLite-only
+types), so several monitor instances can later share one database.
+
+Nothing personal is stored: the contract carries none, and ``contracts.mqtt`` has already refused
+any event field that looks personal before a record gets here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fleet.ingest import Ack, Event, Heartbeat, Ota, Seen, Status
+from fleet.liveness import DEFAULT_INTERVAL_S, Liveness, Presence
+from fleet.seq_window import SeqWindow, Verdict
+
+SCHEMA_VERSION = 1
+# The dashboard's chart of a terminal's last day: heartbeats and sessions in buckets this long.
+ACTIVITY_BUCKET_S = 300
+# How long SQLite waits for another writer (the dashboard reading, a second process) to finish.
+BUSY_TIMEOUT_S = 5.0
+
+_SCHEMA_V1 = """
+CREATE TABLE terminals (
+    tid TEXT PRIMARY KEY,
+    site TEXT,
+    version TEXT,
+    online INTEGER,
+    bdseq INTEGER,
+    boot_id TEXT,
+    status_since DOUBLE PRECISION,
+    last_heartbeat DOUBLE PRECISION,
+    interval_s DOUBLE PRECISION NOT NULL,
+    hb_top BIGINT,
+    hb_seen BIGINT NOT NULL DEFAULT 0,
+    uptime_s DOUBLE PRECISION,
+    state TEXT,
+    devices TEXT NOT NULL DEFAULT '{}',
+    system TEXT NOT NULL DEFAULT '{}',
+    outbox INTEGER,
+    counters TEXT NOT NULL DEFAULT '{}',
+    ota TEXT,
+    heartbeats BIGINT NOT NULL DEFAULT 0,
+    events BIGINT NOT NULL DEFAULT 0,
+    duplicates BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE events (
+    tid TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    type TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    ts DOUBLE PRECISION NOT NULL,
+    received DOUBLE PRECISION NOT NULL,
+    fields TEXT NOT NULL,
+    PRIMARY KEY (tid, seq)
+);
+CREATE INDEX events_by_time ON events (received);
+CREATE TABLE activity (
+    tid TEXT NOT NULL,
+    bucket DOUBLE PRECISION NOT NULL,
+    heartbeats INTEGER NOT NULL,
+    sessions INTEGER NOT NULL,
+    PRIMARY KEY (tid, bucket)
+);
+CREATE TABLE acks (
+    request_id TEXT NOT NULL,
+    tid TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    result TEXT,
+    ts DOUBLE PRECISION NOT NULL,
+    received DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX acks_by_request ON acks (request_id);
+"""
+
+# Each entry takes the schema from its index to the next version; never edit a released one.
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (a newer schema than this code knows, a broken file)."""
+
+
+@dataclass(frozen=True)
+class TerminalView:
+    """One terminal as the API and the dashboard show it."""
+
+    tid: str
+    site: str | None
+    version: str | None
+    liveness: Liveness
+    last_seen: dt.datetime | None
+    state: str | None
+    devices: dict[str, dict[str, str]]
+    system: dict[str, Any]
+    outbox: int | None
+    counters: dict[str, Any]
+    heartbeats: int
+    events: int
+
+
+@dataclass(frozen=True)
+class EventView:
+    tid: str
+    seq: int
+    type: str
+    severity: str
+    ts: dt.datetime
+    received: dt.datetime
+    fields: dict[str, Any]
+
+
+@dataclass
+class BatchResult:
+    """What one ``apply`` took and refused, for the monitor's counters."""
+
+    heartbeats: int = 0
+    events: int = 0
+    statuses: int = 0
+    acks: int = 0
+    duplicates: int = 0
+    too_old: int = 0
+    terminals: set[str] = field(default_factory=set)
+
+
+def _epoch(when: dt.datetime) -> float:
+    return when.timestamp()
+
+
+def _when(epoch: float | None) -> dt.datetime | None:
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+def _presence(values: dict[str, Any]) -> Presence:
+    """A terminal row's connection state."""
+    online = values["online"]
+    return Presence(
+        online=None if online is None else bool(online), bdseq=values["bdseq"],
+        boot_id=values["boot_id"], since=_when(values["status_since"]),
+        last_heartbeat=_when(values["last_heartbeat"]),
+        interval_s=values["interval_s"] or DEFAULT_INTERVAL_S)
+
+
+@dataclass
+class _Row:
+    """A terminal's row while a batch is applied to it."""
+
+    presence: Presence
+    window: SeqWindow
+    values: dict[str, Any]
+
+
+class FleetStore:
+    """The store over one SQLite file (``":memory:"`` for tests); call from one thread."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")  # readers (the dashboard) never block ingest
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, never torn
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            version = 0 if row is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"the database has schema {version}; this monitor knows up to "
+                                 f"{SCHEMA_VERSION}: upgrade the fleet tools")
+            for step in _MIGRATIONS[version:]:
+                for statement in filter(str.strip, step.split(";")):
+                    db.execute(statement)
+            if row is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            else:
+                db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def apply(self, batch: Sequence[Seen]) -> BatchResult:
+        """Store ``batch`` in one transaction, in order; repeats are counted, not stored twice."""
+        result = BatchResult()
+        with self._transaction() as db:
+            rows: dict[str, _Row] = {}
+            for record in batch:
+                row = rows.get(record.tid) or self._load(db, record.tid)
+                rows[record.tid] = row
+                self._apply_one(db, row, record, result)
+            for tid, row in rows.items():
+                self._save(db, tid, row)
+            result.terminals = set(rows)
+        return result
+
+    def _load(self, db: sqlite3.Connection, tid: str) -> _Row:
+        cursor = db.execute("SELECT * FROM terminals WHERE tid = ?", (tid,))
+        found = cursor.fetchone()
+        if found is None:
+            return _Row(Presence(), SeqWindow(), {"heartbeats": 0, "events": 0, "duplicates": 0})
+        values = dict(zip([c[0] for c in cursor.description], found, strict=True))
+        return _Row(_presence(values), SeqWindow.from_stored(values["hb_top"], values["hb_seen"]),
+                    values)
+
+    def _apply_one(self, db: sqlite3.Connection, row: _Row, record: Seen,
+                   result: BatchResult) -> None:
+        match record:
+            case Status(payload=status):
+                result.statuses += 1
+                if status.online and status.boot_id != row.presence.boot_id:
+                    # A new boot counts its heartbeats from 0 again.
+                    row.window = SeqWindow()
+                    row.values["uptime_s"] = None
+                taken = row.presence.on_status(status, record.received)
+                if taken is not row.presence:  # not a late Will, whose version may be old
+                    row.presence = taken
+                    row.values.update(site=status.site, version=status.version)
+            case Heartbeat(payload=beat):
+                uptime = row.values.get("uptime_s")
+                if uptime is not None and beat.uptime_s + 2 * beat.interval_s < uptime:
+                    # Uptime went back: the terminal restarted and its birth is still on its way
+                    # (another instance has it); its seq starts again.
+                    row.window = SeqWindow()
+                verdict, row.window = row.window.check(beat.seq)
+                if verdict is not Verdict.NEW:
+                    result.duplicates += verdict is Verdict.REPEAT
+                    result.too_old += verdict is Verdict.TOO_OLD
+                    row.values["duplicates"] += 1
+                    return
+                row.presence = row.presence.on_heartbeat(beat, record.received)
+                if row.presence.last_heartbeat == record.received:  # the newest: its figures
+                    row.values.update(
+                        state=beat.state, version=beat.version, uptime_s=beat.uptime_s,
+                        devices=json.dumps({k: v.model_dump() for k, v in beat.devices.items()}),
+                        system=beat.system.model_dump_json(), outbox=beat.outbox,
+                        counters=beat.counters.model_dump_json())
+                row.values["heartbeats"] += 1
+                result.heartbeats += 1
+                bucket = _epoch(record.received) // ACTIVITY_BUCKET_S * ACTIVITY_BUCKET_S
+                db.execute(
+                    "INSERT INTO activity (tid, bucket, heartbeats, sessions) VALUES (?, ?, 1, ?)"
+                    " ON CONFLICT (tid, bucket) DO UPDATE SET heartbeats = activity.heartbeats"
+                    " + 1, sessions = MAX(activity.sessions, excluded.sessions)",
+                    (record.tid, bucket, beat.counters.sessions))
+            case Event(payload=event):
+                cursor = db.execute(
+                    "INSERT INTO events (tid, seq, type, severity, ts, received, fields)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tid, seq) DO NOTHING",
+                    (record.tid, event.seq, event.type, event.severity, _epoch(event.ts),
+                     _epoch(record.received), json.dumps(event.fields, ensure_ascii=False)))
+                if cursor.rowcount == 1:
+                    row.values["events"] += 1
+                    result.events += 1
+                else:
+                    row.values["duplicates"] += 1
+                    result.duplicates += 1
+            case Ack(payload=ack):
+                db.execute(
+                    "INSERT INTO acks (request_id, tid, status, error, result, ts, received)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (record.request_id, record.tid, ack.status, ack.error,
+                     None if ack.result is None else json.dumps(ack.result, ensure_ascii=False),
+                     _epoch(ack.ts), _epoch(record.received)))
+                result.acks += 1
+            case Ota(payload=ota):
+                row.values["ota"] = ota.model_dump_json()
+
+    def _save(self, db: sqlite3.Connection, tid: str, row: _Row) -> None:
+        p = row.presence
+        values = {
+            **{k: row.values.get(k) for k in (
+                "site", "version", "state", "uptime_s", "outbox", "ota", "heartbeats", "events",
+                "duplicates")},
+            "devices": row.values.get("devices") or "{}",
+            "system": row.values.get("system") or "{}",
+            "counters": row.values.get("counters") or "{}",
+            "online": None if p.online is None else int(p.online), "bdseq": p.bdseq,
+            "boot_id": p.boot_id,
+            "status_since": None if p.since is None else _epoch(p.since),
+            "last_heartbeat": None if p.last_heartbeat is None else _epoch(p.last_heartbeat),
+            "interval_s": p.interval_s, "hb_top": row.window.top,
+            "hb_seen": row.window.stored(),
+        }
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        updates = ", ".join(f"{k} = excluded.{k}" for k in values)
+        db.execute(f"INSERT INTO terminals (tid, {columns}) VALUES (?, {marks})"
+                   f" ON CONFLICT (tid) DO UPDATE SET {updates}", (tid, *values.values()))
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def terminals(self, now: dt.datetime) -> list[TerminalView]:
+        """Every terminal known, by id, with its liveness at ``now``."""
+        cursor = self._db.execute("SELECT * FROM terminals ORDER BY tid")
+        names = [c[0] for c in cursor.description]
+        return [self._view(dict(zip(names, found, strict=True)), now) for found in cursor]
+
+    def terminal(self, tid: str, now: dt.datetime) -> TerminalView | None:
+        cursor = self._db.execute("SELECT * FROM terminals WHERE tid = ?", (tid,))
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        return self._view(dict(zip([c[0] for c in cursor.description], found, strict=True)), now)
+
+    def events(self, tid: str, limit: int = 50) -> list[EventView]:
+        """A terminal's latest events, newest first."""
+        rows = self._db.execute(
+            "SELECT tid, seq, type, severity, ts, received, fields FROM events WHERE tid = ?"
+            " ORDER BY seq DESC LIMIT ?", (tid, limit))
+        return [EventView(t, seq, kind, severity, _when(ts) or dt.datetime.min,
+                          _when(received) or dt.datetime.min, json.loads(fields))
+                for t, seq, kind, severity, ts, received, fields in rows]
+
+    def acks(self, request_id: str) -> list[tuple[str, str, str | None]]:
+        """Every ack of a command as (tid, status, error), in the order they arrived."""
+        return [(tid, status, error) for tid, status, error in self._db.execute(
+            "SELECT tid, status, error FROM acks WHERE request_id = ? ORDER BY received, rowid",
+            (request_id,))]
+
+    def activity(self, tid: str, since: dt.datetime) -> list[tuple[dt.datetime, int, int]]:
+        """(bucket start, heartbeats, sessions so far today) for the chart, oldest first."""
+        return [(_when(bucket) or since, beats, sessions) for bucket, beats, sessions in
+                self._db.execute(
+                    "SELECT bucket, heartbeats, sessions FROM activity WHERE tid = ? AND"
+                    " bucket >= ? ORDER BY bucket", (tid, _epoch(since)))]
+
+    def prune(self, before: dt.datetime) -> int:
+        """Forget events and activity older than ``before`` (the configured days); rows gone."""
+        with self._transaction() as db:
+            gone = db.execute("DELETE FROM events WHERE received < ?", (_epoch(before),)).rowcount
+            gone += db.execute("DELETE FROM activity WHERE bucket < ?",
+                               (_epoch(before),)).rowcount
+            gone += db.execute("DELETE FROM acks WHERE received < ?", (_epoch(before),)).rowcount
+        return gone
+
+    @staticmethod
+    def _view(values: dict[str, Any], now: dt.datetime) -> TerminalView:
+        presence = _presence(values)
+        return TerminalView(
+            tid=values["tid"], site=values["site"], version=values["version"],
+            liveness=presence.liveness(now), last_seen=presence.last_seen(),
+            state=values["state"], devices=json.loads(values["devices"]),
+            system=json.loads(values["system"]), outbox=values["outbox"],
+            counters=json.loads(values["counters"]), heartbeats=values["heartbeats"],
+            events=values["events"])
+
