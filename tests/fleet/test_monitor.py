@@ -1,0 +1,229 @@
+"""The monitor against a real mosquitto: terminals speaking MQTT 5 and 3.1.1 are stored, a Will
+marks one offline, broken messages are refused and counted, a flood is rate-limited, two
+instances split the heartbeats on a shared subscription, and a store that fails for a while
+loses nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from fleet_support import event, heartbeat, status
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from contracts.mqtt import encode, event_topic, heartbeat_topic, status_topic, utc_now
+from fleet.ingest import Seen
+from fleet.liveness import Liveness
+from fleet.monitor import Monitor, MonitorSettings
+from fleet.store import BatchResult, FleetStore
+from simulator.broker import Mosquitto
+
+WAIT_S = 10.0
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    with Mosquitto() as b:
+        yield b
+
+
+def terminal_client(broker: Mosquitto, tid: str, *, v5: bool = True,
+                    will_bdseq: int | None = None) -> paho.Client:
+    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=tid,
+                         protocol=MQTTProtocolVersion.MQTTv5 if v5 else
+                         MQTTProtocolVersion.MQTTv311)
+    if will_bdseq is not None:
+        client.will_set(status_topic(tid), encode(status(False, will_bdseq)), qos=1, retain=True)
+    client.connect(broker.host, broker.port, keepalive=5)
+    client.loop_start()
+    return client
+
+
+def publish(client: paho.Client, topic: str, payload: bytes, *, qos: int = 1,
+            retain: bool = False) -> None:
+    client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(WAIT_S)
+
+
+def start_monitor(broker: Mosquitto, store: FleetStore, client_id: str = "monitor-1",
+                  **settings: object) -> Monitor:
+    monitor = Monitor(MonitorSettings(host=broker.host, port=broker.port, client_id=client_id,
+                                      batch_wait_s=0.05, **settings), store)  # type: ignore[arg-type]
+    monitor.start()
+    assert monitor.wait_connected(WAIT_S), "the monitor did not connect and subscribe"
+    return monitor
+
+
+def until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])
+def test_a_terminal_s_birth_heartbeats_and_events_are_stored(broker: Mosquitto, tmp_path: Path,
+                                                             v5: bool) -> None:
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, store)
+    try:
+        terminal = terminal_client(broker, "kiosk-0001", v5=v5)
+        publish(terminal, status_topic("kiosk-0001"), encode(status(True, 1)), retain=True)
+        for seq in range(1, 6):
+            publish(terminal, heartbeat_topic("kiosk-0001"), encode(heartbeat(seq)), qos=0)
+        publish(terminal, event_topic("kiosk-0001"), encode(event(1)))
+        until(lambda: (v := store.terminal("kiosk-0001", utc_now())) is not None
+              and v.heartbeats == 5 and v.events == 1, "five heartbeats and an event")
+        view = store.terminal("kiosk-0001", utc_now())
+        assert view is not None and view.liveness is Liveness.ONLINE
+        terminal.disconnect()
+    finally:
+        monitor.stop()
+
+
+def test_a_retained_birth_is_read_by_a_monitor_started_later(broker: Mosquitto,
+                                                            tmp_path: Path) -> None:
+    terminal = terminal_client(broker, "kiosk-0002")
+    publish(terminal, status_topic("kiosk-0002"), encode(status(True, 3)), retain=True)
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, store)
+    try:
+        until(lambda: store.terminal("kiosk-0002", utc_now()) is not None, "the retained birth")
+    finally:
+        monitor.stop()
+        terminal.disconnect()
+
+
+def test_an_abrupt_disconnect_brings_the_will_and_the_terminal_goes_offline(
+        broker: Mosquitto, tmp_path: Path) -> None:
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, store)
+    try:
+        terminal = terminal_client(broker, "kiosk-0003", will_bdseq=7)
+        publish(terminal, status_topic("kiosk-0003"), encode(status(True, 7)), retain=True)
+        until(lambda: (v := store.terminal("kiosk-0003", utc_now())) is not None
+              and v.liveness is Liveness.ONLINE, "online")
+        terminal.loop_stop()
+        sock = terminal.socket()
+        assert isinstance(sock, socket.socket)
+        sock.close()  # the cable cut: no DISCONNECT, the broker sends the Will
+        until(lambda: store.terminal("kiosk-0003", utc_now()).liveness  # type: ignore[union-attr]
+              is Liveness.OFFLINE, "the Will")
+    finally:
+        monitor.stop()
+
+
+def test_broken_messages_are_refused_counted_and_the_rest_still_stored(
+        broker: Mosquitto, tmp_path: Path) -> None:
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, store)
+    try:
+        sender = terminal_client(broker, "kiosk-0004")
+        publish(sender, heartbeat_topic("kiosk-0004"), b"{not json", qos=0)
+        publish(sender, event_topic("kiosk-0004"), b'{"v": 2, "ts": "x"}')
+        publish(sender, "kiosk/v1/bad id/heartbeat", encode(heartbeat(1)), qos=0)
+        publish(sender, heartbeat_topic("kiosk-0004"), encode(heartbeat(1)), qos=0)
+        until(lambda: (v := store.terminal("kiosk-0004", utc_now())) is not None
+              and v.heartbeats == 1, "the good heartbeat")
+        _, rejected = monitor.counts.snapshot()
+        assert rejected.get("contract") == 2
+        sender.disconnect()
+    finally:
+        monitor.stop()
+
+
+def test_a_flood_from_one_terminal_is_rate_limited(broker: Mosquitto, tmp_path: Path) -> None:
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, store, rate_per_s=1.0, burst=10)
+    try:
+        flooder = terminal_client(broker, "kiosk-0005")
+        for seq in range(1, 101):
+            flooder.publish(heartbeat_topic("kiosk-0005"), encode(heartbeat(seq)), qos=0)
+        publish(flooder, event_topic("kiosk-0005"), encode(event(1)))
+        until(lambda: sum(monitor.counts.snapshot()[0].values()) >= 101, "the flood to arrive")
+        assert monitor.wait_idle(WAIT_S)
+        _, rejected = monitor.counts.snapshot()
+        view = store.terminal("kiosk-0005", utc_now())
+        assert view is not None
+        assert view.heartbeats + view.events + rejected["rate_limited"] == 101
+        assert view.heartbeats + view.events <= 15  # the burst, and a token or two refilled
+        flooder.disconnect()
+    finally:
+        monitor.stop()
+
+
+def test_two_instances_split_the_heartbeats_and_each_sees_every_status(
+        broker: Mosquitto, tmp_path: Path) -> None:
+    stores = [FleetStore(tmp_path / f"fleet-{n}.db") for n in (1, 2)]
+    monitors = [start_monitor(broker, store, f"monitor-{n}") for n, store in
+                enumerate(stores, 1)]
+    try:
+        terminals = [terminal_client(broker, f"kiosk-{n:04d}") for n in range(10, 20)]
+        for n, client in enumerate(terminals, 10):
+            publish(client, status_topic(f"kiosk-{n:04d}"), encode(status(True, 1)), retain=True)
+            for seq in range(1, 11):
+                publish(client, heartbeat_topic(f"kiosk-{n:04d}"), encode(heartbeat(seq)), qos=0)
+
+        def total() -> int:
+            return sum(v.heartbeats for s in stores for v in s.terminals(utc_now()))
+
+        until(lambda: total() == 100, "all hundred heartbeats, once")
+        counts = [sum(v.heartbeats for v in s.terminals(utc_now())) for s in stores]
+        assert all(count > 0 for count in counts), f"one instance took them all: {counts}"
+        for store in stores:  # statuses are not shared: both know every terminal
+            assert len(store.terminals(utc_now())) == 10
+        for client in terminals:
+            client.disconnect()
+    finally:
+        for monitor in monitors:
+            monitor.stop()
+
+
+class FlakyStore(FleetStore):
+    """A store whose database is away for its first ``failures`` batches."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    def apply(self, batch: list[Seen]) -> BatchResult:  # type: ignore[override]
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError("database unreachable")
+        return super().apply(batch)
+
+
+def test_a_store_that_fails_for_a_while_loses_nothing(broker: Mosquitto, tmp_path: Path) -> None:
+    store = FlakyStore(tmp_path / "fleet.db", failures=3)
+    monitor = start_monitor(broker, store, retry_s=0.05)
+    try:
+        terminal = terminal_client(broker, "kiosk-0006")
+        for seq in range(1, 21):
+            publish(terminal, event_topic("kiosk-0006"), encode(event(seq)))
+        until(lambda: (v := store.terminal("kiosk-0006", utc_now())) is not None
+              and v.events == 20, "all twenty events after the store came back")
+        assert monitor.counts.write_failures == 3
+        terminal.disconnect()
+    finally:
+        monitor.stop()
+
+
+def test_stale_follows_the_heartbeat_interval(broker: Mosquitto, tmp_path: Path) -> None:
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, store)
+    try:
+        terminal = terminal_client(broker, "kiosk-0007")
+        publish(terminal, status_topic("kiosk-0007"), encode(status(True, 1)), retain=True)
+        publish(terminal, heartbeat_topic("kiosk-0007"), encode(heartbeat(1, interval_s=0.2)),
+                qos=0)
+        until(lambda: (v := store.terminal("kiosk-0007", utc_now())) is not None
+              and v.heartbeats == 1, "the heartbeat")
+        view = store.terminal("kiosk-0007", utc_now() + dt.timedelta(seconds=1))
+        assert view is not None and view.liveness is Liveness.STALE
+        terminal.disconnect()
+    finally:
+        monitor.stop()
