@@ -27,6 +27,8 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,9 @@ class BrokerSettings:
     connect_timeout_s: float = 5.0
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 8.0  # back within ~10 s of the broker's return, whatever the outage
+    # How long the broker keeps our session (subscriptions, queued QoS 1 commands) while we are
+    # away: as long as a command may live (DESIGN 6: expires_at at most 7 days ahead).
+    session_expiry_s: int = 7 * 24 * 3600
 
     @property
     def uses_tls(self) -> bool:
@@ -185,12 +190,10 @@ class MqttLink:
         client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=MQTTProtocolVersion.MQTTv311,
-            # A persistent session: the broker keeps our subscription and queues the QoS 1
-            # commands sent while we are offline (a broker outage, a reboot, a cut line), and
-            # hands them over when we return; expires_at then decides which still run. The
-            # broker's persistent_client_expiration bounds how long it keeps them for us.
-            clean_session=False,
+            # MQTT 5: a command carries a message expiry interval, so the broker, not our clock
+            # (a Pi has no RTC), drops one that expired while we were away; reason codes say why
+            # a connection was refused or lost. The persistent session is asked for at connect.
+            protocol=MQTTProtocolVersion.MQTTv5,
             # Our receiver acknowledges: a command is PUBACKed only once it is made safe.
             manual_ack=True,
         )
@@ -228,8 +231,15 @@ class MqttLink:
                 return
             self._started = True
         s = self._settings
-        # connect_async does no I/O (not even DNS); the network thread connects and retries.
-        self._client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
+        # A persistent session: the broker keeps our subscription and queues the QoS 1 commands
+        # sent while we are offline (a broker outage, a reboot, a cut line) for session_expiry_s,
+        # and hands them over when we return; their expiry then decides which still run.
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = s.session_expiry_s
+        # connect_async does no I/O (not even DNS); the network thread connects and retries,
+        # every time with these settings.
+        self._client.connect_async(s.host, s.port, keepalive=s.keepalive_s, clean_start=False,
+                                   properties=properties)
         self._client.loop_start()
 
     def stop(self, timeout_s: float = 2.0) -> None:
@@ -378,6 +388,10 @@ class MqttLink:
         reason: ReasonCode,
         properties: Any,
     ) -> None:
+        if reason.is_failure:
+            # MQTT 5 says what 3.1.1 could not: the broker took the message but will not pass it
+            # on (an ACL that denies the topic). Retrying cannot change that; say it, once each.
+            log.warning("broker refused a published message: %s", reason.getName())
         with self._lock:
             delivery = self._pending.pop(mid, None)
             if delivery is None:

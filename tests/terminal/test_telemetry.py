@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
 from mqtt_support import (
     TID,
     Recorder,
     acks_until_final,
+    command_payload,
     eventually,
     fast_settings,
     heartbeat_with_seq,
@@ -32,6 +34,9 @@ from mqtt_support import (
     send_command,
     status_is,
 )
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from contracts.mqtt import (
     AckPayload,
@@ -40,6 +45,7 @@ from contracts.mqtt import (
     HeartbeatPayload,
     StatusPayload,
     ack_topic,
+    command_topic,
     event_topic,
     heartbeat_topic,
     parse_payload,
@@ -519,6 +525,42 @@ def test_commands_sent_while_the_terminal_is_offline_are_handled_when_it_returns
     stale = parsed(AckPayload, acks_until_final(recorder, "req-stale"))
     assert [a.status for a in stale] == ["rejected"]
     assert stale[0].error is not None and "expired" in stale[0].error
+
+
+def test_a_command_whose_message_expiry_passes_while_the_terminal_is_away_never_reaches_it(
+    mosquitto: Mosquitto, recorder: Recorder, make_agent: AgentFactory
+) -> None:
+    # MQTT 5: the broker, not the terminal's clock (a Pi has no RTC), drops the expired command.
+    # Its expires_at is a day ahead, as if the terminal's clock were a day behind.
+    agent = make_agent()
+    agent.start()
+    recorder.wait_for(status_is(online=True))
+    agent.stop()
+    recorder.wait_for(status_is(online=False))
+    sender = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                         protocol=MQTTProtocolVersion.MQTTv5)
+    sender.connect("127.0.0.1", mosquitto.port)
+    sender.loop_start()
+    try:
+        expiring = Properties(PacketTypes.PUBLISH)
+        expiring.MessageExpiryInterval = 1
+        sender.publish(command_topic(TID, "req-expiring"),
+                       command_payload(expires_in_s=86400), qos=1,
+                       properties=expiring).wait_for_publish(5)
+        sender.publish(command_topic(TID, "req-after"), command_payload(),
+                       qos=1).wait_for_publish(5)
+    finally:
+        sender.disconnect()
+        sender.loop_stop()
+    time.sleep(2.5)  # the first command's 1 s expiry passes (mosquitto counts whole seconds)
+    returned = make_agent()
+    returned.start()
+    acks = parsed(AckPayload, acks_until_final(recorder, "req-after"))
+    assert [a.status for a in acks] == ["accepted", "succeeded"]
+    # A session's messages come in order: had req-expiring come, its acks would be here already.
+    assert not [m for m in recorder.messages if m.topic == ack_topic(TID, "req-expiring")]
+    # The broker's own word for how the terminal connected: MQTT 5 (p5), clean start off (c0).
+    assert f"as {TID} (p5, c0" in mosquitto.log_path.read_text(encoding="utf-8")
 
 
 def test_a_command_cut_short_by_a_shutdown_is_reported_failed_not_rerun(
