@@ -1,16 +1,22 @@
-"""`kiosk-fleet`: the fleet side's command line (``monitor`` for now; ``serve`` and ``cmd`` come
-with the dashboard)."""
+"""`kiosk-fleet`: the fleet side's command line: ``monitor`` (messages into the store) and ``cmd``
+(a command to a terminal, a site or every terminal, with its acks as they arrive); ``serve``
+comes with the dashboard."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from contracts.mqtt import AckPayload, utc_now
+from fleet.commands import DEFAULT_TTL_S, CommandError, CommandSender, build_commands
 from fleet.monitor import Monitor, MonitorSettings
 from fleet.store import FleetStore, StoreError
 
@@ -36,21 +42,101 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiosk-fleet", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     monitor = commands.add_parser("monitor", help="take the terminals' messages into the store")
-    monitor.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883),
-                         help="host:port of the MQTT 5 broker (default 127.0.0.1:1883)")
-    monitor.add_argument("--db", type=Path, default=Path("fleet.db"),
-                         help="the SQLite store, created if missing (default ./fleet.db)")
     monitor.add_argument("--client-id", default="kiosk-fleet-monitor",
                          help="this instance's MQTT client id: unique per instance")
     monitor.add_argument("--group", default="fleet",
                          help="shared-subscription group of all instances of one fleet")
+    cmd = commands.add_parser("cmd", help="send a command and show its acks as they arrive")
+    cmd.add_argument("target", metavar="TID",
+                     help="a terminal id, or with --site / --all the word 'site' / 'all'")
+    cmd.add_argument("name", help="the command: ping, set_heartbeat_interval, help_ack, ...")
+    cmd.add_argument("--args", type=_json_object, default={}, help="the arguments, a JSON object")
+    cmd.add_argument("--ttl", type=float, default=DEFAULT_TTL_S,
+                     help=f"seconds until it expires (default {DEFAULT_TTL_S:.0f}, at most 7 days)")
+    cmd.add_argument("--site", help="every terminal of this site the store knows")
+    cmd.add_argument("--all", action="store_true", help="every terminal the store knows")
+    cmd.add_argument("--wait", type=float, default=30.0,
+                     help="seconds to wait for the final acks (default 30; 0: do not wait)")
+    for sub in (monitor, cmd):
+        sub.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883),
+                         help="host:port of the MQTT 5 broker (default 127.0.0.1:1883)")
+        sub.add_argument("--db", type=Path, default=Path("fleet.db"),
+                         help="the SQLite store (default ./fleet.db)")
     return parser
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e.msg}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("the arguments must be a JSON object")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "cmd":
+        return _send(args)
+    return _monitor(args)
+
+
+def _targets(args: argparse.Namespace, store: FleetStore) -> list[str]:
+    if args.site is None and not args.all:
+        return [args.target]
+    known = store.terminals(utc_now())
+    return [t.tid for t in known if args.all or t.site == args.site]
+
+
+def _send(args: argparse.Namespace) -> int:
+    """``kiosk-fleet cmd``: exit 0 when every terminal's final ack is succeeded."""
+    try:
+        store = FleetStore(args.db)
+    except (StoreError, OSError) as e:
+        print(f"cannot open the fleet store {args.db}: {e}", file=sys.stderr)
+        return 2
+    try:
+        tids = _targets(args, store)
+        if not tids:
+            print("no terminal to send to (the store knows none there)", file=sys.stderr)
+            return 2
+        commands = build_commands(tids, args.name, args.args, ttl_s=args.ttl)
+        host, port = args.broker
+
+        def show(tid: str, request_id: str, ack: AckPayload) -> None:
+            detail = f": {ack.error}" if ack.error else ""
+            result = f" {json.dumps(ack.result, ensure_ascii=False)}" if ack.result else ""
+            print(f"{tid} {request_id} {ack.status}{detail}{result}", flush=True)
+
+        with CommandSender(host, port, on_ack=show) as sender:
+            for command in commands:
+                store.record_command(command.request_id, command.tid, command.payload)
+            sender.send(commands)
+            for command in commands:
+                print(f"{command.tid} {command.request_id} sent, expires "
+                      f"{command.payload.expires_at:%Y-%m-%d %H:%M:%S}Z", flush=True)
+            if args.wait <= 0:
+                return 0
+            done = sender.log.wait_final([c.request_id for c in commands], args.wait)
+        finals = {c.request_id: [a for a in sender.log.acks.get(c.request_id, []) if a.final]
+                  for c in commands}
+        if not done:
+            waiting = [c.tid for c in commands if not finals[c.request_id]]
+            print(f"no final ack within {args.wait:.0f} s from: {', '.join(waiting)} (offline "
+                  "terminals run it when they return, unless it expires first)", file=sys.stderr)
+            return 1
+        return 0 if all(a[-1].status == "succeeded" for a in finals.values()) else 1
+    except CommandError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
+def _monitor(args: argparse.Namespace) -> int:
     try:
         store = FleetStore(args.db)
     except (StoreError, OSError) as e:

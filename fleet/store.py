@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.mqtt import CommandPayload
 from fleet.ingest import Ack, Event, Heartbeat, Ota, Seen, Status
 from fleet.liveness import DEFAULT_INTERVAL_S, Liveness, Presence
 from fleet.seq_window import SeqWindow, Verdict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The dashboard's chart of a terminal's last day: heartbeats and sessions in buckets this long.
 ACTIVITY_BUCKET_S = 300
 # How long SQLite waits for another writer (the dashboard reading, a second process) to finish.
@@ -85,8 +86,20 @@ CREATE TABLE acks (
 CREATE INDEX acks_by_request ON acks (request_id);
 """
 
+_SCHEMA_V2 = """
+CREATE TABLE commands (
+    request_id TEXT PRIMARY KEY,
+    tid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    args TEXT NOT NULL,
+    sent_at DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX commands_by_terminal ON commands (tid, sent_at);
+"""
+
 # Each entry takes the schema from its index to the next version; never edit a released one.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
 
 
 class StoreError(RuntimeError):
@@ -120,6 +133,19 @@ class EventView:
     ts: dt.datetime
     received: dt.datetime
     fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CommandView:
+    """A command as sent, and every ack received for it, in order."""
+
+    request_id: str
+    tid: str
+    name: str
+    args: dict[str, Any]
+    sent_at: dt.datetime
+    expires_at: dt.datetime
+    acks: list[tuple[str, str | None]]  # (status, error)
 
 
 @dataclass
@@ -311,7 +337,28 @@ class FleetStore:
         db.execute(f"INSERT INTO terminals (tid, {columns}) VALUES (?, {marks})"
                    f" ON CONFLICT (tid) DO UPDATE SET {updates}", (tid, *values.values()))
 
+    def record_command(self, request_id: str, tid: str, payload: CommandPayload) -> None:
+        """Remember a command sent (at its payload's ``ts``), so its acks (stored by the monitor)
+        have a name and a time."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO commands (request_id, tid, name, args, sent_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
+                (request_id, tid, payload.name, json.dumps(payload.args, ensure_ascii=False),
+                 _epoch(payload.ts), _epoch(payload.expires_at)))
+
     # --- reading ---------------------------------------------------------------------------------
+
+    def command(self, request_id: str) -> CommandView | None:
+        found = self._db.execute(
+            "SELECT request_id, tid, name, args, sent_at, expires_at FROM commands"
+            " WHERE request_id = ?", (request_id,)).fetchone()
+        if found is None:
+            return None
+        rid, tid, name, args, sent_at, expires_at = found
+        acks = [(status, error) for _, status, error in self.acks(request_id)]
+        return CommandView(rid, tid, name, json.loads(args), _when(sent_at) or dt.datetime.min,
+                           _when(expires_at) or dt.datetime.min, acks)
 
     def terminals(self, now: dt.datetime) -> list[TerminalView]:
         """Every terminal known, by id, with its liveness at ``now``."""
