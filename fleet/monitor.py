@@ -35,6 +35,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from contracts.mqtt import TOPIC_PREFIX, utc_now
 from fleet.ingest import Refusal, Seen, read_message
 from fleet.store import FleetStore
+from fleet.sweeper import SWEEP_EVERY_S, sweep_if_holder
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class MonitorSettings:
     rate_per_s: float = 5.0
     burst: int = 50
     retry_s: float = 1.0  # between attempts to write a batch while the database is away
+    sweep_every_s: float = SWEEP_EVERY_S  # the alert rules, by whichever instance holds the lease
     reconnect_max_s: int = 30
 
 
@@ -253,7 +255,12 @@ class Monitor:
     # --- writer thread ---------------------------------------------------------------------------
 
     def _write_loop(self) -> None:
+        # The sweep runs here, between batches: one thread owns the store's connection.
+        next_sweep = time.monotonic()
         while not self._stopping.is_set():
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + self._settings.sweep_every_s
+                self._sweep()
             batch = self._next_batch()
             if not batch:
                 self._idle.set()
@@ -270,6 +277,12 @@ class Monitor:
             self._store_until_done(records)
             for arrival in batch:
                 self._ack(self._client, arrival.mid, arrival.qos)
+
+    def _sweep(self) -> None:
+        try:
+            sweep_if_holder(self._store, self._settings.client_id, self._clock())
+        except Exception as e:  # the database away: the next sweep tries again
+            log.error("alert sweep failed (%s: %s)", type(e).__name__, e)
 
     def _log_refusal(self, refusal: Refusal) -> None:
         # One line per reason a minute: a broken or hostile sender must not flood the log (the

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import enum
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -22,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from contracts.mqtt import CommandPayload
+from fleet.alerts import Condition, RecentEvent, TerminalFacts
 from fleet.ingest import Ack, Event, Heartbeat, Ota, Seen, Status
 from fleet.liveness import DEFAULT_INTERVAL_S, Liveness, Presence
 from fleet.seq_window import SeqWindow, Verdict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The dashboard's chart of a terminal's last day: heartbeats and sessions in buckets this long.
 ACTIVITY_BUCKET_S = 300
 # How long SQLite waits for another writer (the dashboard reading, a second process) to finish.
@@ -98,8 +100,31 @@ CREATE TABLE commands (
 CREATE INDEX commands_by_terminal ON commands (tid, sent_at);
 """
 
+_SCHEMA_V3 = """
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    tid TEXT NOT NULL,
+    site TEXT,
+    cause TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    state TEXT NOT NULL,
+    opened_at DOUBLE PRECISION NOT NULL,
+    acked_at DOUBLE PRECISION,
+    acked_by TEXT,
+    resolved_at DOUBLE PRECISION
+);
+CREATE UNIQUE INDEX one_alert_per_cause ON alerts (tid, cause) WHERE state <> 'resolved';
+CREATE INDEX alerts_by_state ON alerts (state, opened_at);
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+)
+"""
+
 # Each entry takes the schema from its index to the next version; never edit a released one.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
 
 
 class StoreError(RuntimeError):
@@ -148,6 +173,33 @@ class CommandView:
     acks: list[tuple[str, str | None]]  # (status, error)
 
 
+class AlertState(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    tid: str
+    site: str | None
+    cause: str
+    severity: str
+    detail: str
+    state: AlertState
+    opened_at: dt.datetime
+    acked_at: dt.datetime | None
+    acked_by: str | None
+    resolved_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    opened: list[AlertView]
+    resolved: list[AlertView]
+
+
 @dataclass
 class BatchResult:
     """What one ``apply`` took and refused, for the monitor's counters."""
@@ -189,7 +241,8 @@ class _Row:
 
 
 class FleetStore:
-    """The store over one SQLite file (``":memory:"`` for tests); call from one thread."""
+    """The store over one SQLite file; one connection, for one thread: the monitor's writer has
+    its own, and a reader (the dashboard, a test) opens another on the same file."""
 
     def __init__(self, path: Path | str) -> None:
         self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
@@ -347,7 +400,84 @@ class FleetStore:
                 (request_id, tid, payload.name, json.dumps(payload.args, ensure_ascii=False),
                  _epoch(payload.ts), _epoch(payload.expires_at)))
 
+    def take_lease(self, name: str, holder: str, now: dt.datetime, ttl_s: float) -> bool:
+        """Hold (or keep holding) the lease ``name`` until ``now + ttl_s``; False while another
+        holder's lease runs. What must run once per fleet (alert sweeps) runs under one."""
+        until = _epoch(now) + ttl_s
+        with self._transaction() as db:
+            db.execute("INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)"
+                       " ON CONFLICT (name) DO NOTHING", (name, holder, until))
+            taken = db.execute(
+                "UPDATE leases SET holder = ?, expires_at = ? WHERE name = ? AND"
+                " (holder = ? OR expires_at < ?)", (holder, until, name, holder, _epoch(now)))
+            return taken.rowcount == 1
+
+    def sweep_alerts(self, holding: Sequence[Condition], now: dt.datetime) -> SweepResult:
+        """Open an alert for each condition without one, resolve each alert whose condition is
+        gone; an acknowledged alert stays acknowledged while its condition holds."""
+        with self._transaction() as db:
+            active = {(a.tid, a.cause): a for a in self._alerts(
+                db, "WHERE state <> 'resolved'", ())}
+            sites = dict(db.execute("SELECT tid, site FROM terminals").fetchall())
+            wanted = {(c.tid, str(c.cause)): c for c in holding}
+            opened_ids = []
+            for key, condition in wanted.items():
+                if key in active:
+                    continue
+                cursor = db.execute(
+                    "INSERT INTO alerts (tid, site, cause, severity, detail, state, opened_at)"
+                    " VALUES (?, ?, ?, ?, ?, 'open', ?)",
+                    (condition.tid, sites.get(condition.tid), str(condition.cause),
+                     str(condition.severity), condition.detail, _epoch(now)))
+                opened_ids.append(cursor.lastrowid)
+            gone = [a.id for key, a in active.items() if key not in wanted]
+            for alert_id in gone:
+                db.execute("UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE id = ?",
+                           (_epoch(now), alert_id))
+            ids = [*opened_ids, *gone]
+            changed = {a.id: a for a in self._alerts(
+                db, f"WHERE id IN ({', '.join('?' for _ in ids)})", ids)} if ids else {}
+        return SweepResult([changed[i] for i in opened_ids if i in changed],
+                           [changed[i] for i in gone])
+
+    def acknowledge_alert(self, alert_id: int, by: str, now: dt.datetime) -> AlertView | None:
+        """An operator has seen it; a resolved alert stays resolved. None for no such alert."""
+        with self._transaction() as db:
+            db.execute("UPDATE alerts SET state = 'acknowledged', acked_at = ?, acked_by = ?"
+                       " WHERE id = ? AND state = 'open'", (_epoch(now), by, alert_id))
+            found = self._alerts(db, "WHERE id = ?", (alert_id,))
+        return found[0] if found else None
+
     # --- reading ---------------------------------------------------------------------------------
+
+    def alerts(self, state: AlertState | None = None) -> list[AlertView]:
+        """Alerts newest first, all or in one state."""
+        if state is None:
+            return self._alerts(self._db, "ORDER BY opened_at DESC, id DESC", ())
+        return self._alerts(self._db, "WHERE state = ? ORDER BY opened_at DESC, id DESC",
+                            (str(state),))
+
+    @staticmethod
+    def _alerts(db: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[AlertView]:
+        rows = db.execute(
+            "SELECT id, tid, site, cause, severity, detail, state, opened_at, acked_at, acked_by,"
+            f" resolved_at FROM alerts {where}", tuple(params))
+        return [AlertView(i, tid, site, cause, severity, detail, AlertState(state),
+                          _when(opened) or dt.datetime.min, _when(acked), by, _when(resolved))
+                for i, tid, site, cause, severity, detail, state, opened, acked, by, resolved
+                in rows]
+
+    def alert_facts(self, now: dt.datetime, since: dt.datetime
+                    ) -> list[tuple[TerminalFacts, list[RecentEvent]]]:
+        """Every terminal as the alert rules read it, with its events received since ``since``."""
+        events: dict[str, list[RecentEvent]] = {}
+        for tid, kind, received, fields in self._db.execute(
+                "SELECT tid, type, received, fields FROM events WHERE received >= ?",
+                (_epoch(since),)):
+            events.setdefault(tid, []).append(
+                RecentEvent(kind, _when(received) or since, json.loads(fields)))
+        return [(TerminalFacts(v.tid, v.liveness, v.last_seen, v.devices, v.system, v.outbox),
+                 events.get(v.tid, [])) for v in self.terminals(now)]
 
     def command(self, request_id: str) -> CommandView | None:
         found = self._db.execute(

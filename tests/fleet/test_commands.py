@@ -55,9 +55,9 @@ def agents(broker: Mosquitto, tmp_path: Path) -> Iterator[Callable[[str, str], T
 
 @pytest.fixture
 def monitor(broker: Mosquitto, tmp_path: Path) -> Iterator[FleetStore]:
-    store = FleetStore(tmp_path / "fleet.db")
+    store = FleetStore(tmp_path / "fleet.db")  # the tests read through their own connection
     running = Monitor(MonitorSettings(host=broker.host, port=broker.port, batch_wait_s=0.05),
-                      store)
+                      FleetStore(tmp_path / "fleet.db"))
     running.start()
     assert running.wait_connected(WAIT_S)
     yield store

@@ -49,10 +49,13 @@ def publish(client: paho.Client, topic: str, payload: bytes, *, qos: int = 1,
     client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(WAIT_S)
 
 
-def start_monitor(broker: Mosquitto, store: FleetStore, client_id: str = "monitor-1",
-                  **settings: object) -> Monitor:
+def start_monitor(broker: Mosquitto, path: Path, client_id: str = "monitor-1", *,
+                  writer: FleetStore | None = None, **settings: object) -> Monitor:
+    """A monitor writing to the store at ``path`` through a connection of its own (tests read
+    through another, as the dashboard does: one SQLite connection is one thread's)."""
     monitor = Monitor(MonitorSettings(host=broker.host, port=broker.port, client_id=client_id,
-                                      batch_wait_s=0.05, **settings), store)  # type: ignore[arg-type]
+                                      batch_wait_s=0.05, **settings),  # type: ignore[arg-type]
+                      writer or FleetStore(path))
     monitor.start()
     assert monitor.wait_connected(WAIT_S), "the monitor did not connect and subscribe"
     return monitor
@@ -69,7 +72,7 @@ def until(condition: Callable[[], bool], what: str) -> None:
 def test_a_terminal_s_birth_heartbeats_and_events_are_stored(broker: Mosquitto, tmp_path: Path,
                                                              v5: bool) -> None:
     store = FleetStore(tmp_path / "fleet.db")
-    monitor = start_monitor(broker, store)
+    monitor = start_monitor(broker, tmp_path / "fleet.db")
     try:
         terminal = terminal_client(broker, "kiosk-0001", v5=v5)
         publish(terminal, status_topic("kiosk-0001"), encode(status(True, 1)), retain=True)
@@ -90,7 +93,7 @@ def test_a_retained_birth_is_read_by_a_monitor_started_later(broker: Mosquitto,
     terminal = terminal_client(broker, "kiosk-0002")
     publish(terminal, status_topic("kiosk-0002"), encode(status(True, 3)), retain=True)
     store = FleetStore(tmp_path / "fleet.db")
-    monitor = start_monitor(broker, store)
+    monitor = start_monitor(broker, tmp_path / "fleet.db")
     try:
         until(lambda: store.terminal("kiosk-0002", utc_now()) is not None, "the retained birth")
     finally:
@@ -101,7 +104,7 @@ def test_a_retained_birth_is_read_by_a_monitor_started_later(broker: Mosquitto,
 def test_an_abrupt_disconnect_brings_the_will_and_the_terminal_goes_offline(
         broker: Mosquitto, tmp_path: Path) -> None:
     store = FleetStore(tmp_path / "fleet.db")
-    monitor = start_monitor(broker, store)
+    monitor = start_monitor(broker, tmp_path / "fleet.db")
     try:
         terminal = terminal_client(broker, "kiosk-0003", will_bdseq=7)
         publish(terminal, status_topic("kiosk-0003"), encode(status(True, 7)), retain=True)
@@ -120,7 +123,7 @@ def test_an_abrupt_disconnect_brings_the_will_and_the_terminal_goes_offline(
 def test_broken_messages_are_refused_counted_and_the_rest_still_stored(
         broker: Mosquitto, tmp_path: Path) -> None:
     store = FleetStore(tmp_path / "fleet.db")
-    monitor = start_monitor(broker, store)
+    monitor = start_monitor(broker, tmp_path / "fleet.db")
     try:
         sender = terminal_client(broker, "kiosk-0004")
         publish(sender, heartbeat_topic("kiosk-0004"), b"{not json", qos=0)
@@ -138,7 +141,7 @@ def test_broken_messages_are_refused_counted_and_the_rest_still_stored(
 
 def test_a_flood_from_one_terminal_is_rate_limited(broker: Mosquitto, tmp_path: Path) -> None:
     store = FleetStore(tmp_path / "fleet.db")
-    monitor = start_monitor(broker, store, rate_per_s=1.0, burst=10)
+    monitor = start_monitor(broker, tmp_path / "fleet.db", rate_per_s=1.0, burst=10)
     try:
         flooder = terminal_client(broker, "kiosk-0005")
         for seq in range(1, 101):
@@ -159,8 +162,8 @@ def test_a_flood_from_one_terminal_is_rate_limited(broker: Mosquitto, tmp_path: 
 def test_two_instances_split_the_heartbeats_and_each_sees_every_status(
         broker: Mosquitto, tmp_path: Path) -> None:
     stores = [FleetStore(tmp_path / f"fleet-{n}.db") for n in (1, 2)]
-    monitors = [start_monitor(broker, store, f"monitor-{n}") for n, store in
-                enumerate(stores, 1)]
+    monitors = [start_monitor(broker, tmp_path / f"fleet-{n}.db", f"monitor-{n}")
+                for n in (1, 2)]
     try:
         terminals = [terminal_client(broker, f"kiosk-{n:04d}") for n in range(10, 20)]
         for n, client in enumerate(terminals, 10):
@@ -198,8 +201,9 @@ class FlakyStore(FleetStore):
 
 
 def test_a_store_that_fails_for_a_while_loses_nothing(broker: Mosquitto, tmp_path: Path) -> None:
-    store = FlakyStore(tmp_path / "fleet.db", failures=3)
-    monitor = start_monitor(broker, store, retry_s=0.05)
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, tmp_path / "fleet.db", retry_s=0.05,
+                            writer=FlakyStore(tmp_path / "fleet.db", failures=3))
     try:
         terminal = terminal_client(broker, "kiosk-0006")
         for seq in range(1, 21):
@@ -214,7 +218,7 @@ def test_a_store_that_fails_for_a_while_loses_nothing(broker: Mosquitto, tmp_pat
 
 def test_stale_follows_the_heartbeat_interval(broker: Mosquitto, tmp_path: Path) -> None:
     store = FleetStore(tmp_path / "fleet.db")
-    monitor = start_monitor(broker, store)
+    monitor = start_monitor(broker, tmp_path / "fleet.db")
     try:
         terminal = terminal_client(broker, "kiosk-0007")
         publish(terminal, status_topic("kiosk-0007"), encode(status(True, 1)), retain=True)
@@ -224,6 +228,21 @@ def test_stale_follows_the_heartbeat_interval(broker: Mosquitto, tmp_path: Path)
               and v.heartbeats == 1, "the heartbeat")
         view = store.terminal("kiosk-0007", utc_now() + dt.timedelta(seconds=1))
         assert view is not None and view.liveness is Liveness.STALE
+        terminal.disconnect()
+    finally:
+        monitor.stop()
+
+
+def test_the_monitor_opens_an_alert_for_a_printer_out_of_paper(broker: Mosquitto,
+                                                                tmp_path: Path) -> None:
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, tmp_path / "fleet.db", sweep_every_s=0.1)
+    try:
+        terminal = terminal_client(broker, "kiosk-0008")
+        publish(terminal, status_topic("kiosk-0008"), encode(status(True, 1)), retain=True)
+        publish(terminal, heartbeat_topic("kiosk-0008"),
+                encode(heartbeat(1, printer="fault", reason="paper_out")), qos=0)
+        until(lambda: [a.cause for a in store.alerts()] == ["paper_out"], "the paper alert")
         terminal.disconnect()
     finally:
         monitor.stop()
