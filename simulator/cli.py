@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from simulator.automation_client import AutomationError
 from simulator.display import parse_size
+from simulator.fleet_load import main as fleet_main
 from simulator.hub_records import SPECIAL_PEOPLE
 from simulator.panel import (
     BackendError,
@@ -186,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         "vpcd reader, an ESC/POS printer on TCP, the simulated hub, mosquitto, and a control "
         "panel. Any virtual device can be replaced by a real endpoint.",
         epilog="Only one pcscd can run on a machine: stop kiosk-sim before running the card or "
-        "end-to-end tests.",
+        "end-to-end tests. `kiosk-sim fleet --help`: a virtual fleet of lightweight terminals "
+        "for the fleet side, instead.",
     )
     parser.add_argument("--workdir", type=Path, default=Path("var/sim"), metavar="DIR",
                         help="where receipts, the hub database, the terminal's config, state "
@@ -237,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fleet"]:
+        # `kiosk-sim fleet ...`: a virtual fleet for the fleet side, no terminal or hardware.
+        return fleet_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     options = RigOptions(
