@@ -1,13 +1,15 @@
-"""`kiosk-fleet`: the fleet side's command line: ``monitor`` (messages into the store) and ``cmd``
-(a command to a terminal, a site or every terminal, with its acks as they arrive); ``serve``
-comes with the dashboard."""
+"""`kiosk-fleet`: the fleet side's command line: ``monitor`` (messages into the store), ``cmd``
+(a command to a terminal, a site or every terminal, with its acks as they arrive), ``serve`` (the
+dashboard, the JSON API and /metrics), and ``user add`` / ``token add`` (who may use them)."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -16,6 +18,14 @@ from types import FrameType
 from typing import Any
 
 from contracts.mqtt import AckPayload, utc_now
+from fleet.accounts import (
+    AccountError,
+    Role,
+    check_account_name,
+    hash_password,
+    new_token,
+    token_digest,
+)
 from fleet.commands import DEFAULT_TTL_S, CommandError, CommandSender, build_commands
 from fleet.monitor import Monitor, MonitorSettings
 from fleet.store import FleetStore, StoreError
@@ -57,9 +67,33 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--all", action="store_true", help="every terminal the store knows")
     cmd.add_argument("--wait", type=float, default=30.0,
                      help="seconds to wait for the final acks (default 30; 0: do not wait)")
-    for sub in (monitor, cmd):
+    serve = commands.add_parser("serve", help="the operations dashboard, JSON API and /metrics")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: put TLS in front)")
+    serve.add_argument("--port", type=int, default=8703, help="port (default 8703)")
+    serve.add_argument("--secure-cookies", action="store_true",
+                       help="session cookies over HTTPS only (behind a TLS proxy)")
+    serve.add_argument("--private-metrics", action="store_true",
+                       help="/metrics wants an API token too (default: open, like most exporters)")
+    serve.add_argument("--tz", help="time zone the pages show times in, such as Asia/Shanghai "
+                                    "(default: this machine's)")
+    user = commands.add_parser("user", help="dashboard accounts")
+    user_add = user.add_subparsers(dest="action", required=True).add_parser(
+        "add", help="add an account (password from a prompt or --password-file)")
+    user_add.add_argument("name")
+    user_add.add_argument("--password-file", type=Path,
+                          help="read the password from the first line of this file")
+    token = commands.add_parser("token", help="API tokens for scripts")
+    token_add = token.add_subparsers(dest="action", required=True).add_parser(
+        "add", help="make a token and print it, once")
+    token_add.add_argument("name")
+    for sub in (user_add, token_add):
+        sub.add_argument("--role", required=True, choices=[str(r) for r in Role],
+                         help="viewer: reads; operator: also acknowledges and sends commands")
+    for sub in (monitor, cmd, serve):
         sub.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883),
                          help="host:port of the MQTT 5 broker (default 127.0.0.1:1883)")
+    for sub in (monitor, cmd, serve, user_add, token_add):
         sub.add_argument("--db", type=Path, default=Path("fleet.db"),
                          help="the SQLite store (default ./fleet.db)")
     return parser
@@ -81,6 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "cmd":
         return _send(args)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "user":
+        return _add_user(args)
+    if args.command == "token":
+        return _add_token(args)
     return _monitor(args)
 
 
@@ -160,4 +200,90 @@ def _monitor(args: argparse.Namespace) -> int:
         log.info("so far: messages %s; refused %s", messages or "none", rejected or "none")
     monitor.stop()
     store.close()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``kiosk-fleet serve``: the dashboard until SIGTERM / Ctrl-C."""
+    import zoneinfo  # noqa: PLC0415
+
+    # Only here: a monitor host needs none of the web stack (the `fleet` extra).
+    import uvicorn  # noqa: PLC0415
+
+    from fleet.web.app import WebSettings, create_app  # noqa: PLC0415
+    from fleet.web.dispatch import Broker  # noqa: PLC0415
+
+    try:
+        tz = None if args.tz is None else zoneinfo.ZoneInfo(args.tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        print(f"unknown time zone {args.tz!r}", file=sys.stderr)
+        return 2
+    try:
+        store = FleetStore(args.db)
+    except (StoreError, OSError, sqlite3.Error) as e:
+        log.error("cannot open the fleet store %s: %s", args.db, e)
+        return 2
+    host, port = args.broker
+    app = create_app(store, WebSettings(broker=Broker(host, port),
+                                        secure_cookies=args.secure_cookies,
+                                        private_metrics=args.private_metrics, display_tz=tz))
+    log.info("dashboard on http://%s:%d, store %s, broker %s:%d", args.host, args.port, args.db,
+             host, port)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info",
+                    timeout_keep_alive=5, timeout_graceful_shutdown=5, limit_concurrency=200)
+    finally:
+        store.close()
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_file is not None:
+        lines = args.password_file.read_text(encoding="utf-8").splitlines()
+        return lines[0] if lines else ""
+    if not sys.stdin.isatty():
+        raise AccountError("no terminal to ask for the password on: use --password-file")
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise AccountError("the two passwords differ")
+    return first
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    """``kiosk-fleet user add NAME --role ROLE``: 0 when added, 2 when not (and why)."""
+    try:
+        name = check_account_name(args.name)
+        hashed = hash_password(_read_password(args))
+        store = FleetStore(args.db)
+    except (AccountError, OSError, StoreError, sqlite3.Error) as e:
+        print(f"not added: {e}", file=sys.stderr)
+        return 2
+    try:
+        if not store.add_user(name, Role(args.role), hashed, utc_now()):
+            print(f"not added: there is a user {name} already", file=sys.stderr)
+            return 2
+    finally:
+        store.close()
+    print(f"user {name} added ({args.role})")
+    return 0
+
+
+def _add_token(args: argparse.Namespace) -> int:
+    """``kiosk-fleet token add NAME --role ROLE``: prints the token (stdout, once)."""
+    try:
+        name = check_account_name(args.name)
+        store = FleetStore(args.db)
+    except (AccountError, OSError, StoreError, sqlite3.Error) as e:
+        print(f"no token made: {e}", file=sys.stderr)
+        return 2
+    token = new_token()
+    try:
+        if not store.add_token(name, Role(args.role), token_digest(token), utc_now()):
+            print(f"no token made: there is a token {name} already", file=sys.stderr)
+            return 2
+    finally:
+        store.close()
+    print(token)
+    print(f"token {name} ({args.role}): shown this once, only its SHA-256 is kept",
+          file=sys.stderr)
     return 0

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import enum
 import json
+import secrets
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from contracts.mqtt import CommandPayload
+from fleet.accounts import Role
 from fleet.alerts import Condition, RecentEvent, TerminalFacts
 from fleet.ingest import Ack, Event, Heartbeat, Ota, Seen, Status
 from fleet.liveness import DEFAULT_INTERVAL_S, Liveness, Presence
 from fleet.seq_window import SeqWindow, Verdict
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The dashboard's chart of a terminal's last day: heartbeats and sessions in buckets this long.
 ACTIVITY_BUCKET_S = 300
 # How long SQLite waits for another writer (the dashboard reading, a second process) to finish.
@@ -123,8 +125,45 @@ CREATE TABLE leases (
 )
 """
 
+# The dashboard's accounts (password hashes and token digests only), its sessions, the help calls
+# operators answered, and the secret its session cookies are signed with (shared by instances).
+_SCHEMA_V4 = """
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE api_tokens (
+    digest TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE web_sessions (
+    digest TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE help_acks (
+    tid TEXT NOT NULL,
+    help_id TEXT NOT NULL,
+    staff TEXT NOT NULL,
+    minutes INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    acked_by TEXT NOT NULL,
+    acked_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (tid, help_id)
+);
+CREATE INDEX events_by_type ON events (type, received);
+CREATE TABLE web_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)
+"""
+
 # Each entry takes the schema from its index to the next version; never edit a released one.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 
 
 class StoreError(RuntimeError):
@@ -545,3 +584,168 @@ class FleetStore:
             counters=json.loads(values["counters"]), heartbeats=values["heartbeats"],
             events=values["events"])
 
+
+    # --- accounts and dashboard queries ---------------------------------------------------------
+
+    def add_user(self, name: str, role: Role, password_hash: str, now: dt.datetime) -> bool:
+        """A new dashboard account (its password already hashed); False if the name is taken."""
+        with self._transaction() as db:
+            return db.execute(
+                "INSERT INTO users (name, role, password, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (name) DO NOTHING",
+                (name, str(role), password_hash, _epoch(now))).rowcount == 1
+
+    def user(self, name: str) -> UserRecord | None:
+        found = self._db.execute("SELECT name, role, password FROM users WHERE name = ?",
+                                 (name,)).fetchone()
+        return None if found is None else UserRecord(found[0], Role(found[1]), found[2])
+
+    def add_token(self, name: str, role: Role, digest: str, now: dt.datetime) -> bool:
+        """An API token by its SHA-256 only; False if a token of that name exists."""
+        with self._transaction() as db:
+            return db.execute(
+                "INSERT INTO api_tokens (digest, name, role, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING", (digest, name, str(role), _epoch(now))).rowcount == 1
+
+    def token(self, digest: str) -> TokenRecord | None:
+        found = self._db.execute("SELECT name, role FROM api_tokens WHERE digest = ?",
+                                 (digest,)).fetchone()
+        return None if found is None else TokenRecord(found[0], Role(found[1]))
+
+    def open_session(self, digest: str, username: str, expires_at: dt.datetime,
+                     now: dt.datetime) -> None:
+        """A logged-in browser (by its session id's SHA-256); sessions past their end go."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM web_sessions WHERE expires_at < ?", (_epoch(now),))
+            db.execute("INSERT INTO web_sessions (digest, username, expires_at) VALUES (?, ?, ?)",
+                       (digest, username, _epoch(expires_at)))
+
+    def session_user(self, digest: str, now: dt.datetime) -> UserRecord | None:
+        """The account of a session still running, if the account still exists."""
+        found = self._db.execute(
+            "SELECT u.name, u.role, u.password FROM web_sessions s JOIN users u"
+            " ON u.name = s.username WHERE s.digest = ? AND s.expires_at >= ?",
+            (digest, _epoch(now))).fetchone()
+        return None if found is None else UserRecord(found[0], Role(found[1]), found[2])
+
+    def close_session(self, digest: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM web_sessions WHERE digest = ?", (digest,))
+
+    def web_secret(self, name: str) -> str:
+        """A random secret kept in the store (made on first use), so every dashboard instance
+        and restart signs cookies alike."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO web_secrets (name, value) VALUES (?, ?)"
+                       " ON CONFLICT (name) DO NOTHING", (name, secrets.token_hex(32)))
+            return str(db.execute("SELECT value FROM web_secrets WHERE name = ?",
+                                  (name,)).fetchone()[0])
+
+    def help_requests(self, since: dt.datetime) -> list[HelpRequestRecord]:
+        """Every ``help_requested`` event received since ``since``, newest first, each with
+        whether it was cancelled and how an operator answered it."""
+        cancelled = {(tid, json.loads(fields).get("help_id")) for tid, fields in self._db.execute(
+            "SELECT tid, fields FROM events WHERE type = 'help_cancelled' AND received >= ?",
+            (_epoch(since),))}
+        answered = {(tid, help_id): HelpAckRecord(staff, minutes, request_id, by,
+                                                  _when(at) or since)
+                    for tid, help_id, staff, minutes, request_id, by, at in self._db.execute(
+                        "SELECT tid, help_id, staff, minutes, request_id, acked_by, acked_at"
+                        " FROM help_acks WHERE acked_at >= ?", (_epoch(since),))}
+        found = []
+        for tid, site, received, text in self._db.execute(
+                "SELECT e.tid, t.site, e.received, e.fields FROM events e LEFT JOIN terminals t"
+                " ON t.tid = e.tid WHERE e.type = 'help_requested' AND e.received >= ?"
+                " ORDER BY e.received DESC, e.tid", (_epoch(since),)):
+            fields = json.loads(text)
+            help_id = str(fields.get("help_id", ""))
+            found.append(HelpRequestRecord(
+                tid=tid, site=site, help_id=help_id, screen=str(fields.get("screen", "")),
+                elder_mode=bool(fields.get("elder_mode", False)),
+                requested_at=_when(received) or since,
+                cancelled=(tid, help_id) in cancelled, answer=answered.get((tid, help_id))))
+        return found
+
+    def record_help_ack(self, tid: str, help_id: str, answer: HelpAckRecord) -> bool:
+        """Remember that an operator answered a help call; False if one already had."""
+        with self._transaction() as db:
+            return db.execute(
+                "INSERT INTO help_acks (tid, help_id, staff, minutes, request_id, acked_by,"
+                " acked_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tid, help_id) DO NOTHING",
+                (tid, help_id, answer.staff, answer.minutes, answer.request_id, answer.acked_by,
+                 _epoch(answer.acked_at))).rowcount == 1
+
+    def recent_commands(self, limit: int = 50, tid: str | None = None) -> list[CommandView]:
+        """The latest commands sent (to one terminal or any), newest first, with their acks."""
+        where, params = ("WHERE tid = ?", (tid, limit)) if tid is not None else ("", (limit,))
+        ids = [rid for (rid,) in self._db.execute(
+            f"SELECT request_id FROM commands {where} ORDER BY sent_at DESC, request_id"
+            " LIMIT ?", params)]
+        return [view for rid in ids if (view := self.command(rid)) is not None]
+
+    def ack_details(self, request_id: str) -> list[AckRecord]:
+        """Every ack of a command with its result and times, in the order they arrived."""
+        return [AckRecord(tid, status, error, None if result is None else json.loads(result),
+                          _when(ts) or dt.datetime.min, _when(received) or dt.datetime.min)
+                for tid, status, error, result, ts, received in self._db.execute(
+                    "SELECT tid, status, error, result, ts, received FROM acks"
+                    " WHERE request_id = ? ORDER BY received, rowid", (request_id,))]
+
+    def message_totals(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Messages the store took, by kind, and those it refused as repeats: what ``/metrics``
+        can tell without the monitor's own counters (refusals before the store are not here)."""
+        beats, events, repeats = self._db.execute(
+            "SELECT COALESCE(SUM(heartbeats), 0), COALESCE(SUM(events), 0),"
+            " COALESCE(SUM(duplicates), 0) FROM terminals").fetchone()
+        (acks,) = self._db.execute("SELECT COUNT(*) FROM acks").fetchone()
+        return ({"heartbeat": int(beats), "event": int(events), "ack": int(acks)},
+                {"duplicate": int(repeats)})
+
+
+# --- accounts and dashboard queries: their records ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    name: str
+    role: Role
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class HelpAckRecord:
+    """How an operator answered a help call: the ``help_ack`` command sent."""
+
+    staff: str
+    minutes: int
+    request_id: str
+    acked_by: str
+    acked_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class HelpRequestRecord:
+    tid: str
+    site: str | None
+    help_id: str
+    screen: str
+    elder_mode: bool
+    requested_at: dt.datetime
+    cancelled: bool
+    answer: HelpAckRecord | None
+
+
+@dataclass(frozen=True)
+class AckRecord:
+    tid: str
+    status: str
+    error: str | None
+    result: dict[str, Any] | None
+    ts: dt.datetime
+    received: dt.datetime
