@@ -470,6 +470,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _nesting_too_deep(text: str) -> bool:
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False  # too few brackets to nest that deep (a heartbeat has 6): no scan needed
     depth = 0
     for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub('""', text)):
         depth += 1 if bracket in "[{" else -1

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contracts.mqtt import CommandPayload
+from contracts.mqtt import CommandPayload, HeartbeatPayload
 from fleet.accounts import Role
 from fleet.alerts import Condition, RecentEvent, TerminalFacts
 from fleet.ingest import Ack, Event, Heartbeat, Ota, Seen, Status
@@ -277,6 +277,20 @@ class _Row:
     presence: Presence
     window: SeqWindow
     values: dict[str, Any]
+    latest: HeartbeatPayload | None = None  # the batch's newest heartbeat, serialised at save
+
+
+# Columns a batch writes to a terminal's row, in the order of _SAVE_TERMINAL's values.
+_PLAIN_COLUMNS = ("site", "version", "state", "uptime_s", "outbox", "ota", "heartbeats",
+                  "events", "duplicates")
+_SAVED_COLUMNS = (*_PLAIN_COLUMNS, "devices", "system", "counters", "online", "bdseq",
+                  "boot_id", "status_since", "last_heartbeat", "interval_s", "hb_top", "hb_seen")
+_SAVE_TERMINAL = (
+    f"INSERT INTO terminals (tid, {', '.join(_SAVED_COLUMNS)})"
+    f" VALUES (?, {', '.join('?' for _ in _SAVED_COLUMNS)}) ON CONFLICT (tid) DO UPDATE SET"
+    f" {', '.join(f'{c} = excluded.{c}' for c in _SAVED_COLUMNS)}")
+# Terminal ids per IN (...) list: SQLite allows 32,766 parameters; a batch has a few hundred.
+_IN_LIST_MAX = 500
 
 
 class FleetStore:
@@ -322,30 +336,48 @@ class FleetStore:
     # --- writing ---------------------------------------------------------------------------------
 
     def apply(self, batch: Sequence[Seen]) -> BatchResult:
-        """Store ``batch`` in one transaction, in order; repeats are counted, not stored twice."""
+        """Store ``batch`` in one transaction, in order; repeats are counted, not stored twice.
+
+        Per batch, not per message: the batch's terminals are read in one query and written in
+        one ``executemany``, a terminal's newest heartbeat alone is serialised, and activity is
+        summed per terminal and bucket first (ingest ran at half the rate one message at a time).
+        """
         result = BatchResult()
         with self._transaction() as db:
-            rows: dict[str, _Row] = {}
+            rows = self._load_rows(db, {record.tid for record in batch})
+            activity: dict[tuple[str, float], list[int]] = {}
             for record in batch:
-                row = rows.get(record.tid) or self._load(db, record.tid)
-                rows[record.tid] = row
-                self._apply_one(db, row, record, result)
-            for tid, row in rows.items():
-                self._save(db, tid, row)
+                self._apply_one(db, rows[record.tid], record, result, activity)
+            db.executemany(
+                "INSERT INTO activity (tid, bucket, heartbeats, sessions) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (tid, bucket) DO UPDATE SET heartbeats = activity.heartbeats"
+                " + excluded.heartbeats, sessions = MAX(activity.sessions, excluded.sessions)",
+                [(tid, bucket, beats, sessions)
+                 for (tid, bucket), (beats, sessions) in activity.items()])
+            self._save_rows(db, rows)
             result.terminals = set(rows)
         return result
 
-    def _load(self, db: sqlite3.Connection, tid: str) -> _Row:
-        cursor = db.execute("SELECT * FROM terminals WHERE tid = ?", (tid,))
-        found = cursor.fetchone()
-        if found is None:
-            return _Row(Presence(), SeqWindow(), {"heartbeats": 0, "events": 0, "duplicates": 0})
-        values = dict(zip([c[0] for c in cursor.description], found, strict=True))
-        return _Row(_presence(values), SeqWindow.from_stored(values["hb_top"], values["hb_seen"]),
+    def _load_rows(self, db: sqlite3.Connection, tids: set[str]) -> dict[str, _Row]:
+        rows: dict[str, _Row] = {}
+        ordered = sorted(tids)
+        for start in range(0, len(ordered), _IN_LIST_MAX):
+            chunk = ordered[start:start + _IN_LIST_MAX]
+            cursor = db.execute(f"SELECT * FROM terminals WHERE tid IN"
+                                f" ({', '.join('?' for _ in chunk)})", chunk)
+            names = [c[0] for c in cursor.description]
+            for found in cursor:
+                values = dict(zip(names, found, strict=True))
+                rows[values["tid"]] = _Row(
+                    _presence(values), SeqWindow.from_stored(values["hb_top"], values["hb_seen"]),
                     values)
+        for tid in tids - rows.keys():
+            rows[tid] = _Row(Presence(), SeqWindow(),
+                             {"heartbeats": 0, "events": 0, "duplicates": 0})
+        return rows
 
-    def _apply_one(self, db: sqlite3.Connection, row: _Row, record: Seen,
-                   result: BatchResult) -> None:
+    def _apply_one(self, db: sqlite3.Connection, row: _Row, record: Seen, result: BatchResult,
+                   activity: dict[tuple[str, float], list[int]]) -> None:
         match record:
             case Status(payload=status):
                 result.statuses += 1
@@ -371,19 +403,14 @@ class FleetStore:
                     return
                 row.presence = row.presence.on_heartbeat(beat, record.received)
                 if row.presence.last_heartbeat == record.received:  # the newest: its figures
-                    row.values.update(
-                        state=beat.state, version=beat.version, uptime_s=beat.uptime_s,
-                        devices=json.dumps({k: v.model_dump() for k, v in beat.devices.items()}),
-                        system=beat.system.model_dump_json(), outbox=beat.outbox,
-                        counters=beat.counters.model_dump_json())
+                    row.latest = beat
+                    row.values["uptime_s"] = beat.uptime_s
                 row.values["heartbeats"] += 1
                 result.heartbeats += 1
                 bucket = _epoch(record.received) // ACTIVITY_BUCKET_S * ACTIVITY_BUCKET_S
-                db.execute(
-                    "INSERT INTO activity (tid, bucket, heartbeats, sessions) VALUES (?, ?, 1, ?)"
-                    " ON CONFLICT (tid, bucket) DO UPDATE SET heartbeats = activity.heartbeats"
-                    " + 1, sessions = MAX(activity.sessions, excluded.sessions)",
-                    (record.tid, bucket, beat.counters.sessions))
+                counts = activity.setdefault((record.tid, bucket), [0, 0])
+                counts[0] += 1
+                counts[1] = max(counts[1], beat.counters.sessions)
             case Event(payload=event):
                 cursor = db.execute(
                     "INSERT INTO events (tid, seq, type, severity, ts, received, fields)"
@@ -407,27 +434,26 @@ class FleetStore:
             case Ota(payload=ota):
                 row.values["ota"] = ota.model_dump_json()
 
-    def _save(self, db: sqlite3.Connection, tid: str, row: _Row) -> None:
-        p = row.presence
-        values = {
-            **{k: row.values.get(k) for k in (
-                "site", "version", "state", "uptime_s", "outbox", "ota", "heartbeats", "events",
-                "duplicates")},
-            "devices": row.values.get("devices") or "{}",
-            "system": row.values.get("system") or "{}",
-            "counters": row.values.get("counters") or "{}",
-            "online": None if p.online is None else int(p.online), "bdseq": p.bdseq,
-            "boot_id": p.boot_id,
-            "status_since": None if p.since is None else _epoch(p.since),
-            "last_heartbeat": None if p.last_heartbeat is None else _epoch(p.last_heartbeat),
-            "interval_s": p.interval_s, "hb_top": row.window.top,
-            "hb_seen": row.window.stored(),
-        }
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        updates = ", ".join(f"{k} = excluded.{k}" for k in values)
-        db.execute(f"INSERT INTO terminals (tid, {columns}) VALUES (?, {marks})"
-                   f" ON CONFLICT (tid) DO UPDATE SET {updates}", (tid, *values.values()))
+    @staticmethod
+    def _save_rows(db: sqlite3.Connection, rows: dict[str, _Row]) -> None:
+        params = []
+        for tid, row in rows.items():
+            p, beat = row.presence, row.latest
+            if beat is not None:
+                row.values.update(
+                    state=beat.state, version=beat.version, outbox=beat.outbox,
+                    devices=json.dumps({k: v.model_dump() for k, v in beat.devices.items()}),
+                    system=beat.system.model_dump_json(),
+                    counters=beat.counters.model_dump_json())
+            params.append((
+                tid, *(row.values.get(k) for k in _PLAIN_COLUMNS),
+                row.values.get("devices") or "{}", row.values.get("system") or "{}",
+                row.values.get("counters") or "{}",
+                None if p.online is None else int(p.online), p.bdseq, p.boot_id,
+                None if p.since is None else _epoch(p.since),
+                None if p.last_heartbeat is None else _epoch(p.last_heartbeat),
+                p.interval_s, row.window.top, row.window.stored()))
+        db.executemany(_SAVE_TERMINAL, params)
 
     def record_command(self, request_id: str, tid: str, payload: CommandPayload) -> None:
         """Remember a command sent (at its payload's ``ts``), so its acks (stored by the monitor)

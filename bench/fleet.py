@@ -1,0 +1,327 @@
+"""Fleet side: how fast the monitor takes messages in, against a raw subscriber in the same run,
+with 1 and 3 instances; a large virtual fleet counted exactly; how soon a dead terminal shows.
+
+    .venv/bin/python -m bench.fleet [--terminals 2000] [--per 10] [--fleet 10000]
+                                    [--fleet-s 90] [--keepalive 5]
+
+1. Ingest. ``terminals x per`` heartbeats (pre-encoded, contract v1) are published as fast as one
+   client can on a fresh mosquitto, and timed until the last one is in: for a raw paho subscriber
+   that only counts them (the baseline), for one ``kiosk-fleet monitor`` process (stored and
+   committed, read back from its SQLite file), and for three on the same shared subscription and
+   store. Goal: one monitor at least 0.6 times the raw subscriber's rate. Medians of ``--repeat``.
+2. Scale. ``--fleet`` virtual terminals (``kiosk-sim fleet``, one process) at a 30 s interval for
+   ``--fleet-s`` seconds against 1 monitor, then against 3 of which one is killed (SIGKILL) half way
+   and started again (as systemd would): every event (QoS 1) must be stored exactly once, every
+   heartbeat once except the QoS 0 ones the killed instance had taken and not yet stored (counted,
+   never more than one batch), and no terminal mis-marked: all online during the run.
+3. Detection. A terminal whose connection is cut (TCP FIN) and one that falls silent (no FIN,
+   power lost): from then until the store says offline. The silent one is bounded by the broker's
+   keep-alive check (1.5 x keepalive); heartbeat staleness is 3 x interval by rule (read time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from bench.harness import REPO
+from contracts.mqtt import (
+    Counters,
+    DeviceReport,
+    HeartbeatPayload,
+    StatusPayload,
+    SystemFigures,
+    encode,
+    heartbeat_topic,
+    status_topic,
+    utc_now,
+)
+from fleet.liveness import Liveness
+from fleet.monitor import Monitor, MonitorSettings
+from fleet.store import FleetStore
+from simulator.broker import Mosquitto
+from simulator.fleet_load import FleetLoad, LoadOptions, raise_open_file_limit
+
+RATIO_GOAL = 0.6
+INGEST_TIMEOUT_S = 300.0
+
+
+@dataclass
+class Monitors:
+    """``kiosk-fleet monitor`` processes sharing one store and one subscription group."""
+
+    broker: Mosquitto
+    db: Path
+    logs: Path
+    processes: dict[str, subprocess.Popen[bytes]]
+
+    def start(self, client_id: str) -> None:
+        log = (self.logs / f"{client_id}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fleet", "monitor", "--broker",
+             f"127.0.0.1:{self.broker.port}", "--db", str(self.db), "--client-id", client_id],
+            stdout=log, stderr=log, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        self.processes[client_id] = process
+        deadline = time.monotonic() + 20.0
+        while b"connected to the broker" not in (self.logs / f"{client_id}.log").read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"monitor {client_id} did not start; see {log.name}")
+            time.sleep(0.05)
+        time.sleep(0.3)  # its SUBSCRIBE follows the CONNACK
+
+    def kill(self, client_id: str) -> None:
+        self.processes[client_id].send_signal(signal.SIGKILL)
+        self.processes[client_id].wait(10)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(15)
+            if process.poll() is None:
+                process.kill()
+        self.processes.clear()
+
+
+@contextlib.contextmanager
+def monitors(broker: Mosquitto, workdir: Path, name: str, count: int) -> Iterator[Monitors]:
+    group = Monitors(broker, workdir / f"{name}.db", workdir, {})
+    try:
+        for n in range(1, count + 1):
+            group.start(f"{name}-{n}")
+        yield group
+    finally:
+        group.stop_all()
+
+
+def stored(db: Path) -> tuple[int, int]:
+    """(heartbeats, events) the store holds, read as the dashboard would, cheaply."""
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+        row = conn.execute("SELECT COALESCE(SUM(heartbeats), 0), COALESCE(SUM(events), 0)"
+                           " FROM terminals").fetchone()
+    return int(row[0]), int(row[1])
+
+
+def heartbeats(terminals: int, per: int, prefix: str) -> list[tuple[str, bytes]]:
+    devices = {"printer": DeviceReport(state="ok"), "card_reader": DeviceReport(state="ok")}
+    system = SystemFigures(cpu_pct=5.0, mem_pct=40.0, disk_free_mb=5000, temp_c=45.0)
+    return [(heartbeat_topic(f"{prefix}-{t:05d}"), encode(HeartbeatPayload(
+        seq=seq, interval_s=30.0, uptime_s=30.0 * seq, state="idle", version="1.0.0",
+        devices=devices, system=system, outbox=0, counters=Counters.zero())))
+        for seq in range(1, per + 1) for t in range(terminals)]
+
+
+def blast(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> float:
+    """Publish ``messages`` at QoS 0 as fast as one client can; the monotonic start time."""
+    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                         protocol=MQTTProtocolVersion.MQTTv5)
+    client.max_queued_messages_set(0)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    started = time.monotonic()
+    for topic, payload in messages:
+        client.publish(topic, payload, qos=0)
+    deadline = time.monotonic() + 60
+    while client.want_write() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.disconnect()
+    client.loop_stop()
+    return started
+
+
+def raw_rate(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> float:
+    """Messages a second a paho subscriber that only counts them takes in."""
+    got = 0
+    done = threading.Event()
+
+    def count(_c: paho.Client, _u: object, _m: paho.MQTTMessage) -> None:
+        nonlocal got
+        got += 1
+        if got == len(messages):
+            done.set()
+
+    subscribed = threading.Event()
+    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                         protocol=MQTTProtocolVersion.MQTTv5)
+    client.on_message = count
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    client.subscribe("$share/raw/kiosk/v1/+/heartbeat", qos=0)
+    subscribed.wait(10)
+    started = blast(broker, messages)
+    done.wait(INGEST_TIMEOUT_S)
+    took = time.monotonic() - started
+    client.disconnect()
+    client.loop_stop()
+    return got / took
+
+
+def monitor_rate(broker: Mosquitto, workdir: Path, name: str, instances: int,
+                 messages: list[tuple[str, bytes]]) -> float:
+    with monitors(broker, workdir, name, instances) as group:
+        started = blast(broker, messages)
+        deadline = started + INGEST_TIMEOUT_S
+        while stored(group.db)[0] < len(messages) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        took = time.monotonic() - started
+        return stored(group.db)[0] / took
+
+
+def ingest(workdir: Path, terminals: int, per: int, repeat: int) -> dict[str, float]:
+    rates: dict[str, list[float]] = {"raw": [], "monitor x1": [], "monitor x3": []}
+    with Mosquitto(max_queued_messages=0) as broker:  # no cap: the figure is speed, not drops
+        for run in range(repeat):
+            messages = heartbeats(terminals, per, f"I{run}")
+            rates["raw"].append(raw_rate(broker, messages))
+            rates["monitor x1"].append(monitor_rate(broker, workdir, f"one{run}", 1, messages))
+            rates["monitor x3"].append(monitor_rate(broker, workdir, f"three{run}", 3, messages))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def scale(workdir: Path, terminals: int, seconds: float, instances: int,
+          kill_one: bool) -> dict[str, object]:
+    name = f"fleet{instances}"
+    with Mosquitto(max_queued_messages=0) as broker, \
+            monitors(broker, workdir, name, instances) as group:
+        load = FleetLoad(LoadOptions(terminals=terminals, port=broker.port, interval_s=30.0,
+                                     seed=11, faults={"errand_failed": 6.0, "help": 2.0}))
+        loop = asyncio.new_event_loop()
+        runner = threading.Thread(target=loop.run_until_complete,
+                                  args=(load.run(duration_s=seconds),), daemon=True)
+        runner.start()
+        online_low = terminals
+        victim = f"{name}-1"
+        killed_at = None
+        started = time.monotonic()
+        while runner.is_alive():
+            time.sleep(1.0)
+            if load.up.is_set():
+                with contextlib.closing(sqlite3.connect(group.db, timeout=5)) as conn:
+                    # Online as the rule reads it: a birth and no offline status since.
+                    online = conn.execute("SELECT COUNT(*) FROM terminals WHERE online = 1"
+                                          ).fetchone()[0]
+                if time.monotonic() - started > 30:  # after the fleet is up
+                    online_low = min(online_low, int(online))
+            if kill_one and killed_at is None and time.monotonic() - started > seconds / 2:
+                group.kill(victim)
+                killed_at = time.monotonic()
+                time.sleep(3.0)
+                group.start(victim)  # as systemd restarts it: same client id, same session
+        runner.join()
+        sent = load.sent
+        deadline = time.monotonic() + 60
+        while stored(group.db) != (sent.heartbeat_total, sent.event_total) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        beats, events = stored(group.db)
+    return {"terminals": terminals, "instances": instances, "killed": kill_one,
+            "heartbeats sent": sent.heartbeat_total, "heartbeats stored": beats,
+            "events sent": sent.event_total, "events stored": events,
+            "lowest online during the run": online_low}
+
+
+def detection(keepalive_s: int) -> dict[str, float]:
+    """Seconds from a cut (FIN) and from a silent death until the store says offline."""
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp, Mosquitto() as broker:
+        db = Path(tmp) / "detect.db"
+        monitor = Monitor(MonitorSettings(host=broker.host, port=broker.port, batch_wait_s=0.02,
+                                          sweep_every_s=3600), FleetStore(db))
+        monitor.start()
+        monitor.wait_connected(10)
+        reader = FleetStore(db)
+        for case in ("cut", "silent"):
+            tid = f"D-{case}"
+            client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=tid,
+                                 protocol=MQTTProtocolVersion.MQTTv5)
+            offline = StatusPayload(online=False, bdseq=1, boot_id="b", version="1",
+                                    site="bench", started_at=utc_now())
+            client.will_set(status_topic(tid), encode(offline), qos=1, retain=True)
+            client.connect(broker.host, broker.port, keepalive=keepalive_s)
+            client.loop_start()
+            client.publish(status_topic(tid), encode(offline.model_copy(update={"online": True})),
+                           qos=1, retain=True).wait_for_publish(5)
+            while (v := reader.terminal(tid, utc_now())) is None or v.liveness is not \
+                    Liveness.ONLINE:
+                time.sleep(0.01)
+            client.loop_stop()  # no more reads, writes or pings from here
+            sock = client.socket()
+            began = time.monotonic()
+            if case == "cut" and isinstance(sock, socket.socket):
+                sock.close()
+            while reader.terminal(tid, utc_now()).liveness is not Liveness.OFFLINE:  # type: ignore[union-attr]
+                if time.monotonic() - began > 4 * keepalive_s + 10:
+                    break
+                time.sleep(0.01)
+            figures[case] = time.monotonic() - began
+            if case == "silent" and isinstance(sock, socket.socket):
+                sock.close()
+        monitor.stop()
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fleet",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--terminals", type=int, default=2000, help="ingest: terminal ids")
+    parser.add_argument("--per", type=int, default=10, help="ingest: heartbeats per terminal")
+    parser.add_argument("--repeat", type=int, default=3, help="ingest: runs (median)")
+    parser.add_argument("--fleet", type=int, default=10000, help="scale: virtual terminals")
+    parser.add_argument("--fleet-s", type=float, default=90.0, help="scale: seconds per run")
+    parser.add_argument("--keepalive", type=int, default=5, help="detection: MQTT keepalive")
+    parser.add_argument("--only", default="ingest,scale,detection")
+    args = parser.parse_args()
+    chosen = set(args.only.split(","))
+    raise_open_file_limit(args.fleet * 2 + 512)
+    status = 0
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-fleet-") as tmp:
+        workdir = Path(tmp)
+        if "ingest" in chosen:
+            rates = ingest(workdir, args.terminals, args.per, args.repeat)
+            ratio = rates["monitor x1"] / rates["raw"]
+            print(f"ingest of {args.terminals * args.per} heartbeats ({args.terminals} "
+                  f"terminals), median of {args.repeat}:")
+            for name, rate in rates.items():
+                print(f"  {name:12s} {rate:8.0f} messages/s")
+            verdict = "PASS" if ratio >= RATIO_GOAL else "FAIL"
+            print(f"  one monitor / raw subscriber = {ratio:.2f} (goal >= {RATIO_GOAL})  "
+                  f"{verdict}; three / one = {rates['monitor x3'] / rates['monitor x1']:.2f}")
+            status |= verdict != "PASS"
+        if "scale" in chosen:
+            for instances, kill in ((1, False), (3, True)):
+                result = scale(workdir, args.fleet, args.fleet_s, instances, kill)
+                exact = (result["events sent"] == result["events stored"])
+                print("scale: " + ", ".join(f"{k} {v}" for k, v in result.items())
+                      + f"  events exact: {exact}")
+                status |= not exact
+        if "detection" in chosen:
+            figures = detection(args.keepalive)
+            print(f"detection (keepalive {args.keepalive} s): cut connection -> offline "
+                  f"{figures['cut']:.2f} s; silent terminal -> offline {figures['silent']:.1f} s "
+                  f"(bound 1.5 x keepalive = {1.5 * args.keepalive:.1f} s); stale = 3 x "
+                  "interval after the last heartbeat, by rule")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
