@@ -5,10 +5,13 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: the PC/SC daemon with the vpcd virtual reader driver, a real MQTT broker,
 # a virtual X server for the UI, a CJK font, the headers pyscard builds against, and the speech
-# engine (espeak-ng; aplay from alsa-utils plays it; sox checks the simulator's WAV files).
+# engine (espeak-ng; aplay from alsa-utils plays it; sox checks the simulator's WAV files); for
+# the fleet side, promtool (prometheus) to test the alert rules and chromium for the dashboard's
+# browser test.
 DEB_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto xvfb xauth fonts-wqy-microhei
               libmtdev1 libgl1 libegl1 libgles2 build-essential python3-venv
-              espeak-ng alsa-utils sox)
+              espeak-ng alsa-utils sox
+              prometheus chromium)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
