@@ -27,6 +27,7 @@ from fleet.accounts import (
     token_digest,
 )
 from fleet.commands import DEFAULT_TTL_S, CommandError, CommandSender, build_commands
+from fleet.db import is_postgres, redacted
 from fleet.monitor import Monitor, MonitorSettings
 from fleet.store import FleetStore, StoreError
 
@@ -94,9 +95,16 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883),
                          help="host:port of the MQTT 5 broker (default 127.0.0.1:1883)")
     for sub in (monitor, cmd, serve, user_add, token_add):
-        sub.add_argument("--db", type=Path, default=Path("fleet.db"),
-                         help="the SQLite store (default ./fleet.db)")
+        sub.add_argument("--db", type=_store_target, default=Path("fleet.db"),
+                         help="the store: a SQLite file (default ./fleet.db), or a PostgreSQL"
+                              " database as postgresql://user@host/db, which several monitor"
+                              " instances share")
     return parser
+
+
+def _store_target(text: str) -> Path | str:
+    """A ``postgresql://`` URL as it is (a Path would fold its ``//``), anything else a file."""
+    return text if is_postgres(text) else Path(text)
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -136,7 +144,7 @@ def _send(args: argparse.Namespace) -> int:
     try:
         store = FleetStore(args.db)
     except (StoreError, OSError) as e:
-        print(f"cannot open the fleet store {args.db}: {e}", file=sys.stderr)
+        print(f"cannot open the fleet store {redacted(args.db)}: {e}", file=sys.stderr)
         return 2
     try:
         tids = _targets(args, store)
@@ -180,7 +188,7 @@ def _monitor(args: argparse.Namespace) -> int:
     try:
         store = FleetStore(args.db)
     except (StoreError, OSError) as e:
-        log.error("cannot open the fleet store %s: %s", args.db, e)
+        log.error("cannot open the fleet store %s: %s", redacted(args.db), e)
         return 2
     host, port = args.broker
     monitor = Monitor(MonitorSettings(host=host, port=port, client_id=args.client_id,
@@ -194,7 +202,8 @@ def _monitor(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     monitor.start()
-    log.info("monitor %s: broker %s:%d, store %s", args.client_id, host, port, args.db)
+    log.info("monitor %s: broker %s:%d, store %s", args.client_id, host, port,
+             redacted(args.db))
     while not done.wait(SUMMARY_EVERY_S):
         messages, rejected = monitor.counts.snapshot()
         log.info("so far: messages %s; refused %s", messages or "none", rejected or "none")
@@ -221,14 +230,14 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         store = FleetStore(args.db)
     except (StoreError, OSError, sqlite3.Error) as e:
-        log.error("cannot open the fleet store %s: %s", args.db, e)
+        log.error("cannot open the fleet store %s: %s", redacted(args.db), e)
         return 2
     host, port = args.broker
     app = create_app(store, WebSettings(broker=Broker(host, port),
                                         secure_cookies=args.secure_cookies,
                                         private_metrics=args.private_metrics, display_tz=tz))
-    log.info("dashboard on http://%s:%d, store %s, broker %s:%d", args.host, args.port, args.db,
-             host, port)
+    log.info("dashboard on http://%s:%d, store %s, broker %s:%d", args.host, args.port,
+             redacted(args.db), host, port)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="info",
                     timeout_keep_alive=5, timeout_graceful_shutdown=5, limit_concurrency=200)

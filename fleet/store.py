@@ -1,10 +1,19 @@
-"""The fleet's store: what every terminal last said, its events and a day of activity, in SQLite.
+"""The fleet's store: what every terminal last said, its events and a day of activity.
 
-One instance and zero set-up by default: a file the monitor creates and migrates itself. Writes
+SQLite by default (one instance and zero set-up: a file the monitor creates and migrates itself);
+PostgreSQL when given a ``postgresql://`` URL, which is what several monitor instances share. The
+logic is written once; ``fleet.db`` holds every difference between the two databases. Writes
 come in batches (``apply``: one transaction for a few hundred messages), because a fleet of ten
 thousand terminals at a 30 s interval sends over 300 heartbeats a second and one commit each would
-be the bottleneck. The SQL keeps to what PostgreSQL shares (``ON CONFLICT``, no SQLite-only
-types), so several monitor instances can later share one database.
+be the bottleneck.
+
+Several instances on one PostgreSQL database: a shared subscription deals a terminal's messages
+to any of them, so two batches may hold the same terminal at once. ``apply`` locks the batch's
+terminal rows first, in one statement and in the order of their ids (an upsert that inserts a
+missing row and locks an existing one without writing it), so a terminal's row is read, updated
+and written by one transaction at a time (no update lost, the heartbeat window exact) and two
+transactions never wait for each other in a circle. Migrations run under an advisory lock, and
+the alert sweep's lease is one row taken with a conditional update.
 
 Nothing personal is stored: the contract carries none, and ``contracts.mqtt`` has already refused
 any event field that looks personal before a record gets here.
@@ -17,7 +26,6 @@ import datetime as dt
 import enum
 import json
 import secrets
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +34,7 @@ from typing import Any
 from contracts.mqtt import CommandPayload, HeartbeatPayload
 from fleet.accounts import Role
 from fleet.alerts import Condition, RecentEvent, TerminalFacts
+from fleet.db import BUSY_TIMEOUT_S, Database, column_names, connect, redacted
 from fleet.ingest import Ack, Event, Heartbeat, Ota, Seen, Status
 from fleet.liveness import DEFAULT_INTERVAL_S, Liveness, Presence
 from fleet.seq_window import SeqWindow, Verdict
@@ -33,8 +42,7 @@ from fleet.seq_window import SeqWindow, Verdict
 SCHEMA_VERSION = 4
 # The dashboard's chart of a terminal's last day: heartbeats and sessions in buckets this long.
 ACTIVITY_BUCKET_S = 300
-# How long SQLite waits for another writer (the dashboard reading, a second process) to finish.
-BUSY_TIMEOUT_S = 5.0
+__all__ = ["BUSY_TIMEOUT_S", "SCHEMA_VERSION", "FleetStore", "StoreError"]
 
 _SCHEMA_V1 = """
 CREATE TABLE terminals (
@@ -289,36 +297,42 @@ _SAVE_TERMINAL = (
     f"INSERT INTO terminals (tid, {', '.join(_SAVED_COLUMNS)})"
     f" VALUES (?, {', '.join('?' for _ in _SAVED_COLUMNS)}) ON CONFLICT (tid) DO UPDATE SET"
     f" {', '.join(f'{c} = excluded.{c}' for c in _SAVED_COLUMNS)}")
+# Each of a batch's terminals, in id order: its row inserted if missing, locked if not (on
+# PostgreSQL ``DO UPDATE ... WHERE false`` locks the row and writes nothing; SQLite's write lock
+# is already the whole file's). Until the transaction ends no other instance touches the row.
+_LOCK_TERMINAL = ("INSERT INTO terminals (tid, interval_s) VALUES (?, ?)"
+                  " ON CONFLICT (tid) DO UPDATE SET tid = excluded.tid WHERE false")
 # Terminal ids per IN (...) list: SQLite allows 32,766 parameters; a batch has a few hundred.
 _IN_LIST_MAX = 500
 
 
 class FleetStore:
-    """The store over one SQLite file; one connection, for one thread: the monitor's writer has
-    its own, and a reader (the dashboard, a test) opens another on the same file."""
+    """The store over a SQLite file or a PostgreSQL database (``postgresql://user@host/db``);
+    one connection: the monitor's writer has its own, and a reader (the dashboard, a test) opens
+    another on the same file or database."""
 
     def __init__(self, path: Path | str) -> None:
-        self._db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")  # readers (the dashboard) never block ingest
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, never torn
-        self._migrate()
+        try:
+            self._db: Database = connect(path)
+        except Exception as e:  # sqlite3.Error, psycopg.Error: the CLI says which store and why
+            raise StoreError(f"cannot open {redacted(path)}: {e}") from e
+        try:
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> Iterator[Database]:
+        with self._db.transaction() as db:
+            yield db
 
     def _migrate(self) -> None:
         with self._transaction() as db:
+            db.lock_for_migration()  # PostgreSQL: instances starting together migrate once
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = db.execute("SELECT version FROM schema_version").fetchone()
             version = 0 if row is None else int(row[0])
@@ -327,7 +341,7 @@ class FleetStore:
                                  f"{SCHEMA_VERSION}: upgrade the fleet tools")
             for step in _MIGRATIONS[version:]:
                 for statement in filter(str.strip, step.split(";")):
-                    db.execute(statement)
+                    db.execute(db.ddl(statement))
             if row is None:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
             else:
@@ -344,39 +358,42 @@ class FleetStore:
         """
         result = BatchResult()
         with self._transaction() as db:
-            rows = self._load_rows(db, {record.tid for record in batch})
+            tids = sorted({record.tid for record in batch})
+            db.executemany(_LOCK_TERMINAL, [(tid, DEFAULT_INTERVAL_S) for tid in tids])
+            rows = self._load_rows(db, tids)
             activity: dict[tuple[str, float], list[int]] = {}
             for record in batch:
                 self._apply_one(db, rows[record.tid], record, result, activity)
             db.executemany(
                 "INSERT INTO activity (tid, bucket, heartbeats, sessions) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (tid, bucket) DO UPDATE SET heartbeats = activity.heartbeats"
-                " + excluded.heartbeats, sessions = MAX(activity.sessions, excluded.sessions)",
+                " + excluded.heartbeats, sessions = GREATEST(activity.sessions, excluded.sessions)",
                 [(tid, bucket, beats, sessions)
                  for (tid, bucket), (beats, sessions) in activity.items()])
             self._save_rows(db, rows)
             result.terminals = set(rows)
         return result
 
-    def _load_rows(self, db: sqlite3.Connection, tids: set[str]) -> dict[str, _Row]:
+    def _load_rows(self, db: Database, tids: list[str]) -> dict[str, _Row]:
+        """The batch's terminal rows (locked, each there: ``_LOCK_TERMINAL`` inserted any
+        missing)."""
         rows: dict[str, _Row] = {}
-        ordered = sorted(tids)
-        for start in range(0, len(ordered), _IN_LIST_MAX):
-            chunk = ordered[start:start + _IN_LIST_MAX]
+        for start in range(0, len(tids), _IN_LIST_MAX):
+            chunk = tids[start:start + _IN_LIST_MAX]
             cursor = db.execute(f"SELECT * FROM terminals WHERE tid IN"
                                 f" ({', '.join('?' for _ in chunk)})", chunk)
-            names = [c[0] for c in cursor.description]
+            names = column_names(cursor)
             for found in cursor:
                 values = dict(zip(names, found, strict=True))
                 rows[values["tid"]] = _Row(
                     _presence(values), SeqWindow.from_stored(values["hb_top"], values["hb_seen"]),
                     values)
-        for tid in tids - rows.keys():
+        for tid in set(tids) - rows.keys():
             rows[tid] = _Row(Presence(), SeqWindow(),
                              {"heartbeats": 0, "events": 0, "duplicates": 0})
         return rows
 
-    def _apply_one(self, db: sqlite3.Connection, row: _Row, record: Seen, result: BatchResult,
+    def _apply_one(self, db: Database, row: _Row, record: Seen, result: BatchResult,
                    activity: dict[tuple[str, float], list[int]]) -> None:
         match record:
             case Status(payload=status):
@@ -435,7 +452,7 @@ class FleetStore:
                 row.values["ota"] = ota.model_dump_json()
 
     @staticmethod
-    def _save_rows(db: sqlite3.Connection, rows: dict[str, _Row]) -> None:
+    def _save_rows(db: Database, rows: dict[str, _Row]) -> None:
         params = []
         for tid, row in rows.items():
             p, beat = row.presence, row.latest
@@ -489,12 +506,12 @@ class FleetStore:
             for key, condition in wanted.items():
                 if key in active:
                     continue
-                cursor = db.execute(
+                (alert_id,) = db.execute(
                     "INSERT INTO alerts (tid, site, cause, severity, detail, state, opened_at)"
-                    " VALUES (?, ?, ?, ?, ?, 'open', ?)",
+                    " VALUES (?, ?, ?, ?, ?, 'open', ?) RETURNING id",
                     (condition.tid, sites.get(condition.tid), str(condition.cause),
-                     str(condition.severity), condition.detail, _epoch(now)))
-                opened_ids.append(cursor.lastrowid)
+                     str(condition.severity), condition.detail, _epoch(now))).fetchone()
+                opened_ids.append(int(alert_id))
             gone = [a.id for key, a in active.items() if key not in wanted]
             for alert_id in gone:
                 db.execute("UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE id = ?",
@@ -523,7 +540,7 @@ class FleetStore:
                             (str(state),))
 
     @staticmethod
-    def _alerts(db: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[AlertView]:
+    def _alerts(db: Database, where: str, params: Sequence[Any]) -> list[AlertView]:
         rows = db.execute(
             "SELECT id, tid, site, cause, severity, detail, state, opened_at, acked_at, acked_by,"
             f" resolved_at FROM alerts {where}", tuple(params))
@@ -558,7 +575,7 @@ class FleetStore:
     def terminals(self, now: dt.datetime) -> list[TerminalView]:
         """Every terminal known, by id, with its liveness at ``now``."""
         cursor = self._db.execute("SELECT * FROM terminals ORDER BY tid")
-        names = [c[0] for c in cursor.description]
+        names = column_names(cursor)
         return [self._view(dict(zip(names, found, strict=True)), now) for found in cursor]
 
     def terminal(self, tid: str, now: dt.datetime) -> TerminalView | None:
@@ -566,7 +583,7 @@ class FleetStore:
         found = cursor.fetchone()
         if found is None:
             return None
-        return self._view(dict(zip([c[0] for c in cursor.description], found, strict=True)), now)
+        return self._view(dict(zip(column_names(cursor), found, strict=True)), now)
 
     def events(self, tid: str, limit: int = 50) -> list[EventView]:
         """A terminal's latest events, newest first."""

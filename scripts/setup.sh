@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 # Debian packages: the PC/SC daemon with the vpcd virtual reader driver, a real MQTT broker,
 # a virtual X server for the UI, a CJK font, the headers pyscard builds against, and the speech
 # engine (espeak-ng; aplay from alsa-utils plays it; sox checks the simulator's WAV files); for
-# the fleet side, promtool (prometheus) to test the alert rules and chromium for the dashboard's
-# browser test.
+# the fleet side, promtool (prometheus) to test the alert rules, chromium for the dashboard's
+# browser test, and PostgreSQL (initdb, pg_ctl: the fleet tests and bench start throwaway
+# clusters of their own; the system cluster the package creates is not used).
 DEB_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto xvfb xauth fonts-wqy-microhei
               libmtdev1 libgl1 libegl1 libgles2 build-essential python3-venv
               espeak-ng alsa-utils sox
-              prometheus chromium)
+              prometheus chromium postgresql)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -1,9 +1,11 @@
 """The fleet store: what each terminal last said, every heartbeat and event counted once, a late
-Will ignored, the schema created and refused when newer than the code."""
+Will ignored, the schema created and refused when newer than the code; each on SQLite and on
+PostgreSQL (PostgreSQL's own cases, several instances at once, are in test_pg_store.py)."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +18,11 @@ from fleet.store import SCHEMA_VERSION, FleetStore, StoreError
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FleetStore:
-    return FleetStore(tmp_path / "fleet.db")
+def store(store_target: Path | str) -> Iterator[FleetStore]:
+    """On SQLite and on PostgreSQL alike (``store_target`` in conftest.py)."""
+    opened = FleetStore(store_target)
+    yield opened
+    opened.close()
 
 
 def test_a_birth_and_heartbeats_show_the_terminal_online_with_its_figures(
