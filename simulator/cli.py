@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from simulator.automation_client import AutomationError
 from simulator.display import parse_size
 from simulator.fleet_load import main as fleet_main
+from simulator.fleet_side import DASHBOARD_PORT, FleetSide
 from simulator.hub_records import SPECIAL_PEOPLE
 from simulator.panel import (
     BackendError,
@@ -43,8 +44,9 @@ DEFAULT_PERSON = SAMPLE_PEOPLE[0]
 class RigBackend:
     """The control panel's operations, wired to the rig's virtual devices and the terminal."""
 
-    def __init__(self, rig: SimulatorRig) -> None:
+    def __init__(self, rig: SimulatorRig, fleet: FleetSide | None = None) -> None:
         self._rig = rig
+        self._fleet = fleet
 
     def terminal_zone(self) -> ZoneInfo:
         # The config the rig wrote for the terminal, so the panel shows the zone the terminal
@@ -129,7 +131,7 @@ class RigBackend:
         card = slot.card if slot is not None else None
         hub_mode, hub_delay_s = self._rig.hub.fault if self._rig.hub else ("external", 0.0)
         pulled_at = slot.pulled_mid_read_at if slot is not None else None
-        return {
+        summary: DeviceSummary = {
             "card_present": card is not None,
             "card_kind": card.kind if card is not None else None,
             "card_pull_armed": slot.pull_armed if slot is not None else False,
@@ -140,6 +142,10 @@ class RigBackend:
             "broker_up": self._rig.broker.running if self._rig.broker else True,
             "pcscd_up": pcscd_answering(),
         }
+        if self._fleet is not None:
+            summary["fleet_url"] = self._fleet.url
+            summary["fleet_token"] = self._fleet.token
+        return summary
 
     def presets(self) -> list[PresetPerson]:
         specials: list[PresetPerson] = [
@@ -232,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--heartbeat", type=int, default=30, metavar="SECONDS",
                         help="seconds between the terminal's MQTT heartbeats, 1 to 3600 "
                         "(default: %(default)s)")
+    parser.add_argument("--fleet-port", type=int, default=DASHBOARD_PORT, metavar="PORT",
+                        help="port of the fleet dashboard, http://127.0.0.1:PORT/ (default: "
+                        "%(default)s)")
+    parser.add_argument("--virtual-terminals", type=int, default=5, metavar="N",
+                        help="virtual terminals beside the real one, so the fleet dashboard is "
+                        "not empty (default: %(default)s)")
+    parser.add_argument("--no-fleet", action="store_true",
+                        help="start no fleet monitor, dashboard or virtual terminals (default: "
+                        "they start, the store and the dev token under WORKDIR/fleet/)")
     parser.add_argument("--card", metavar="ID_NUMBER[:NAME]",
                         help="insert a social security card with this holder at start; NAME "
                         "defaults to 张三 (default: the slot starts empty)")
@@ -272,11 +287,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     panel: ControlPanel | None = None
+    fleet: FleetSide | None = None
     log.info("starting the simulator in %s", rig.workdir)
     try:
         try:
             rig.start()
-            panel = ControlPanel(RigBackend(rig), port=args.panel_port)
+            if not args.no_fleet:
+                fleet = FleetSide(rig.workdir, rig.broker_address, port=args.fleet_port,
+                                  virtual_terminals=args.virtual_terminals)
+                fleet.start()
+            panel = ControlPanel(RigBackend(rig, fleet), port=args.panel_port)
             panel.start()
         except (AutomationError, OSError, RuntimeError) as e:
             print(f"kiosk-sim: {e}", file=sys.stderr)
@@ -292,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  Hub:             {rig.hub_url}\n"
             f"  Broker:          mqtt://{rig.broker_address[0]}:{rig.broker_address[1]}\n"
             f"  Receipts:        {rig.workdir / 'receipts'}\n"
-            f"  Terminal log:    {rig.workdir / 'terminal.log'}\n\n"
+            f"  Terminal log:    {rig.workdir / 'terminal.log'}\n"
+            + (f"  Fleet dashboard: {fleet.url}  (user dev, password: the token in "
+               f"{fleet.token_path})\n" if fleet is not None else "")
+            + "\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )
@@ -307,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if panel is not None:
             panel.stop()
+        if fleet is not None:
+            fleet.stop()
         rig.stop()
     return 0
 

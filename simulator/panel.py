@@ -97,6 +97,9 @@ class DeviceSummary(TypedDict):
     card_pull_armed: NotRequired[bool]
     card_pulled_at: NotRequired[str | None]
     card_pulled_at_local: NotRequired[str | None]
+    # The fleet dashboard beside the terminal, and the development operator's token (DESIGN 13).
+    fleet_url: NotRequired[str]
+    fleet_token: NotRequired[str]
 
 
 class BackendError(Exception):
