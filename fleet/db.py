@@ -155,9 +155,10 @@ _PLACEHOLDER = re.compile(r"\?")
 
 
 class PostgresDatabase(Database):
-    """psycopg 3 in autocommit mode; a connection found closed or broken (the server restarted,
-    the network dropped it) is opened again before the next statement, and a transaction it broke
-    fails as a whole, for the caller (the monitor) to try again."""
+    """psycopg 3 in autocommit mode. A connection found closed or broken (the server restarted,
+    the network dropped it) is opened again: a read, or a transaction's BEGIN, that finds it
+    dropped runs once more on a new one; a transaction it breaks in the middle fails as a whole,
+    for the caller (the monitor) to try again."""
 
     postgres = True
 
@@ -188,7 +189,19 @@ class PostgresDatabase(Database):
     def _sql(sql: str) -> str:
         return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
 
+    def _lost(self, conn: psycopg.Connection[Any], error: Exception) -> bool:
+        """Whether ``error`` was the connection dropping (a server restart, a failover) outside
+        a transaction: then the statement may run once more on a new connection."""
+        return (isinstance(error, self._psycopg.OperationalError) and not self._in_transaction
+                and (conn.closed or conn.broken))
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        conn = self._connection()
+        try:
+            return conn.execute(self._sql(sql), tuple(params))
+        except Exception as e:
+            if not self._lost(conn, e):
+                raise
         return self._connection().execute(self._sql(sql), tuple(params))
 
     def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
@@ -200,7 +213,13 @@ class PostgresDatabase(Database):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Database]:
         conn = self._connection()
-        conn.execute("BEGIN")
+        try:
+            conn.execute("BEGIN")
+        except Exception as e:
+            if not self._lost(conn, e):
+                raise
+            conn = self._connection()
+            conn.execute("BEGIN")
         self._in_transaction = True
         try:
             yield self
