@@ -206,6 +206,11 @@ class VirtualTerminal:
         self.client.disconnect()
         self.online = False
 
+    @property
+    def sending(self) -> bool:
+        """Messages published and not yet out (a heartbeat unwritten, an event not PUBACKed)."""
+        return bool(self._sending)
+
     def new_boot(self) -> None:
         self.boot_id = uuid.uuid4().hex
         self.started_at = utc_now()
@@ -395,6 +400,19 @@ class FleetLoad:
             await asyncio.sleep(1.0)
 
     async def _goodbye_all(self) -> None:
+        # Terminals still away come back first: an event in flight when a cable was cut may
+        # have reached the broker without its PUBACK reaching us, and only the reconnection
+        # sends it again and hears the PUBACK. Then what is still on its way (an event awaiting
+        # its PUBACK would be stored by the fleet side but never counted here), then goodbyes.
+        now = time.monotonic()
+        for index, terminal in enumerate(self.terminals):
+            if not terminal.online and terminal.back_at is not None:
+                self._connect(index, now)
+        deadline = time.monotonic() + 5.0
+        while not all(t.online for t in self.terminals) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        while any(t.online and t.sending for t in self.terminals) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         for terminal in self.terminals:
             if terminal.online:
                 terminal.goodbye()

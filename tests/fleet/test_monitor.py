@@ -246,3 +246,39 @@ def test_the_monitor_opens_an_alert_for_a_printer_out_of_paper(broker: Mosquitto
         terminal.disconnect()
     finally:
         monitor.stop()
+
+
+def test_a_broker_restart_is_ridden_out_and_nothing_sent_after_it_is_lost(tmp_path: Path) -> None:
+    with Mosquitto(persistent=True) as broker:
+        store = FleetStore(tmp_path / "fleet.db")
+        monitor = start_monitor(broker, tmp_path / "fleet.db", reconnect_max_s=1)
+        try:
+            broker.restart()  # the monitor's connection drops; paho reconnects by itself
+            assert monitor.wait_connected(WAIT_S), "the monitor did not come back"
+            terminal = terminal_client(broker, "kiosk-0009")
+            for seq in range(1, 6):
+                publish(terminal, event_topic("kiosk-0009"), encode(event(seq)))
+            until(lambda: (v := store.terminal("kiosk-0009", utc_now())) is not None
+                  and v.events == 5, "the events sent after the restart")
+            terminal.disconnect()
+        finally:
+            monitor.stop()
+
+
+def test_events_sent_while_the_only_monitor_is_down_wait_for_it(broker: Mosquitto,
+                                                                 tmp_path: Path) -> None:
+    # Its session outlives it (session expiry): a restarted monitor with the same client id
+    # gets the QoS 1 events queued meanwhile, as systemd restarting it after a crash would.
+    store = FleetStore(tmp_path / "fleet.db")
+    first = start_monitor(broker, tmp_path / "fleet.db", "monitor-a")
+    first.stop()
+    terminal = terminal_client(broker, "kiosk-0010")
+    for seq in range(1, 8):
+        publish(terminal, event_topic("kiosk-0010"), encode(event(seq)))
+    again = start_monitor(broker, tmp_path / "fleet.db", "monitor-a")
+    try:
+        until(lambda: (v := store.terminal("kiosk-0010", utc_now())) is not None
+              and v.events == 7, "the events queued while the monitor was down")
+        terminal.disconnect()
+    finally:
+        again.stop()
