@@ -61,6 +61,8 @@ class MonitorSettings:
     burst: int = 50
     retry_s: float = 1.0  # between attempts to write a batch while the database is away
     sweep_every_s: float = SWEEP_EVERY_S  # the alert rules, by whichever instance holds the lease
+    keep_days: float = 30.0  # events, activity and acks kept this long (the lease holder prunes)
+    prune_every_s: float = 3600.0
     reconnect_max_s: int = 30
 
 
@@ -143,6 +145,7 @@ class Monitor:
         self._idle.set()
         self._connected = threading.Event()
         self._refusal_logged: dict[str, float] = {}
+        self._next_prune = time.monotonic()  # the lease holder prunes at once, then hourly
         self._writer = threading.Thread(target=self._write_loop, name="fleet-writer", daemon=True)
         self._client = self._make_client()
 
@@ -279,8 +282,15 @@ class Monitor:
                 self._ack(self._client, arrival.mid, arrival.qos)
 
     def _sweep(self) -> None:
+        now = self._clock()
         try:
-            sweep_if_holder(self._store, self._settings.client_id, self._clock())
+            holder = sweep_if_holder(self._store, self._settings.client_id, now) is not None
+            if holder and time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + self._settings.prune_every_s
+                gone = self._store.prune(now - dt.timedelta(days=self._settings.keep_days))
+                if gone:
+                    log.info("pruned %d rows older than %g days", gone,
+                             self._settings.keep_days)
         except Exception as e:  # the database away: the next sweep tries again
             log.error("alert sweep failed (%s: %s)", type(e).__name__, e)
 

@@ -17,7 +17,7 @@ from fleet_support import event, heartbeat, status
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from contracts.mqtt import encode, event_topic, heartbeat_topic, status_topic, utc_now
-from fleet.ingest import Seen
+from fleet.ingest import Event, Seen
 from fleet.liveness import Liveness
 from fleet.monitor import Monitor, MonitorSettings
 from fleet.store import BatchResult, FleetStore
@@ -282,3 +282,15 @@ def test_events_sent_while_the_only_monitor_is_down_wait_for_it(broker: Mosquitt
         terminal.disconnect()
     finally:
         again.stop()
+
+
+def test_the_lease_holder_prunes_what_is_older_than_the_kept_days(broker: Mosquitto,
+                                                                  tmp_path: Path) -> None:
+    store = FleetStore(tmp_path / "fleet.db")
+    old = utc_now() - dt.timedelta(days=40)
+    store.apply([Event("kiosk-0011", event(1), old), Event("kiosk-0011", event(2), utc_now())])
+    monitor = start_monitor(broker, tmp_path / "fleet.db", sweep_every_s=0.1, keep_days=30)
+    try:
+        until(lambda: [e.seq for e in store.events("kiosk-0011")] == [2], "the old event pruned")
+    finally:
+        monitor.stop()
