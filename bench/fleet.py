@@ -1,13 +1,16 @@
 """Fleet side: how fast the monitor takes messages in, against a raw subscriber in the same run,
 with 1 and 3 instances; a large virtual fleet counted exactly; how soon a dead terminal shows.
 
-    .venv/bin/python -m bench.fleet [--terminals 2000] [--per 10] [--fleet 10000]
-                                    [--fleet-s 90] [--keepalive 5]
+    .venv/bin/python -m bench.fleet [--db sqlite|postgresql] [--terminals 2000] [--per 10]
+                                    [--fleet 10000] [--fleet-s 90] [--keepalive 5]
+
+``--db postgresql`` runs ingest and scale on PostgreSQL: a throwaway cluster the bench starts
+itself (``initdb`` in a temporary directory, fsync on, a Unix socket), a database per run.
 
 1. Ingest. ``terminals x per`` heartbeats (pre-encoded, contract v1) are published as fast as one
    client can on a fresh mosquitto, and timed until the last one is in: for a raw paho subscriber
    that only counts them (the baseline), for one ``kiosk-fleet monitor`` process (stored and
-   committed, read back from its SQLite file), and for three on the same shared subscription and
+   committed, read back from its store), and for three on the same shared subscription and
    store. Goal: one monitor at least 0.6 times the raw subscriber's rate. Medians of ``--repeat``.
 2. Scale. ``--fleet`` virtual terminals (``kiosk-sim fleet``, one process) at a 30 s interval for
    ``--fleet-s`` seconds against 1 monitor, then against 3 of which one is killed (SIGKILL) half way
@@ -27,7 +30,6 @@ import contextlib
 import os
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -53,6 +55,8 @@ from contracts.mqtt import (
     status_topic,
     utc_now,
 )
+from fleet.db import connect
+from fleet.db_cluster import ThrowawayCluster, throwaway_cluster
 from fleet.liveness import Liveness
 from fleet.monitor import Monitor, MonitorSettings
 from fleet.store import FleetStore
@@ -68,15 +72,19 @@ class Monitors:
     """``kiosk-fleet monitor`` processes sharing one store and one subscription group."""
 
     broker: Mosquitto
-    db: Path
+    db: Path | str
     logs: Path
     processes: dict[str, subprocess.Popen[bytes]]
+    group: str = "fleet"
 
     def start(self, client_id: str) -> None:
         log = (self.logs / f"{client_id}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "fleet", "monitor", "--broker",
-             f"127.0.0.1:{self.broker.port}", "--db", str(self.db), "--client-id", client_id],
+             f"127.0.0.1:{self.broker.port}", "--db", str(self.db), "--client-id", client_id,
+             # A group per run: the sessions of an earlier run's stopped monitors live on in the
+             # broker (an hour's expiry), and a shared subscription deals messages to them too.
+             "--group", self.group],
             stdout=log, stderr=log, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
         self.processes[client_id] = process
         deadline = time.monotonic() + 20.0
@@ -102,9 +110,27 @@ class Monitors:
         self.processes.clear()
 
 
+@dataclass
+class Backend:
+    """Where each run's store goes: a SQLite file in the work directory, or a new database in
+    the bench's own PostgreSQL cluster."""
+
+    workdir: Path
+    cluster: ThrowawayCluster | None = None
+
+    @property
+    def name(self) -> str:
+        return "sqlite" if self.cluster is None else "postgresql"
+
+    def store(self, name: str) -> Path | str:
+        if self.cluster is None:
+            return self.workdir / f"{name}.db"
+        return self.cluster.create_database(name)
+
+
 @contextlib.contextmanager
-def monitors(broker: Mosquitto, workdir: Path, name: str, count: int) -> Iterator[Monitors]:
-    group = Monitors(broker, workdir / f"{name}.db", workdir, {})
+def monitors(broker: Mosquitto, backend: Backend, name: str, count: int) -> Iterator[Monitors]:
+    group = Monitors(broker, backend.store(name), backend.workdir, {}, group=name)
     try:
         for n in range(1, count + 1):
             group.start(f"{name}-{n}")
@@ -113,12 +139,20 @@ def monitors(broker: Mosquitto, workdir: Path, name: str, count: int) -> Iterato
         group.stop_all()
 
 
-def stored(db: Path) -> tuple[int, int]:
+def query(db: Path | str, sql: str) -> tuple[int, ...]:
+    """One row of integers from the store, on a connection of its own (as the dashboard's)."""
+    conn = connect(db)
+    try:
+        return tuple(int(v) for v in conn.execute(sql).fetchone())
+    finally:
+        conn.close()
+
+
+def stored(db: Path | str) -> tuple[int, int]:
     """(heartbeats, events) the store holds, read as the dashboard would, cheaply."""
-    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-        row = conn.execute("SELECT COALESCE(SUM(heartbeats), 0), COALESCE(SUM(events), 0)"
-                           " FROM terminals").fetchone()
-    return int(row[0]), int(row[1])
+    beats, events = query(db, "SELECT COALESCE(SUM(heartbeats), 0), COALESCE(SUM(events), 0)"
+                              " FROM terminals")
+    return beats, events
 
 
 def heartbeats(terminals: int, per: int, prefix: str) -> list[tuple[str, bytes]]:
@@ -176,9 +210,9 @@ def raw_rate(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> float:
     return got / took
 
 
-def monitor_rate(broker: Mosquitto, workdir: Path, name: str, instances: int,
+def monitor_rate(broker: Mosquitto, backend: Backend, name: str, instances: int,
                  messages: list[tuple[str, bytes]]) -> float:
-    with monitors(broker, workdir, name, instances) as group:
+    with monitors(broker, backend, name, instances) as group:
         started = blast(broker, messages)
         deadline = started + INGEST_TIMEOUT_S
         while stored(group.db)[0] < len(messages) and time.monotonic() < deadline:
@@ -187,22 +221,22 @@ def monitor_rate(broker: Mosquitto, workdir: Path, name: str, instances: int,
         return stored(group.db)[0] / took
 
 
-def ingest(workdir: Path, terminals: int, per: int, repeat: int) -> dict[str, float]:
+def ingest(backend: Backend, terminals: int, per: int, repeat: int) -> dict[str, float]:
     rates: dict[str, list[float]] = {"raw": [], "monitor x1": [], "monitor x3": []}
     with Mosquitto(max_queued_messages=0) as broker:  # no cap: the figure is speed, not drops
         for run in range(repeat):
             messages = heartbeats(terminals, per, f"I{run}")
             rates["raw"].append(raw_rate(broker, messages))
-            rates["monitor x1"].append(monitor_rate(broker, workdir, f"one{run}", 1, messages))
-            rates["monitor x3"].append(monitor_rate(broker, workdir, f"three{run}", 3, messages))
+            rates["monitor x1"].append(monitor_rate(broker, backend, f"one{run}", 1, messages))
+            rates["monitor x3"].append(monitor_rate(broker, backend, f"three{run}", 3, messages))
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
-def scale(workdir: Path, terminals: int, seconds: float, instances: int,
+def scale(backend: Backend, terminals: int, seconds: float, instances: int,
           kill_one: bool) -> dict[str, object]:
     name = f"fleet{instances}"
     with Mosquitto(max_queued_messages=0) as broker, \
-            monitors(broker, workdir, name, instances) as group:
+            monitors(broker, backend, name, instances) as group:
         load = FleetLoad(LoadOptions(terminals=terminals, port=broker.port, interval_s=30.0,
                                      seed=11, faults={"errand_failed": 6.0, "help": 2.0}))
         loop = asyncio.new_event_loop()
@@ -216,11 +250,9 @@ def scale(workdir: Path, terminals: int, seconds: float, instances: int,
         while runner.is_alive():
             time.sleep(1.0)
             if load.up.is_set():
-                with contextlib.closing(sqlite3.connect(group.db, timeout=5)) as conn:
-                    # Online as the rule reads it: a birth and no offline status since.
-                    online = conn.execute("SELECT COUNT(*) FROM terminals WHERE online = 1"
-                                          ).fetchone()[0]
-                if time.monotonic() - started > 30:  # after the fleet is up
+                # Online as the rule reads it: a birth and no offline status since.
+                (online,) = query(group.db, "SELECT COUNT(*) FROM terminals WHERE online = 1")
+                if 30 < time.monotonic() - started < seconds - 2:  # up, not yet saying goodbye
                     online_low = min(online_low, int(online))
             if kill_one and killed_at is None and time.monotonic() - started > seconds / 2:
                 group.kill(victim)
@@ -234,10 +266,19 @@ def scale(workdir: Path, terminals: int, seconds: float, instances: int,
                 and time.monotonic() < deadline:
             time.sleep(0.2)
         beats, events = stored(group.db)
+        # After the run every terminal said goodbye (a retained offline status), taken by every
+        # instance: all offline, and as many rows as terminals.
+        deadline = time.monotonic() + 30
+        while (states := query(group.db, "SELECT COUNT(*), COALESCE(SUM(online), 0)"
+                                         " FROM terminals"))[1] > 0 \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (repeats,) = query(group.db, "SELECT COALESCE(SUM(duplicates), 0) FROM terminals")
     return {"terminals": terminals, "instances": instances, "killed": kill_one,
             "heartbeats sent": sent.heartbeat_total, "heartbeats stored": beats,
             "events sent": sent.event_total, "events stored": events,
-            "lowest online during the run": online_low}
+            "repeats refused": repeats, "lowest online during the run": online_low,
+            "rows": states[0], "online after goodbye": states[1]}
 
 
 def detection(keepalive_s: int) -> dict[str, float]:
@@ -290,14 +331,20 @@ def main() -> int:
     parser.add_argument("--fleet-s", type=float, default=90.0, help="scale: seconds per run")
     parser.add_argument("--keepalive", type=int, default=5, help="detection: MQTT keepalive")
     parser.add_argument("--only", default="ingest,scale,detection")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the store of ingest and scale (postgresql: a throwaway cluster)")
     args = parser.parse_args()
     chosen = set(args.only.split(","))
     raise_open_file_limit(args.fleet * 2 + 512)
     status = 0
-    with tempfile.TemporaryDirectory(prefix="kiosk-bench-fleet-") as tmp:
-        workdir = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-fleet-") as tmp, \
+            contextlib.ExitStack() as stack:
+        backend = Backend(Path(tmp))
+        if args.db == "postgresql" and chosen & {"ingest", "scale"}:
+            backend.cluster = stack.enter_context(throwaway_cluster(durable=True))
+        print(f"store: {backend.name}")
         if "ingest" in chosen:
-            rates = ingest(workdir, args.terminals, args.per, args.repeat)
+            rates = ingest(backend, args.terminals, args.per, args.repeat)
             ratio = rates["monitor x1"] / rates["raw"]
             print(f"ingest of {args.terminals * args.per} heartbeats ({args.terminals} "
                   f"terminals), median of {args.repeat}:")
@@ -309,10 +356,13 @@ def main() -> int:
             status |= verdict != "PASS"
         if "scale" in chosen:
             for instances, kill in ((1, False), (3, True)):
-                result = scale(workdir, args.fleet, args.fleet_s, instances, kill)
-                exact = (result["events sent"] == result["events stored"])
+                result = scale(backend, args.fleet, args.fleet_s, instances, kill)
+                exact = (result["events sent"] == result["events stored"]
+                         and result["online after goodbye"] == 0
+                         and result["rows"] == args.fleet
+                         and result["lowest online during the run"] == args.fleet)
                 print("scale: " + ", ".join(f"{k} {v}" for k, v in result.items())
-                      + f"  events exact: {exact}")
+                      + f"  events exact, states right: {exact}")
                 status |= not exact
         if "detection" in chosen:
             figures = detection(args.keepalive)

@@ -293,15 +293,19 @@ _PLAIN_COLUMNS = ("site", "version", "state", "uptime_s", "outbox", "ota", "hear
                   "events", "duplicates")
 _SAVED_COLUMNS = (*_PLAIN_COLUMNS, "devices", "system", "counters", "online", "bdseq",
                   "boot_id", "status_since", "last_heartbeat", "interval_s", "hb_top", "hb_seen")
-_SAVE_TERMINAL = (
-    f"INSERT INTO terminals (tid, {', '.join(_SAVED_COLUMNS)})"
-    f" VALUES (?, {', '.join('?' for _ in _SAVED_COLUMNS)}) ON CONFLICT (tid) DO UPDATE SET"
-    f" {', '.join(f'{c} = excluded.{c}' for c in _SAVED_COLUMNS)}")
+_SAVE_TERMINAL = (("tid", *_SAVED_COLUMNS),
+                  f"ON CONFLICT (tid) DO UPDATE SET"
+                  f" {', '.join(f'{c} = excluded.{c}' for c in _SAVED_COLUMNS)}")
 # Each of a batch's terminals, in id order: its row inserted if missing, locked if not (on
 # PostgreSQL ``DO UPDATE ... WHERE false`` locks the row and writes nothing; SQLite's write lock
 # is already the whole file's). Until the transaction ends no other instance touches the row.
-_LOCK_TERMINAL = ("INSERT INTO terminals (tid, interval_s) VALUES (?, ?)"
-                  " ON CONFLICT (tid) DO UPDATE SET tid = excluded.tid WHERE false")
+# (One multi-row statement: PostgreSQL takes VALUES rows, and so their locks, in order.)
+_LOCK_TERMINAL = (("tid", "interval_s"),
+                  "ON CONFLICT (tid) DO UPDATE SET tid = excluded.tid WHERE false")
+_ADD_ACTIVITY = (("tid", "bucket", "heartbeats", "sessions"),
+                 "ON CONFLICT (tid, bucket) DO UPDATE SET heartbeats = activity.heartbeats"
+                 " + excluded.heartbeats, sessions = GREATEST(activity.sessions,"
+                 " excluded.sessions)")
 # Terminal ids per IN (...) list: SQLite allows 32,766 parameters; a batch has a few hundred.
 _IN_LIST_MAX = 500
 
@@ -352,24 +356,23 @@ class FleetStore:
     def apply(self, batch: Sequence[Seen]) -> BatchResult:
         """Store ``batch`` in one transaction, in order; repeats are counted, not stored twice.
 
-        Per batch, not per message: the batch's terminals are read in one query and written in
-        one ``executemany``, a terminal's newest heartbeat alone is serialised, and activity is
-        summed per terminal and bucket first (ingest ran at half the rate one message at a time).
+        Per batch, not per message: the batch's terminals are locked in one statement, read in
+        one query and written in one multi-row upsert, a terminal's newest heartbeat alone is
+        serialised, and activity is summed per terminal and bucket first (ingest ran at half the
+        rate one message at a time).
         """
         result = BatchResult()
         with self._transaction() as db:
             tids = sorted({record.tid for record in batch})
-            db.executemany(_LOCK_TERMINAL, [(tid, DEFAULT_INTERVAL_S) for tid in tids])
+            db.insert_rows("terminals", _LOCK_TERMINAL[0],
+                           [(tid, DEFAULT_INTERVAL_S) for tid in tids], _LOCK_TERMINAL[1])
             rows = self._load_rows(db, tids)
             activity: dict[tuple[str, float], list[int]] = {}
             for record in batch:
                 self._apply_one(db, rows[record.tid], record, result, activity)
-            db.executemany(
-                "INSERT INTO activity (tid, bucket, heartbeats, sessions) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (tid, bucket) DO UPDATE SET heartbeats = activity.heartbeats"
-                " + excluded.heartbeats, sessions = GREATEST(activity.sessions, excluded.sessions)",
-                [(tid, bucket, beats, sessions)
-                 for (tid, bucket), (beats, sessions) in activity.items()])
+            db.insert_rows("activity", _ADD_ACTIVITY[0],
+                           [(tid, bucket, beats, sessions) for (tid, bucket), (beats, sessions)
+                            in sorted(activity.items())], _ADD_ACTIVITY[1])
             self._save_rows(db, rows)
             result.terminals = set(rows)
         return result
@@ -470,7 +473,7 @@ class FleetStore:
                 None if p.since is None else _epoch(p.since),
                 None if p.last_heartbeat is None else _epoch(p.last_heartbeat),
                 p.interval_s, row.window.top, row.window.stored()))
-        db.executemany(_SAVE_TERMINAL, params)
+        db.insert_rows("terminals", _SAVE_TERMINAL[0], params, _SAVE_TERMINAL[1])
 
     def record_command(self, request_id: str, tid: str, payload: CommandPayload) -> None:
         """Remember a command sent (at its payload's ``ts``), so its acks (stored by the monitor)
