@@ -454,7 +454,10 @@ class FleetLoad:
             terminal.event("errand_failed", "warning", errand_id="ssc_enrollment_proof",
                            stage="hub", reason="hub_unavailable")
         elif fault == "help":
-            terminal.event("help_requested", "warning", help_id=uuid.uuid4().hex[:12],
+            # In groups of four: twelve hex digits can be all digits, which the contract rightly
+            # refuses as looking like a phone or ID number.
+            raw = uuid.uuid4().hex[:12]
+            terminal.event("help_requested", "warning", help_id=f"{raw[:4]}-{raw[4:8]}-{raw[8:]}",
                            screen="home", elder_mode=self._rng.random() < 0.3)
         elif fault in ("abrupt", "restart"):
             if fault == "abrupt":
