@@ -61,6 +61,12 @@ def start_monitor(broker: Mosquitto, path: Path, client_id: str = "monitor-1", *
     return monitor
 
 
+def counted(store: FleetStore, tid: str) -> tuple[int, int]:
+    """(heartbeats, events) the store counted for ``tid``; (-1, -1) before it knows it."""
+    view = store.terminal(tid, utc_now())
+    return (-1, -1) if view is None else (view.heartbeats, view.events)
+
+
 def until(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while not condition():
@@ -79,8 +85,7 @@ def test_a_terminal_s_birth_heartbeats_and_events_are_stored(broker: Mosquitto, 
         for seq in range(1, 6):
             publish(terminal, heartbeat_topic("kiosk-0001"), encode(heartbeat(seq)), qos=0)
         publish(terminal, event_topic("kiosk-0001"), encode(event(1)))
-        until(lambda: (v := store.terminal("kiosk-0001", utc_now())) is not None
-              and v.heartbeats == 5 and v.events == 1, "five heartbeats and an event")
+        until(lambda: counted(store, "kiosk-0001") == (5, 1), "five heartbeats and an event")
         view = store.terminal("kiosk-0001", utc_now())
         assert view is not None and view.liveness is Liveness.ONLINE
         terminal.disconnect()
@@ -130,8 +135,7 @@ def test_broken_messages_are_refused_counted_and_the_rest_still_stored(
         publish(sender, event_topic("kiosk-0004"), b'{"v": 2, "ts": "x"}')
         publish(sender, "kiosk/v1/bad id/heartbeat", encode(heartbeat(1)), qos=0)
         publish(sender, heartbeat_topic("kiosk-0004"), encode(heartbeat(1)), qos=0)
-        until(lambda: (v := store.terminal("kiosk-0004", utc_now())) is not None
-              and v.heartbeats == 1, "the good heartbeat")
+        until(lambda: counted(store, "kiosk-0004")[0] == 1, "the good heartbeat")
         _, rejected = monitor.counts.snapshot()
         assert rejected.get("contract") == 2
         sender.disconnect()
@@ -208,8 +212,8 @@ def test_a_store_that_fails_for_a_while_loses_nothing(broker: Mosquitto, tmp_pat
         terminal = terminal_client(broker, "kiosk-0006")
         for seq in range(1, 21):
             publish(terminal, event_topic("kiosk-0006"), encode(event(seq)))
-        until(lambda: (v := store.terminal("kiosk-0006", utc_now())) is not None
-              and v.events == 20, "all twenty events after the store came back")
+        until(lambda: counted(store, "kiosk-0006")[1] == 20,
+              "all twenty events after the store came back")
         assert monitor.counts.write_failures == 3
         terminal.disconnect()
     finally:
@@ -224,8 +228,7 @@ def test_stale_follows_the_heartbeat_interval(broker: Mosquitto, tmp_path: Path)
         publish(terminal, status_topic("kiosk-0007"), encode(status(True, 1)), retain=True)
         publish(terminal, heartbeat_topic("kiosk-0007"), encode(heartbeat(1, interval_s=0.2)),
                 qos=0)
-        until(lambda: (v := store.terminal("kiosk-0007", utc_now())) is not None
-              and v.heartbeats == 1, "the heartbeat")
+        until(lambda: counted(store, "kiosk-0007")[0] == 1, "the heartbeat")
         view = store.terminal("kiosk-0007", utc_now() + dt.timedelta(seconds=1))
         assert view is not None and view.liveness is Liveness.STALE
         terminal.disconnect()
@@ -258,8 +261,7 @@ def test_a_broker_restart_is_ridden_out_and_nothing_sent_after_it_is_lost(tmp_pa
             terminal = terminal_client(broker, "kiosk-0009")
             for seq in range(1, 6):
                 publish(terminal, event_topic("kiosk-0009"), encode(event(seq)))
-            until(lambda: (v := store.terminal("kiosk-0009", utc_now())) is not None
-                  and v.events == 5, "the events sent after the restart")
+            until(lambda: counted(store, "kiosk-0009")[1] == 5, "the events sent after the restart")
             terminal.disconnect()
         finally:
             monitor.stop()
@@ -277,8 +279,8 @@ def test_events_sent_while_the_only_monitor_is_down_wait_for_it(broker: Mosquitt
         publish(terminal, event_topic("kiosk-0010"), encode(event(seq)))
     again = start_monitor(broker, tmp_path / "fleet.db", "monitor-a")
     try:
-        until(lambda: (v := store.terminal("kiosk-0010", utc_now())) is not None
-              and v.events == 7, "the events queued while the monitor was down")
+        until(lambda: counted(store, "kiosk-0010")[1] == 7,
+              "the events queued while the monitor was down")
         terminal.disconnect()
     finally:
         again.stop()
