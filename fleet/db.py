@@ -187,7 +187,9 @@ class PostgresDatabase(Database):
         self._url = url
         self._conn: psycopg.Connection[Any] | None = None
         self._in_transaction = False
-        self._staging: dict[int, set[str]] = {}  # temporary tables made, by connection
+        # The temporary tables this connection has (forgotten with it, and at a rollback, which
+        # may have undone the one made in that transaction).
+        self._staging: set[str] = set()
         self._connection()
 
     def _connection(self) -> psycopg.Connection[Any]:
@@ -198,6 +200,7 @@ class PostgresDatabase(Database):
             if conn is not None:
                 with contextlib.suppress(Exception):
                     conn.close()
+            self._staging = set()
             self._conn = conn = self._psycopg.connect(
                 self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
                 application_name="kiosk-fleet")
@@ -244,6 +247,7 @@ class PostgresDatabase(Database):
             yield self
         except BaseException:
             self._in_transaction = False
+            self._staging = set()
             if not (conn.closed or conn.broken):
                 with contextlib.suppress(self._psycopg.Error):
                     conn.execute("ROLLBACK")
@@ -261,10 +265,10 @@ class PostgresDatabase(Database):
             return
         conn = self._connection()
         staging = f"incoming_{table}"
-        if staging not in self._staging.get(id(conn), set()):  # per connection: they are temp
+        if staging not in self._staging:
             conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table}"
                          " INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-            self._staging = {id(conn): self._staging.get(id(conn), set()) | {staging}}
+            self._staging.add(staging)
         names = ", ".join(columns)
         with conn.cursor() as cursor:
             with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:

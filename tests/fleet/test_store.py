@@ -112,6 +112,8 @@ def test_a_failed_batch_leaves_nothing_half_written(store: FleetStore) -> None:
     with pytest.raises(AttributeError):
         store.apply([good, Broken("kiosk-0001", None, at(1))])  # type: ignore[arg-type]
     assert store.terminals(at(2)) == []
+    store.apply([good])  # the same connection goes on (PostgreSQL: its staging table made again)
+    assert [v.heartbeats for v in store.terminals(at(2))] == [1]
 
 
 def test_the_schema_is_made_once_and_a_newer_one_is_refused(tmp_path: Path) -> None:
