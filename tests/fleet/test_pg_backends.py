@@ -32,6 +32,8 @@ from test_web_support import fill
 
 from fleet.store import FleetStore
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture
 def store(request: pytest.FixtureRequest, pg_url: str) -> Iterator[FleetStore]:
