@@ -29,11 +29,11 @@ class OpeningHours:
     @classmethod
     def parse(cls, text: str) -> OpeningHours:
         """``HH:MM-HH:MM`` (``24:00`` allowed for the end); ValueError with the reason."""
-        start, sep, end = text.partition("-")
+        first, sep, last = text.partition("-")
         if not sep:
             raise ValueError("opening hours as HH:MM-HH:MM, e.g. 08:30-17:30 or 00:00-24:00")
-        opens = dt.time.fromisoformat(start.strip())
-        closes = dt.time(0, 0) if end.strip() == "24:00" else dt.time.fromisoformat(end.strip())
+        opens = dt.time.fromisoformat(first.strip())
+        closes = dt.time(0, 0) if last.strip() == "24:00" else dt.time.fromisoformat(last.strip())
         hours = cls(opens, closes)
         start, end = hours.span(dt.date(2026, 1, 1), dt.UTC)
         if end <= start:
