@@ -40,6 +40,10 @@ class OpeningHours:
             raise ValueError("the centre must close after it opens")
         return hours
 
+    def __str__(self) -> str:
+        closes = "24:00" if self.closes == dt.time(0, 0) else f"{self.closes:%H:%M}"
+        return f"{self.opens:%H:%M}-{closes}"
+
     def span(self, day: dt.date, zone: dt.tzinfo) -> tuple[float, float]:
         """The day's opening hours as [start, end) epoch seconds."""
         start = dt.datetime.combine(day, self.opens, zone)
@@ -83,3 +87,18 @@ def by_site(per_terminal: Mapping[str, float | None],
         if share is not None:
             shares.setdefault(sites.get(tid) or "", []).append(share)
     return {site: sum(values) / len(values) for site, values in shares.items()}
+
+
+def day_availability(serving: Mapping[str, Iterable[float]], tids: Iterable[str],
+                     day: dt.date, *, zone: dt.tzinfo, hours: OpeningHours,
+                     now: dt.datetime) -> dict[str, float | None]:
+    """Every terminal's availability on ``day`` from its serving buckets (``FleetStore.
+    serving_buckets``); a terminal with none that day is at 0, not missing."""
+    return {tid: availability(serving.get(tid, ()), day, zone, hours, now) for tid in tids}
+
+
+def day_window(day: dt.date, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """The whole local day as aware datetimes [start, end), for the store's query."""
+    start = dt.datetime.combine(day, dt.time(0, 0), zone)
+    return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 0), zone)
+

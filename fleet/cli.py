@@ -26,6 +26,7 @@ from fleet.accounts import (
     new_token,
     token_digest,
 )
+from fleet.availability import OpeningHours
 from fleet.commands import DEFAULT_TTL_S, CommandError, CommandSender, build_commands
 from fleet.db import is_postgres, redacted
 from fleet.monitor import Monitor, MonitorSettings
@@ -78,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="/metrics wants an API token too (default: open, like most exporters)")
     serve.add_argument("--tz", help="time zone the pages show times in, such as Asia/Shanghai "
                                     "(default: this machine's)")
+    serve.add_argument("--opening-hours", type=_opening_hours, default=OpeningHours(),
+                       metavar="HH:MM-HH:MM",
+                       help="the service centres' opening hours in that zone, what availability "
+                            "is counted over (default 00:00-24:00: a 24-hour self-service area)")
     user = commands.add_parser("user", help="dashboard accounts")
     user_add = user.add_subparsers(dest="action", required=True).add_parser(
         "add", help="add an account (password from a prompt or --password-file)")
@@ -105,6 +110,13 @@ def _parser() -> argparse.ArgumentParser:
 def _store_target(text: str) -> Path | str:
     """A ``postgresql://`` URL as it is (a Path would fold its ``//``), anything else a file."""
     return text if is_postgres(text) else Path(text)
+
+
+def _opening_hours(text: str) -> OpeningHours:
+    try:
+        return OpeningHours.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -235,7 +247,8 @@ def _serve(args: argparse.Namespace) -> int:
     host, port = args.broker
     app = create_app(store, WebSettings(broker=Broker(host, port),
                                         secure_cookies=args.secure_cookies,
-                                        private_metrics=args.private_metrics, display_tz=tz))
+                                        private_metrics=args.private_metrics, display_tz=tz,
+                                        opening_hours=args.opening_hours))
     log.info("dashboard on http://%s:%d, store %s, broker %s:%d", args.host, args.port,
              redacted(args.db), host, port)
     try:

@@ -34,12 +34,13 @@ from typing import Any
 from contracts.mqtt import CommandPayload, HeartbeatPayload
 from fleet.accounts import Role
 from fleet.alerts import Condition, RecentEvent, TerminalFacts
+from fleet.availability import SERVING_STATES
 from fleet.db import BUSY_TIMEOUT_S, Database, column_names, connect, redacted
 from fleet.ingest import Ack, Event, Heartbeat, Ota, Seen, Status
 from fleet.liveness import DEFAULT_INTERVAL_S, Liveness, Presence
 from fleet.seq_window import SeqWindow, Verdict
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # The dashboard's chart of a terminal's last day: heartbeats and sessions in buckets this long.
 ACTIVITY_BUCKET_S = 300
 __all__ = ["BUSY_TIMEOUT_S", "SCHEMA_VERSION", "FleetStore", "StoreError"]
@@ -170,8 +171,13 @@ CREATE TABLE web_secrets (
 )
 """
 
+# Availability: how many of a bucket's heartbeats said the terminal could serve.
+_SCHEMA_V5 = """
+ALTER TABLE activity ADD COLUMN serving INTEGER NOT NULL DEFAULT 0
+"""
+
 # Each entry takes the schema from its index to the next version; never edit a released one.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
 
 
 class StoreError(RuntimeError):
@@ -302,10 +308,10 @@ _SAVE_TERMINAL = (("tid", *_SAVED_COLUMNS),
 # (One multi-row statement: PostgreSQL takes VALUES rows, and so their locks, in order.)
 _LOCK_TERMINAL = (("tid", "interval_s"),
                   "ON CONFLICT (tid) DO UPDATE SET tid = excluded.tid WHERE false")
-_ADD_ACTIVITY = (("tid", "bucket", "heartbeats", "sessions"),
+_ADD_ACTIVITY = (("tid", "bucket", "heartbeats", "sessions", "serving"),
                  "ON CONFLICT (tid, bucket) DO UPDATE SET heartbeats = activity.heartbeats"
                  " + excluded.heartbeats, sessions = GREATEST(activity.sessions,"
-                 " excluded.sessions)")
+                 " excluded.sessions), serving = activity.serving + excluded.serving")
 # Terminal ids per IN (...) list: SQLite allows 32,766 parameters; a batch has a few hundred.
 _IN_LIST_MAX = 500
 
@@ -371,7 +377,8 @@ class FleetStore:
             for record in batch:
                 self._apply_one(db, rows[record.tid], record, result, activity)
             db.insert_rows("activity", _ADD_ACTIVITY[0],
-                           [(tid, bucket, beats, sessions) for (tid, bucket), (beats, sessions)
+                           [(tid, bucket, beats, sessions, serving)
+                            for (tid, bucket), (beats, sessions, serving)
                             in sorted(activity.items())], _ADD_ACTIVITY[1])
             self._save_rows(db, rows)
             result.terminals = set(rows)
@@ -428,9 +435,10 @@ class FleetStore:
                 row.values["heartbeats"] += 1
                 result.heartbeats += 1
                 bucket = _epoch(record.received) // ACTIVITY_BUCKET_S * ACTIVITY_BUCKET_S
-                counts = activity.setdefault((record.tid, bucket), [0, 0])
+                counts = activity.setdefault((record.tid, bucket), [0, 0, 0])
                 counts[0] += 1
                 counts[1] = max(counts[1], beat.counters.sessions)
+                counts[2] += beat.state in SERVING_STATES
             case Event(payload=event):
                 cursor = db.execute(
                     "INSERT INTO events (tid, seq, type, severity, ts, received, fields)"
@@ -602,6 +610,19 @@ class FleetStore:
         return [(tid, status, error) for tid, status, error in self._db.execute(
             "SELECT tid, status, error FROM acks WHERE request_id = ? ORDER BY received, rowid",
             (request_id,))]
+
+    def serving_buckets(self, since: dt.datetime, until: dt.datetime,
+                        tid: str | None = None) -> dict[str, list[float]]:
+        """Per terminal (or for ``tid`` alone), the activity buckets in [since, until) with a
+        heartbeat that said it could serve (the input of ``fleet.availability``)."""
+        found: dict[str, list[float]] = {}
+        only = "" if tid is None else " AND tid = ?"
+        for terminal, bucket in self._db.execute(
+                "SELECT tid, bucket FROM activity WHERE bucket >= ? AND bucket < ? AND"
+                f" serving > 0{only}",
+                (_epoch(since), _epoch(until), *(() if tid is None else (tid,)))):
+            found.setdefault(terminal, []).append(float(bucket))
+        return found
 
     def activity(self, tid: str, since: dt.datetime) -> list[tuple[dt.datetime, int, int]]:
         """(bucket start, heartbeats, sessions so far today) for the chart, oldest first."""

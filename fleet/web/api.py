@@ -9,6 +9,7 @@ does not take a command. Never a 500 for what a client sent.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ from fleet.alerts import Cause
 from fleet.commands import DEFAULT_TTL_S
 from fleet.store import AlertState, FleetStore, HelpAckRecord
 from fleet.web import metrics as fleet_metrics
-from fleet.web.app import ApiProblem, Dashboard, dashboard
+from fleet.web.app import ApiProblem, Dashboard, availability_on, dashboard, tz_of
 from fleet.web.dispatch import BadCommand, BrokerDown, check_minutes, check_staff, check_ttl
 from fleet.web.views import (
     HELP_SHOWN_FOR,
@@ -225,6 +226,27 @@ async def ack_help(request: Request) -> Response:
 
 
 # --- metrics ---------------------------------------------------------------------------------
+
+
+async def availability(request: Request) -> Response:
+    """``GET /api/availability?day=YYYY-MM-DD`` (default today, in the dashboard's zone): the
+    share of the day's opening hours each terminal and each site could serve."""
+    dash = await _viewer(request)
+    raw = request.query_params.get("day")
+    try:
+        day = (dash.now().astimezone(tz_of(dash)).date() if raw is None
+               else dt.date.fromisoformat(raw))
+    except ValueError:
+        raise ApiProblem(400, "day must be a date as YYYY-MM-DD") from None
+    shares, sites = await dash.db(lambda s: availability_on(dash, s, day))
+    hours = dash.settings.opening_hours
+    return JSONResponse({
+        "day": day.isoformat(),
+        "opening_hours": str(hours),
+        "terminals": [{"tid": tid, "availability": share}
+                      for tid, share in sorted(shares.items())],
+        "sites": [{"site": site, "availability": share} for site, share in sorted(sites.items())],
+    })
 
 
 async def metrics(request: Request) -> Response:

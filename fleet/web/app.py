@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.mqtt import utc_now
 from fleet.accounts import Principal, token_digest
+from fleet.availability import OpeningHours, by_site, day_availability, day_window
 from fleet.commands import Command
 from fleet.store import AlertState, FleetStore
 from fleet.web.dispatch import Broker, Dispatcher
@@ -68,6 +69,7 @@ class WebSettings:
     private_metrics: bool = False  # /metrics wants a token too
     display_tz: dt.tzinfo | None = None  # None: this machine's zone
     clock: Callable[[], dt.datetime] = utc_now
+    opening_hours: OpeningHours = field(default_factory=OpeningHours)  # for availability
 
 
 class ApiProblem(Exception):
@@ -263,6 +265,18 @@ def render(request: Request, user: Principal | None, name: str, context: dict[st
     }, status_code=status)
 
 
+def availability_on(dash: Dashboard, store: FleetStore, day: dt.date
+                    ) -> tuple[dict[str, float | None], dict[str, float]]:
+    """Per terminal and per site, the share of ``day``'s opening hours it could serve (call
+    inside ``Dashboard.db``)."""
+    zone, now = tz_of(dash), dash.now()
+    since, until = day_window(day, zone)
+    views = store.terminals(now)
+    shares = day_availability(store.serving_buckets(since, until), [v.tid for v in views], day,
+                              zone=zone, hours=dash.settings.opening_hours, now=now)
+    return shares, by_site(shares, {v.tid: v.site for v in views})
+
+
 def tz_of(dash: Dashboard) -> dt.tzinfo:
     if dash.settings.display_tz is not None:
         return dash.settings.display_tz
@@ -325,6 +339,7 @@ def create_app(store: FleetStore, settings: WebSettings | None = None) -> Starle
         Route("/api/alerts/{alert_id:int}/ack", api.ack_alert, methods=["POST"]),
         Route("/api/help", api.help_calls),
         Route("/api/help/{help_id}/ack", api.ack_help, methods=["POST"]),
+        Route("/api/availability", api.availability),
         Route("/metrics", api.metrics),
         Route("/", pages.overview),
         Route("/login", pages.login, methods=["GET", "POST"]),

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from fleet.accounts import Principal, verify_password
+from fleet.availability import availability, day_window
 from fleet.commands import DEFAULT_TTL_S, KNOWN_COMMANDS
 from fleet.liveness import Liveness
 from fleet.store import AlertState, FleetStore
@@ -28,6 +29,7 @@ from fleet.web.api import RECENT_EVENTS, answer_help
 from fleet.web.app import (
     SESSION_HOURS,
     Dashboard,
+    availability_on,
     csrf_ok,
     csrf_token,
     dashboard,
@@ -164,7 +166,9 @@ async def _help_calls(dash: Dashboard) -> list[HelpCall]:
 async def overview(request: Request, user: Principal, _form: FormData | None) -> Response:
     dash = dashboard(request)
     now = dash.now()
-    views, alerts = await dash.db(lambda s: (s.terminals(now), s.alerts()))
+    today = now.astimezone(tz_of(dash)).date()
+    views, alerts, (_, available) = await dash.db(
+        lambda s: (s.terminals(now), s.alerts(), availability_on(dash, s, today)))
     calls = await _help_calls(dash)
     active = [a for a in alerts if a.state in ACTIVE_ALERT_STATES]
     urgent = [a for a in active if a.state is AlertState.OPEN and a.severity == "critical"]
@@ -172,6 +176,7 @@ async def overview(request: Request, user: Principal, _form: FormData | None) ->
         "sites": site_summaries(views, active, calls), "counts": liveness_counts(views),
         "total": len(views), "open_alerts": sum(a.state is AlertState.OPEN for a in active),
         "urgent": urgent[:20], "help_open": [c for c in calls if c.state is HelpState.OPEN],
+        "available": available, "opening_hours": str(dash.settings.opening_hours),
     }, refresh=True)
 
 
@@ -201,17 +206,24 @@ async def terminal_page(request: Request, user: Principal, _form: FormData | Non
     tid = request.path_params["tid"]
     now = dash.now()
 
-    def read(s: FleetStore) -> Any:
-        return (s.terminal(tid, now), s.alerts(), s.events(tid, RECENT_EVENTS),
-                s.activity(tid, now - dt.timedelta(days=1)), s.recent_commands(10, tid=tid))
+    zone = tz_of(dash)
+    today = now.astimezone(zone).date()
+    since, until = day_window(today, zone)
 
-    view, alerts, events, activity, commands = await dash.db(read)
+    def read(s: FleetStore) -> Any:
+        serving = s.serving_buckets(since, until, tid=tid).get(tid, [])
+        return (s.terminal(tid, now), s.alerts(), s.events(tid, RECENT_EVENTS),
+                s.activity(tid, now - dt.timedelta(days=1)), s.recent_commands(10, tid=tid),
+                availability(serving, today, zone, dash.settings.opening_hours, now))
+
+    view, alerts, events, activity, commands, available = await dash.db(read)
     if view is None:
         return error_page(request, 404, f"No terminal {tid!r} is known to the fleet store.")
     return render(request, user, "terminal.html", {
         "t": view, "alerts": alerts_by_terminal(alerts).get(tid, []), "events": events,
         "chart": activity_chart(activity, now, tz_of(dash)),
         "commands": commands, "names": sorted(KNOWN_COMMANDS), "ttl": int(DEFAULT_TTL_S),
+        "available": available, "opening_hours": str(dash.settings.opening_hours),
     }, refresh=True)
 
 
