@@ -1,6 +1,6 @@
 # Two commands for a newcomer: `make sim` runs the terminal with virtual hardware, `make test`
 # runs every check. Both install what they need first and are safe to run again.
-.PHONY: sim test setup lint bench fuzz clean
+.PHONY: sim test test-long setup lint bench fuzz clean
 
 VENV := .venv/bin
 
@@ -14,6 +14,13 @@ test: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/lint-imports
+	$(VENV)/pytest -q -m "not long"
+
+# Everything make test runs, plus the tests marked long: the screen tests at the full-HD sizes.
+test-long: setup
+	$(VENV)/ruff check .
+	$(VENV)/mypy
+	$(VENV)/lint-imports
 	$(VENV)/pytest -q
 
 lint: setup
@@ -21,8 +28,10 @@ lint: setup
 	$(VENV)/mypy
 	$(VENV)/lint-imports
 
+# The terminal's figures, then the fleet side's (ingest, a 10,000-terminal fleet, detection); the
+# exit status says whether every budget was met.
 bench: setup
-	$(VENV)/python -m bench
+	$(VENV)/python -m bench; status=$$?; $(VENV)/python -m bench.fleet || status=1; exit $$status
 
 # The property-based fuzz suite at full strength: 100,000 examples per property (make test runs
 # the same properties at a few hundred), then a table of what each one really ran.

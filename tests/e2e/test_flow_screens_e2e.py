@@ -87,7 +87,10 @@ def check_and_shoot(rig: SimulatorRig, out: Path, step: str) -> list[str]:
     return [f"{step}: {issue}" for issue in issues]
 
 
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("size", [
+    pytest.param(size, id=f"{size[0]}x{size[1]}",
+                 marks=() if size == (800, 480) else pytest.mark.long)
+    for size in SIZES])  # the full-HD sizes in `make test-long`: make test stays under 10 min
 def test_every_step_fits_the_screen(
     size: tuple[int, int], shared_pcscd: Pcscd, tmp_path: Path
 ) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from gui_harness import DEMO_TEXTS, SCENARIO
 from PIL import Image
-from ui_support import SIZES
+from ui_support import SIZES, size_params
 
 from simulator.display import VirtualDisplay
 from simulator.processes import stop_process
@@ -160,10 +160,16 @@ def gallery() -> Path:
 
 
 @pytest.fixture(scope="module")
-def kiosks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Size, KioskProcess]]:
+def kiosks(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Size, KioskProcess]]:
+    # Only the sizes this run selected (`make test` leaves the full-HD ones to test-long), all
+    # started at once so their start-ups overlap.
+    selected = {item.callspec.params["size"] for item in request.session.items
+                if item.module is request.module and hasattr(item, "callspec")
+                and "size" in item.callspec.params}
     started = {
         size: KioskProcess(size, tmp_path_factory.mktemp(f"gui{size[0]}x{size[1]}"))
-        for size in SIZES
+        for size in SIZES if size in selected
     }
     try:
         for kiosk in started.values():
@@ -331,7 +337,7 @@ class Visit:
         kiosk.wait_for_tap(f"{screen_id} {advance['id']}", before)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("size", size_params())
 def test_every_screen_kind_in_both_languages_takes_real_touches(
     kiosks: dict[Size, KioskProcess], gallery: Path, size: Size
 ) -> None:
