@@ -26,6 +26,10 @@ remain, and at zero the session ends with reason ``timeout`` (a farewell screen 
 In elder mode (长辈模式, the ``mode.toggle`` target on every screen) every idle timeout is doubled;
 the mode lasts for the session and is back to normal when attract returns.
 
+Help (帮办, flows.help_call): ``help.call`` on every screen, in a session or not, calls staff
+without leaving the screen (``View.help`` says so); ``help.cancel`` cancels; the ``help_ack``
+command arrives as ``HelpAcknowledged``. While staff are called or coming nothing times out.
+
 Effects and outcomes: the contract the terminal's effect runner honours.
 Each effect is answered by ``EffectDone(effect, outcome)`` carrying the very effect object the
 engine emitted: the engine matches by identity, so an outcome meant for an earlier step or an
@@ -50,7 +54,8 @@ Operations events (``RecordEvent.type``: fields), none with personal data: ``ses
 ``guide_viewed``: item_id; ``errand_completed``: errand_id; ``receipt_printed``: kind (proof /
 guide), errand_id; ``errand_failed`` (warning): errand_id, stage (printer / hub / print /
 print_guide), reason; ``rating_submitted``: errand_id, level; ``rating_skipped``: errand_id;
-``card_left_in_reader`` (warning); ``effect_timeout`` (warning): effect; ``flow_error``
+``card_left_in_reader`` (warning); ``effect_timeout`` (warning): effect; ``help_requested``
+(warning): help_id, screen, elder_mode; ``help_cancelled``: help_id; ``flow_error``
 (critical): step (``<flow>.<step>``), error (the exception's type name only). The names are
 ``flows.event_names.EventType``.
 
@@ -76,6 +81,7 @@ from flows.clock import CHINA_ZONE, Clock
 from flows.device_text import first_unusable, printer_line
 from flows.effect_specs import is_awaited
 from flows.event_names import EventType
+from flows.help_call import HELP_CALL, HELP_CANCEL, HelpDesk
 from flows.notices import Notices
 from flows.platform import (
     Call,
@@ -100,6 +106,7 @@ from flows.steps import (
     EffectDone,
     Event,
     Form,
+    HelpAcknowledged,
     Message,
     PublicNotice,
     RecordEvent,
@@ -149,6 +156,7 @@ class SessionEngine:
         zone: dt.tzinfo = CHINA_ZONE,
         effect_timeout_s: int = 120,
         notices: Notices | None = None,
+        help_desk: HelpDesk | None = None,
     ) -> None:
         if idle_timeout_s <= 0:
             raise ValueError("idle_timeout_s must be positive")
@@ -164,6 +172,7 @@ class SessionEngine:
         self._zone = zone
         self._effect_timeout_s = effect_timeout_s
         self._notices = notices or Notices(())
+        self._help = help_desk or HelpDesk(clock)
 
         self._cards: set[str] = set()  # readers that hold a card right now
         self._phase = _Phase.IDLE
@@ -207,7 +216,7 @@ class SessionEngine:
         screen = self._screen
         if isinstance(screen, Attract):
             screen = dataclasses.replace(screen, notice=self._notice())
-        return View(screen, self._countdown(), self._elder)
+        return View(screen, self._countdown(), self._elder, self._help.status())
 
     def start(self) -> Output:
         """Show the attract screen; a session still running is ended first, by the usual path."""
@@ -233,6 +242,8 @@ class SessionEngine:
                 return self._on_effect_done(event)
             case DeviceChanged():
                 return self._on_device_changed(event)
+            case HelpAcknowledged():
+                self._help.acknowledged(event)
         return self._output()
 
     # --- events ------------------------------------------------------------------------------
@@ -272,6 +283,10 @@ class SessionEngine:
 
     def _on_tap(self, tap: Tap) -> Output:
         self._shown_at = self._clock.monotonic()
+        if tap.target == HELP_CALL:
+            return self._output(self._help.call(self._screen.screen, self._elder))
+        if tap.target == HELP_CANCEL:
+            return self._output(self._help.cancel())
         if tap.target == MODE_TOGGLE:
             self._elder = not self._elder
             if self._phase is _Phase.IDLE:
@@ -535,7 +550,8 @@ class SessionEngine:
 
     def _remaining(self, now: float) -> float | None:
         timeout = self._screen.idle_timeout_s
-        if timeout is None:
+        if timeout is None or self._help.waiting:
+            # Someone waiting for the staff they called is not idle: nothing times out meanwhile.
             return None
         if self._elder:
             timeout *= 2  # 适老化: slower readers get twice the time on every screen

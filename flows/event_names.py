@@ -22,3 +22,5 @@ class EventType(enum.StrEnum):
     DEVICE_FAULT = "device_fault"
     AUTOMATION_REFUSED = "automation_refused"
     CONTENT_INVALID = "content_invalid"
+    HELP_REQUESTED = "help_requested"
+    HELP_CANCELLED = "help_cancelled"

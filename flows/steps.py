@@ -309,6 +309,15 @@ class Returned:
         return f"Returned({self.flow!r}, <value>)"
 
 
+@dataclass(frozen=True)
+class HelpAcknowledged:
+    """Operations answered a help call (the ``help_ack`` command): who is coming, and when."""
+
+    help_id: str
+    staff: str  # a display name staff chose to show, such as 王工; not a resident's data
+    minutes: int
+
+
 # --- effects and their outcomes ------------------------------------------------------------------
 
 
@@ -385,7 +394,10 @@ class EffectDone:
     outcome: Succeeded | Failed
 
 
-Event = Tap | TextEntered | CardInserted | CardPulled | Tick | EffectDone | Returned | DeviceChanged
+Event = (
+    Tap | TextEntered | CardInserted | CardPulled | Tick | EffectDone | Returned | DeviceChanged
+    | HelpAcknowledged
+)
 
 
 @dataclass(frozen=True)
@@ -397,6 +409,18 @@ class Transition:
 
 
 @dataclass(frozen=True)
+class HelpStatus:
+    """What the screen's help strip says (flows.help_call); ``waiting``: the idle timeout
+    waits meanwhile."""
+
+    help_id: str
+    lines: tuple[Text, ...]
+    tone: Tone
+    cancel: Text  # the label of the strip's button (cancel the call / close the note)
+    waiting: bool
+
+
+@dataclass(frozen=True)
 class View:
     """What the UI shows: the current screen, once the resident has gone idle the seconds left,
     and whether the session is in the large-type, voice-guided elder mode (长辈模式)."""
@@ -404,3 +428,4 @@ class View:
     screen: Screen
     countdown_s: int | None = None
     elder: bool = False
+    help: HelpStatus | None = None

@@ -26,6 +26,7 @@ from devices.card.driver import CardReaderDriver
 from flows.clock import SystemClock
 from flows.engine import SessionEngine
 from flows.event_names import EventType
+from flows.help_call import HelpDesk
 from flows.home import ERRAND_FLOWS
 from flows.steps import (
     CardInserted,
@@ -35,6 +36,7 @@ from flows.steps import (
     EffectDone,
     Event,
     Failed,
+    HelpAcknowledged,
     PrintReceipt,
     ReadCard,
     RecordEvent,
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
     from devices.printer.driver import ReceiptPrinter
     from terminal.automation import AutomationServer
     from terminal.hub_client import HttpServiceHub
+    from terminal.telemetry import TelemetryAgent
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +218,9 @@ def run(config: Config) -> int:
         idle_timeout_s=config.terminal.idle_timeout_s,
         zone=zone,
         effect_timeout_s=effect_timeout_s(config),
+        help_desk=HelpDesk(clock, answer_within_s=config.help.answer_within_s,
+                           hotline=config.help.hotline,
+                           opening_hours=config.help.opening_hours),
     )
 
     card = CardReaderDriver(
@@ -252,6 +258,22 @@ def run(config: Config) -> int:
         # at once instead of at the next frame, so a card read starts, and its result is built
         # into a screen, laid out and drawn, without first sleeping out the rest of a frame.
         Clock.schedule_once_free(lambda _dt: controller.handle(event), 0)
+
+    def deliver_help_ack(ack: HelpAcknowledged, done: Callable[[bool], None]) -> None:
+        def on_main(_dt: float) -> None:
+            status = engine.view.help
+            done(status is not None and status.help_id == ack.help_id)
+            controller.handle(ack)
+
+        Clock.schedule_once_free(on_main, 0)
+
+    def help_commands(agent: TelemetryAgent) -> None:
+        # Imported here, on the telemetry thread: pydantic stays off the path to the first screen.
+        from terminal.help_command import HelpAckArgs, help_ack_handler  # noqa: PLC0415
+
+        agent.register_command("help_ack", HelpAckArgs, help_ack_handler(deliver_help_ack))
+
+    operations.add_commands(help_commands)
 
     def device_changed(name: str, state: DeviceState) -> None:
         operations.device_changed(name, state)

@@ -186,6 +186,15 @@ class AutomationSettings:
 
 
 @dataclass(frozen=True)
+class HelpSettings:
+    """Calls for help (帮办): how long to wait for staff, and what to offer when none answer."""
+
+    answer_within_s: int = 180  # then the hotline and the opening hours instead
+    hotline: str = "12345"  # the government service hotline
+    opening_hours: str = ""  # the window hours as shown, e.g. "工作日 9:00-12:00, 13:30-17:00"
+
+
+@dataclass(frozen=True)
 class Config:
     terminal: TerminalSettings = field(default_factory=TerminalSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
@@ -195,6 +204,7 @@ class Config:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     automation: AutomationSettings = field(default_factory=AutomationSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
+    help: HelpSettings = field(default_factory=HelpSettings)
 
 
 def _name(key: object) -> str:
@@ -335,7 +345,8 @@ def _check_pixel_density(display: DisplaySettings) -> None:
 
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Build a Config from a TOML document's tables; raise ConfigError naming what is wrong."""
-    known = {"terminal", "display", "card", "printer", "hub", "mqtt", "automation", "speech"}
+    known = {"terminal", "display", "card", "printer", "hub", "mqtt", "automation", "speech",
+             "help"}
     unknown_sections = sorted(set(data) - known)
     if unknown_sections:
         raise ConfigError(f"unknown section(s): {', '.join(map(_name, unknown_sections))}")
@@ -481,11 +492,26 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         wav_dir=_checked_path("[speech] wav_dir", wav_dir) if wav_dir else None,
     )
 
+    s = sections["help"]
+    dhelp = HelpSettings()
+    hotline = s.get("hotline", dhelp.hotline)
+    if not re.fullmatch(r"[0-9][0-9-]{2,19}", hotline):
+        raise ConfigError(f"[help] hotline must be a phone number (digits and -), not "
+                          f"{_shown(hotline)}")
+    opening_hours = s.get("opening_hours", dhelp.opening_hours)
+    if len(opening_hours) > 60 or _CONTROL.search(opening_hours):
+        raise ConfigError("[help] opening_hours must be one line of at most 60 characters")
+    help_settings = HelpSettings(
+        answer_within_s=s.get("answer_within_s", dhelp.answer_within_s, above=29, below=3601),
+        hotline=hotline,
+        opening_hours=opening_hours,
+    )
+
     typos = [f"[{name}] {_name(option)}" for name, sec in sorted(sections.items())
              for option in sec.unread()]
     if typos:
         raise ConfigError(f"unknown option(s), check the spelling: {', '.join(typos)}")
-    return Config(terminal, display, card, printer, hub, mqtt, automation, speech)
+    return Config(terminal, display, card, printer, hub, mqtt, automation, speech, help_settings)
 
 
 def parse_config_bytes(raw: bytes, source: str = "config") -> Config:

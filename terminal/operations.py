@@ -80,6 +80,8 @@ class OperationsLink:
         self._lock = threading.Lock()
         self._agent: TelemetryAgent | None = None
         self._stopped = threading.Event()
+        # Registers the terminal's own features' commands (help_ack) on the agent once built.
+        self._command_setups: list[Callable[[TelemetryAgent], None]] = []
 
     # --- what the terminal calls ---------------------------------------------------------------
 
@@ -94,6 +96,12 @@ class OperationsLink:
                 self._store_early(event)
                 return
         agent.record(event)
+
+    def add_commands(self, setup: Callable[[TelemetryAgent], None]) -> None:
+        """``setup(agent)`` registers commands (TelemetryAgent.register_command) once telemetry
+        is built, off the main thread: their pydantic models stay off the path to the first
+        screen. Call before ``start``."""
+        self._command_setups.append(setup)
 
     def _store_early(self, event: RecordEvent) -> None:
         screened = screen_event_fields(event.fields)
@@ -190,7 +198,7 @@ class OperationsLink:
             state = terminal_state(self._in_session(), devices)
             return TerminalSnapshot(state, devices, self._counters.snapshot())
 
-        return TelemetryAgent(
+        agent = TelemetryAgent(
             terminal_id=self._config.terminal.terminal_id,
             site=self._config.terminal.site,
             version=version(),
@@ -209,3 +217,6 @@ class OperationsLink:
             interval_s=self._config.mqtt.heartbeat_interval_s,
             outbox=self._outbox,
         )
+        for setup in self._command_setups:
+            setup(agent)
+        return agent

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flows.engine import MODE_TOGGLE
+from flows.help_call import HELP_CALL, HELP_CANCEL
 from flows.steps import (
     Action,
     Attract,
@@ -116,6 +117,11 @@ class ScreenModel:
     notice: tuple[str, str] | None  # the attract screen's public notice: title, body
     notice_urgent: bool
     speech: str  # what voice guidance says: title and instructions, nothing personal
+    # 呼叫帮助 on every screen, and while a call is open the strip saying so, with its button
+    help_button: TargetModel
+    help_lines: tuple[str, ...] = ()
+    help_cancel: TargetModel | None = None
+    help_tone: str | None = None
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -124,7 +130,7 @@ class ScreenModel:
         out: list[str] = [self.brand]
         if self.countdown is not None:
             out.append(self.countdown)
-        out += [self.title, *self.lines]
+        out += [*self.help_lines, self.title, *self.lines]
         for label, value in self.rows:
             out += [label, value]
         if self.notice is not None:
@@ -142,13 +148,17 @@ class ScreenModel:
 
     @property
     def switches(self) -> tuple[TargetModel, ...]:
-        """The top bar's switches: read aloud, large text (长辈模式), then the language."""
-        return (self.speak, self.mode_toggle, self.toggle)
+        """The top bar's switches: call for help, read aloud, large text (长辈模式), then the
+        language."""
+        return (self.help_button, self.speak, self.mode_toggle, self.toggle)
 
     @property
     def targets(self) -> tuple[TargetModel, ...]:
-        """Options, footer actions, "more time" while the countdown shows, then the switches."""
-        extra = () if self.more_time is None else (self.more_time,)
+        """Options, footer actions, "more time" while the countdown shows, the help strip's
+        button, then the switches."""
+        extra: tuple[TargetModel, ...] = () if self.more_time is None else (self.more_time,)
+        if self.help_cancel is not None:
+            extra += (self.help_cancel,)
         form: list[TargetModel] = []
         for form_field in self.fields:
             form += [form_field.target, *form_field.choices]
@@ -274,6 +284,11 @@ def present(view: View, tr: TextSource, lang: str) -> ScreenModel:
         page_of=tr.text(t("ui.page.of", page="{page}", pages="{pages}"), lang),
         page_continued=tr.text(t("ui.page.continued", heading="{heading}"), lang),
         speech=speech_for(view, tr, lang),
+        help_button=TargetModel(HELP_CALL, tr.text(t("ui.help.call"), lang), True, "secondary"),
+        help_lines=() if view.help is None else tuple(tr.text(x, lang) for x in view.help.lines),
+        help_cancel=None if view.help is None else TargetModel(
+            HELP_CANCEL, tr.text(view.help.cancel, lang), True, "secondary"),
+        help_tone=None if view.help is None else str(view.help.tone),
     )
 
 

@@ -222,6 +222,7 @@ class KioskUi:
         same_targets = previous is not None and (
             (previous.countdown_s is None) == (view.countdown_s is None)
             and previous.elder == view.elder
+            and previous.help == view.help
         )
         if (
             previous is not None
@@ -232,7 +233,8 @@ class KioskUi:
             self._model = present(view, self._translator, self._language)
             self._frame.set_countdown(self._model.countdown)
             return
-        # A new screen, a new mode, or the countdown's "more time" button comes or goes.
+        # A new screen, a new mode, the help strip changes, or the countdown's "more time" button
+        # comes or goes.
         self._render()
 
     def _render(self) -> None:

@@ -1,6 +1,7 @@
-"""The frame around every screen: top bar (service name, countdown, the large-text and language
-switches) and the footer with the screen's actions (and "more time" while the countdown runs).
-On a short landscape panel in large type the switches and countdown stand in a side rail."""
+"""The frame around every screen: top bar (service name, countdown, the help, read-aloud,
+large-text and language switches), the help strip while a help call is open, and the footer with
+the screen's actions (and "more time" while the countdown runs). On a short landscape panel in
+large type the switches and countdown stand in a side rail."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ class Frame(BoxLayout):  # type: ignore[misc]
         if not m.side_rail:
             super().__init__(orientation="vertical")
             self.add_widget(self._top_bar(model, m, activate))
+            if model.help_lines:
+                self.add_widget(self._help_strip(model, m, activate))
             self.add_widget(self.body)
             footer, lead = self._footer(model, m, activate)
             self.add_widget(footer)
@@ -43,6 +46,8 @@ class Frame(BoxLayout):  # type: ignore[misc]
             # width, of which a landscape panel has more than it needs.
             super().__init__(orientation="horizontal")
             column = BoxLayout(orientation="vertical")
+            if model.help_lines:
+                column.add_widget(self._help_strip(model, m, activate))
             column.add_widget(self.body)
             footer, _ = self._footer(model, m, activate)
             column.add_widget(footer)
@@ -59,8 +64,10 @@ class Frame(BoxLayout):  # type: ignore[misc]
         self.set_countdown(model.countdown)
 
     @staticmethod
-    def _switches(model: ScreenModel, m: Metrics, activate: Activate) -> list[TargetButton]:
-        """The switches (repeat, large text, language): on every screen, as wide as their words."""
+    def _switches(model: ScreenModel, m: Metrics, activate: Activate,
+                  *, with_help: bool = True) -> list[TargetButton]:
+        """The switches (help, repeat, large text, language): on every screen, as wide as their
+        words."""
         switches = [
             TargetButton(
                 switch,
@@ -75,6 +82,7 @@ class Frame(BoxLayout):  # type: ignore[misc]
                 pos_hint={"center_y": 0.5},
             )
             for switch in model.switches
+            if with_help or switch is not model.help_button
         ]
         for button in switches:
             button.width = button.natural_width()
@@ -84,8 +92,9 @@ class Frame(BoxLayout):  # type: ignore[misc]
               activate: Activate) -> tuple[BoxLayout, BoxLayout, BoxLayout]:
         """The switches one under another down the right edge, and under them two slots: a
         paged screen's page buttons, the countdown. The service name is left out (the screen's
-        own title says more)."""
-        switches = self._switches(model, m, activate)
+        own title says more). Four switches and the countdown are taller than a 7-inch panel:
+        the help button stands at the footer's left instead (``_footer``)."""
+        switches = self._switches(model, m, activate, with_help=False)
         inner = max([m.switch_min_width, *(b.width for b in switches)])
         rail = BoxLayout(orientation="vertical", size_hint_x=None, width=inner + 2 * m.gap,
                          padding=(m.gap, m.gap * 0.5), spacing=m.gap * 0.4)
@@ -178,6 +187,39 @@ class Frame(BoxLayout):  # type: ignore[misc]
         _fill(bar, theme.ACCENT)
         return bar
 
+    @staticmethod
+    def _help_strip(model: ScreenModel, m: Metrics, activate: Activate) -> BoxLayout:
+        """A help call's state across the top of the screen, in its tone, with its button (cancel
+        the call, or close the hotline's note); the screen below stays as it was."""
+        tone = model.help_tone if model.help_tone in theme.TONE_COLOURS else "info"
+        strip = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=m.gap,
+                          padding=(m.pad, m.gap * 0.5))
+        words = BoxLayout(orientation="vertical", size_hint_y=None)
+        title, *rest = model.help_lines
+        labels = [TextLabel(title, m.font_small, color=theme.TONE_COLOURS[tone], bold=True)]
+        labels += [TextLabel(line, m.font_small) for line in rest]
+        for label in labels:
+            words.add_widget(label)
+        strip.add_widget(words)
+        if model.help_cancel is not None:
+            button = TargetButton(model.help_cancel, m, activate, font_size=m.font_small,
+                                  min_height=m.switch_height, size_hint_x=None,
+                                  pos_hint={"center_y": 0.5})
+            button.width = button.natural_width()
+            strip.add_widget(button)
+
+        def fit(*_: Any) -> None:
+            words.height = sum(label.height for label in labels)
+            button_height = m.switch_height if model.help_cancel is not None else 0.0
+            strip.height = max(words.height, button_height) + m.gap
+
+        for label in labels:
+            label.bind(height=fit)
+        fit()
+        _fill(strip, theme.TONE_TINTS[tone], top_rule=theme.TONE_COLOURS[tone],
+              rule_width=m.border)
+        return strip
+
     def _footer(self, model: ScreenModel, m: Metrics,
                 activate: Activate) -> tuple[BoxLayout, BoxLayout]:
         """The footer, and its slot left of the actions: a paged screen's page buttons, or
@@ -207,6 +249,13 @@ class Frame(BoxLayout):  # type: ignore[misc]
         row.bind(height=fit)
         pager.bind(children=fit, width=fit)
         footer.bind(width=fit)
+        if m.side_rail:
+            # The rail has no room for it; the page buttons that share this slot elsewhere are
+            # in the rail here.
+            help_button = TargetButton(model.help_button, m, activate, size_hint_x=None)
+            help_button.width = help_button.natural_width()
+            pager.add_widget(help_button)
+            pager.width = help_button.width
         fit()
         footer.add_widget(pager)
         footer.add_widget(row)

@@ -326,3 +326,36 @@ def test_nothing_personal_in_logs_mqtt_receipts_or_hub_database(
         for encoded in {secret.encode(), secret.encode("gb18030")}:
             leaks = [where for where, data in places.items() if encoded in data]
             assert not leaks, f"{secret[:1]}… found in {leaks}"
+
+
+def test_a_help_call_reaches_operations_and_their_answer_reaches_the_screen(
+    at_attract: SimulatorRig, mqtt_tap: MqttTap
+) -> None:
+    from fleet.commands import CommandSender, build_commands  # noqa: PLC0415
+
+    rig = at_attract
+    touch(rig, "help.call")
+    called = mqtt_tap.wait_for("/event", lambda p: p.get("type") == "help_requested")
+    assert called["screen"] == "attract" and called["elder_mode"] is False
+    assert "已呼叫工作人员，请在此稍候" in visible(rig)
+    host, port = rig.broker_address
+    with CommandSender(host, port) as sender:
+        (command,) = build_commands([rig.options.terminal_id], "help_ack",
+                                    {"help_id": called["help_id"], "staff": "王工", "minutes": 5})
+        sender.send([command])
+        assert sender.log.wait_final([command.request_id], 15)
+        (final,) = [a for a in sender.log.acks[command.request_id] if a.final]
+        assert final.status == "succeeded", final
+        # An answer to a call that is not open here fails, and says why.
+        (stale,) = build_commands([rig.options.terminal_id], "help_ack",
+                                  {"help_id": "gone-1", "staff": "王工", "minutes": 5})
+        sender.send([stale])
+        assert sender.log.wait_final([stale.request_id], 15)
+        (refused,) = [a for a in sender.log.acks[stale.request_id] if a.final]
+        assert refused.status == "failed" and "no help call" in (refused.error or "")
+    assert "工作人员王工约5分钟后到达" in visible(rig)
+    shoot(rig, "help-coming")
+    touch(rig, "help.cancel")
+    cancelled = mqtt_tap.wait_for("/event", lambda p: p.get("type") == "help_cancelled")
+    assert cancelled["help_id"] == called["help_id"]
+    assert "王工" not in visible(rig)

@@ -31,6 +31,7 @@ from flows.steps import (
     FormField,
     Guide,
     GuideSection,
+    HelpStatus,
     Menu,
     Message,
     Progress,
@@ -373,6 +374,9 @@ SCENARIO: tuple[Step, ...] = (
                 tone=Tone.ERROR,
             ),
             countdown_s=20,
+            # A help call answered (the strip under the top bar), on the busiest screen.
+            help=HelpStatus("h-1", (t("help.coming.title", staff="王工", minutes="5"),
+                                    t("help.coming.body")), Tone.SUCCESS, t("help.cancel"), True),
         ),
         frozenset({"nav.done"}),
     ),

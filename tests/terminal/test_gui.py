@@ -4,10 +4,10 @@ and no clipped, overlapping or off-screen element.
 
 Each size runs the harness (``gui_harness.py``) in its own process on its own Xvfb: Kivy's
 window cannot be recreated in one process. The three start together to share the start-up cost.
-The harness shows a scripted, synthetic scenario (demo texts, a help button, a "staff have been
-told" line: screens the running terminal never shows), so its screenshots are a layout gallery
-and are filed as one: artifacts/screenshots/synthetic-layout/<size>/<screen>-<lang>[-elder].png.
-The
+The harness shows a scripted, synthetic scenario (demo texts, a "call for help" footer button, a
+"staff have been told" line: screens the running terminal never shows), so its screenshots are a
+layout gallery and are filed as one:
+artifacts/screenshots/synthetic-layout/<size>/<screen>-<lang>[-elder].png. The
 terminal's real screens are in artifacts/screenshots/flow/ and e2e/ (tests/e2e).
 """
 
@@ -48,12 +48,13 @@ GALLERY = REPO / "artifacts" / "screenshots" / "synthetic-layout"
 GALLERY_NOTE = """Synthetic layout gallery, written by tests/terminal/test_gui.py.
 
 These screens are scripted in tests/terminal/gui_harness.py (SCENARIO, DEMO_TEXTS) to stress the
-layout at each screen size: they are NOT screens the running terminal shows (it has no help
-button, and no "staff have been told" message). The terminal's real screens, from real flows,
+layout at each screen size: they are NOT screens the running terminal shows (its help button is
+a switch on every screen, not a footer button, and it has no "staff have been told" message). The terminal's real screens, from real flows,
 are in ../flow/<size>/ and ../e2e/ (tests/e2e).
 """
 LANGUAGES = ("zh_CN", "en")
-SWITCHES = ("speech.repeat", "mode.toggle", "lang.toggle")  # the top bar's, on every screen
+# the top bar's (or the side rail's and the footer's), on every screen
+SWITCHES = ("help.call", "speech.repeat", "mode.toggle", "lang.toggle")
 # Targets the UI acts on itself: the switches above and the page buttons of a long menu.
 UI_OWN = frozenset({*SWITCHES, "page.previous", "page.next"})
 

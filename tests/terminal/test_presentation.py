@@ -7,12 +7,14 @@ import json
 import pytest
 
 from flows.engine import MODE_TOGGLE
+from flows.help_call import HELP_CALL, HELP_CANCEL
 from flows.steps import (
     Action,
     ActionStyle,
     Attract,
     Guide,
     GuideSection,
+    HelpStatus,
     Menu,
     Message,
     Progress,
@@ -38,6 +40,7 @@ def tr() -> Translator:
                 "ui.speech.repeat": "再听一遍",
                 "ui.mode.normal": "标准模式",
                 "ui.more_time": "我需要更多时间",
+                "ui.help.call": "呼叫帮助",
                 "attract.title": "欢迎",
                 "attract.insert": "请插入社会保障卡",
                 "menu.title": "请选择事项",
@@ -66,6 +69,7 @@ def tr() -> Translator:
                 "ui.speech.repeat": "Say again",
                 "ui.mode.normal": "Normal text",
                 "ui.more_time": "I need more time",
+                "ui.help.call": "Call staff",
                 "attract.title": "Welcome",
                 "menu.title": "Choose an errand",
                 "menu.hello": "Hello, {name}",
@@ -86,6 +90,7 @@ def test_an_attract_screen_lists_brand_title_lines_and_the_language_switch(
         "title": "欢迎",
         "texts": ["24小时自助服务", "欢迎", "请插入社会保障卡"],
         "targets": [
+            {"id": HELP_CALL, "label": "呼叫帮助", "enabled": True},
             {"id": SPEAK, "label": "朗读", "enabled": True},
             {"id": MODE_TOGGLE, "label": "长辈模式", "enabled": True},
             {"id": LANG_TOGGLE, "label": "English", "enabled": True},
@@ -128,6 +133,7 @@ def test_a_menu_lists_options_then_actions_then_the_switch_in_english(tr: Transl
         {"id": "back", "label": "Back", "enabled": True},
         # With the countdown showing, one touch buys more time (WCAG 2.2.1).
         {"id": MORE_TIME, "label": "I need more time", "enabled": True},
+        {"id": HELP_CALL, "label": "Call staff", "enabled": True},
         {"id": SPEAK, "label": "Read aloud", "enabled": True},
         {"id": MODE_TOGGLE, "label": "Large text", "enabled": True},
         {"id": LANG_TOGGLE, "label": "中文", "enabled": True},
@@ -182,7 +188,8 @@ def test_a_message_reports_its_tone(tr: Translator) -> None:
 
 def test_progress_with_nothing_to_touch_still_offers_the_language_switch(tr: Translator) -> None:
     description = describe(View(Progress("printing", t("busy.title"))), tr, "zh_CN")
-    assert [target["id"] for target in description["targets"]] == [SPEAK, MODE_TOGGLE, LANG_TOGGLE]
+    assert [target["id"] for target in description["targets"]] == [
+        HELP_CALL, SPEAK, MODE_TOGGLE, LANG_TOGGLE]
 
 
 def test_bounds_are_added_per_target_when_given(tr: Translator) -> None:
@@ -223,8 +230,18 @@ def test_elder_mode_is_reported_and_the_switch_offers_the_way_back(tr: Translato
     view = View(Progress("printing", t("busy.title")), elder=True)
     description = describe(view, tr, "zh_CN")
     assert description["mode"] == "elder"
-    assert description["targets"][0] == {"id": SPEAK, "label": "再听一遍", "enabled": True}
-    assert description["targets"][1] == {"id": MODE_TOGGLE, "label": "标准模式", "enabled": True}
+    assert description["targets"][1] == {"id": SPEAK, "label": "再听一遍", "enabled": True}
+    assert description["targets"][2] == {"id": MODE_TOGGLE, "label": "标准模式", "enabled": True}
+
+
+def test_an_open_help_call_shows_its_strip_and_its_button(tr: Translator) -> None:
+    status = HelpStatus("h-1", (t("busy.title"),), Tone.SUCCESS, t("ui.more_time"), True)
+    model = present(View(Progress("printing", t("busy.title")), help=status), tr, "zh_CN")
+    assert model.help_lines == (model.title,)
+    assert model.texts[1] == model.title  # the strip comes first, under the top bar
+    assert model.help_cancel is not None and model.help_cancel.id == HELP_CANCEL
+    assert HELP_CANCEL in [target.id for target in model.targets]
+    assert model.help_tone == "success"
 
 
 def test_speech_says_the_title_and_instructions_but_never_a_value_about_the_resident(
