@@ -64,6 +64,24 @@ class Department:
         return f"catalogue.department.{self.id}.where"
 
 
+@dataclass(frozen=True)
+class Centre:
+    """A service centre (便民服务中心) where applications are picked up and appointments kept;
+    ``id`` is the site id operations know the terminals there by ([terminal] site)."""
+
+    id: str
+    name: Localised
+    address: Localised
+
+    @property
+    def name_key(self) -> str:
+        return f"catalogue.centre.{self.id}.name"
+
+    @property
+    def address_key(self) -> str:
+        return f"catalogue.centre.{self.id}.address"
+
+
 MAX_COPIES = 9  # more of one paper than this is a typo, and would not fit a checklist line
 
 
@@ -136,6 +154,10 @@ class Catalogue:
     version: str = ""
     themes: tuple[Theme, ...] = ()
     departments: tuple[Department, ...] = ()
+    centres: tuple[Centre, ...] = ()
+
+    def centre(self, centre_id: str) -> Centre | None:
+        return next((c for c in self.centres if c.id == centre_id), None)
 
     def item(self, item_id: str) -> CatalogueItem | None:
         return next((item for item in self.items if item.id == item_id), None)
@@ -176,6 +198,9 @@ class Catalogue:
         for department in self.departments:
             yield department.name_key, department.name
             yield department.where_key, department.where
+        for centre in self.centres:
+            yield centre.name_key, centre.name
+            yield centre.address_key, centre.address
         for item in self.items:
             yield item.key("title"), item.title
             if item.summary is not None:
@@ -197,7 +222,7 @@ class Catalogue:
 
 # Item ids that would share key space with the theme and department tables
 # (``catalogue.theme.<id>.title``, ``catalogue.department.<id>.name``).
-RESERVED_ITEM_IDS = frozenset({"theme", "department"})
+RESERVED_ITEM_IDS = frozenset({"theme", "department", "centre"})
 
 
 def parse_catalogue(
@@ -214,6 +239,8 @@ def parse_catalogue(
     _unique(root.at("themes"), [theme.id for theme in themes])
     departments = tuple(_parse_department(table) for table in root.tables("departments"))
     _unique(root.at("departments"), [department.id for department in departments])
+    centres = tuple(_parse_centre(table) for table in root.tables("centres", empty=None))
+    _unique(root.at("centres"), [centre.id for centre in centres])
     context = _Context(
         themes={theme.id: theme for theme in themes},
         departments={department.id: department for department in departments},
@@ -227,7 +254,8 @@ def parse_catalogue(
         if any(rank == other for _, other in ranked[:position]):
             # Two items at one rank would make the "most used" order depend on file order.
             raise CatalogueError(f"items[{index}].popularity", f"rank {rank} appears twice")
-    return Catalogue(items=items, version=version, themes=themes, departments=departments)
+    return Catalogue(items=items, version=version, themes=themes, departments=departments,
+                     centres=centres)
 
 
 @dataclass(frozen=True)
@@ -243,6 +271,13 @@ def _parse_theme(table: ContentTable) -> Theme:
     theme = Theme(id=table.ident("id"), title=table.localised("title"))
     table.done()
     return theme
+
+
+def _parse_centre(table: ContentTable) -> Centre:
+    centre = Centre(id=table.ident("id"), name=table.localised("name"),
+                    address=table.localised("address"))
+    table.done()
+    return centre
 
 
 def _parse_department(table: ContentTable) -> Department:

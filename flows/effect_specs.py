@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from flows.steps import (
+    AskHub,
+    CapturePage,
     CheckPrinter,
     Effect,
+    Lodge,
     PrintReceipt,
     ReadCard,
     RecordEvent,
@@ -39,6 +42,11 @@ EFFECTS: Mapping[type, EffectSpec] = MappingProxyType(
         CheckPrinter: EffectSpec("printer", awaited=True),
         PrintReceipt: EffectSpec("printer", awaited=True),
         RunErrand: EffectSpec("hub", awaited=True),
+        AskHub: EffectSpec("hub", awaited=True),
+        # Its own lane: a slow hub must not hold up the resident's other questions, and the
+        # queue writes and fsyncs before it answers.
+        Lodge: EffectSpec("queue", awaited=True),
+        CapturePage: EffectSpec("camera", awaited=True),
         # Queued in the outbox as the session ends: nobody is left to wait for it.
         SubmitRating: EffectSpec("store", awaited=False),
         RecordEvent: EffectSpec("store", awaited=False),

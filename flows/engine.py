@@ -10,7 +10,9 @@ screen waits for it first, and should the card be forgotten, a ``card_left`` scr
 it is taken (``card_left_in_reader`` is reported once). The steps in between are the flows'
 (flows.registry), run as a stack of sub-flows: identify -> home -> errand -> rating for a card;
 guides alone for a tap on the attract screen (no identity, nothing personal). A card inserted
-while someone browses the guides ends that session and starts a card session.
+while someone browses the guides ends that session and starts a card session. A receipt's QR
+scanned at the attract screen starts a session of its own without identity (progress: the case's
+status only); an appointment slip's or an unknown code gets a notice saying what it is.
 
 Screen ids: a flow step's screen is ``<flow>.<step>``; the engine's own are ``attract``,
 ``take_card`` (a session ended with the card still in), ``card_left`` (a card from an ended session
@@ -84,6 +86,7 @@ from flows.event_names import EventType
 from flows.help_call import HELP_CALL, HELP_CANCEL, HelpDesk
 from flows.notices import Notices
 from flows.platform import (
+    DEFAULT_LINKS_BASE,
     Call,
     EndReason,
     EndSession,
@@ -94,6 +97,7 @@ from flows.platform import (
     FlowError,
     FlowResult,
 )
+from flows.progress import CaseLookup
 from flows.registry import FLOWS
 from flows.steps import (
     Action,
@@ -101,6 +105,7 @@ from flows.steps import (
     Attract,
     CardInserted,
     CardPulled,
+    CodeScanned,
     DeviceChanged,
     Effect,
     EffectDone,
@@ -121,6 +126,7 @@ from flows.steps import (
     screen_actions,
     t,
 )
+from flows.working_days import WorkingCalendar
 
 NOTICE_TIMEOUT_S = 10  # a notice after a session (card removed, error) with no card to wait for
 MODE_TOGGLE = "mode.toggle"  # the 长辈模式 / large text switch, on every screen
@@ -157,6 +163,9 @@ class SessionEngine:
         effect_timeout_s: int = 120,
         notices: Notices | None = None,
         help_desk: HelpDesk | None = None,
+        site: str = "",
+        links_base: str = DEFAULT_LINKS_BASE,
+        calendar: WorkingCalendar | None = None,
     ) -> None:
         if idle_timeout_s <= 0:
             raise ValueError("idle_timeout_s must be positive")
@@ -173,6 +182,9 @@ class SessionEngine:
         self._effect_timeout_s = effect_timeout_s
         self._notices = notices or Notices(())
         self._help = help_desk or HelpDesk(clock)
+        self._site = site
+        self._links_base = links_base
+        self._calendar = calendar or WorkingCalendar()
 
         self._cards: set[str] = set()  # readers that hold a card right now
         self._phase = _Phase.IDLE
@@ -203,6 +215,11 @@ class SessionEngine:
     def elder(self) -> bool:
         """True while the large-type, voice-guided elder mode is on."""
         return self._elder
+
+    @property
+    def awaiting(self) -> Effect | None:
+        """The effect whose outcome the current step waits for, if any (tests, diagnostics)."""
+        return self._awaiting
 
     @property
     def flow_stack(self) -> tuple[str, ...]:
@@ -244,6 +261,8 @@ class SessionEngine:
                 return self._on_device_changed(event)
             case HelpAcknowledged():
                 self._help.acknowledged(event)
+            case CodeScanned():
+                return self._on_code(event)
         return self._output()
 
     # --- events ------------------------------------------------------------------------------
@@ -340,6 +359,27 @@ class SessionEngine:
             self._to_attract()
         return self._output()
 
+    def _on_code(self, scanned: CodeScanned) -> Output:
+        if self._phase is _Phase.SESSION:
+            return self._run_flow(scanned)  # a flow that takes codes has them; the rest ignore
+        ready = self._phase is _Phase.IDLE or (
+            self._phase is _Phase.AFTER and not self._waiting_for_pull
+        )
+        if not ready:
+            return self._output()
+        # The kind only: a code's text may be personal, and a reference is a case's.
+        scanned_event = RecordEvent(EventType.CODE_SCANNED, fields={"kind": scanned.kind})
+        if scanned.kind == "receipt" and scanned.reference:
+            started = self._start_session(FLOWS["progress"], CaseLookup(scanned.reference),
+                                          reader=None)
+            return Output(started.view, (scanned_event, *started.effects))
+        farewell = (farewells.CODE_APPOINTMENT if scanned.kind == "appointment"
+                    else farewells.CODE_UNKNOWN)
+        self._phase = _Phase.AFTER
+        self._waiting_for_pull = False
+        self._show(self._notice_screen(farewell))
+        return self._output((scanned_event,))
+
     def _on_device_changed(self, event: DeviceChanged) -> Output:
         self._devices[event.device] = event.state
         if self._phase is _Phase.IDLE:
@@ -371,6 +411,9 @@ class SessionEngine:
             devices=self._devices,
             flows=FLOWS,
             elder=lambda: self._elder,
+            site=self._site,
+            links_base=self._links_base,
+            calendar=self._calendar,
         )
         self._reader = reader
         self._phase = _Phase.SESSION

@@ -34,3 +34,11 @@ CARD_READ_FAILED = Farewell(
 THANKS = Farewell(
     "thanks", t("thanks.title"), (t("thanks.body"),), Tone.SUCCESS, timeout_s=THANKS_TIMEOUT_S
 )
+CODE_UNKNOWN = Farewell(
+    "notice.code_unknown", t("notice.code_unknown.title"), (t("notice.code_unknown.body"),),
+    Tone.WARNING,
+)
+CODE_APPOINTMENT = Farewell(
+    "notice.code_appointment", t("notice.code_appointment.title"),
+    (t("notice.code_appointment.body"),), Tone.INFO,
+)

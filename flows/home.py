@@ -20,6 +20,8 @@ from flows.steps import Action, Event, Menu, Returned, Tap, Transition, t
 
 # Flows a catalogue item may name: those that take an item and that this menu can call.
 ERRAND_FLOWS = frozenset({"proof", "guide"})
+# Services on the menu beside the catalogue's items, each a flow of its own (target service.<flow>).
+SERVICE_FLOWS: tuple[str, ...] = ("progress",)
 MENU_GUIDES = 6  # tiles on the errand menu: errands first, then the most used guides
 
 
@@ -28,7 +30,9 @@ class HomeFlow(Flow):
 
     NAME = "home"
     INITIAL = "menu"
-    STEPS = (step("menu", Menu, calls=(*sorted(ERRAND_FLOWS), "guides"), ends=True),)
+    STEPS = (
+        step("menu", Menu, calls=(*sorted(ERRAND_FLOWS), *SERVICE_FLOWS, "guides"), ends=True),
+    )
 
     def start(self) -> Transition:
         return self._menu()
@@ -42,6 +46,9 @@ class HomeFlow(Flow):
             return EndSession(EndReason.DONE)
         if ev.target == "guides":
             return Call("guides")
+        service = ev.target.removeprefix("service.")
+        if ev.target.startswith("service.") and service in SERVICE_FLOWS:
+            return Call(service)
         item = self.ctx.catalogue.item(ev.target.removeprefix("errand."))
         if not ev.target.startswith("errand.") or item is None:
             return None
@@ -51,7 +58,10 @@ class HomeFlow(Flow):
         return Call(flow, item)
 
     def _menu(self) -> Transition:
-        options = tuple(_errand(item, self.ctx) for item in menu_items(self.ctx.catalogue))
+        options = (
+            *(_errand(item, self.ctx) for item in menu_items(self.ctx.catalogue)),
+            *(_service(name, self.ctx) for name in SERVICE_FLOWS),
+        )
         browse = Action("guides", self.text("menu", "guides"))
         screen = Menu(
             self.screen_id("menu"),
@@ -70,6 +80,18 @@ def menu_items(catalogue: Catalogue) -> tuple[CatalogueItem, ...]:
     errands = tuple(item for item in catalogue.items if item.flow != "guide")
     guides = tuple(item for item in catalogue.most_used(MENU_GUIDES) if item.flow == "guide")
     return errands + guides[: max(0, MENU_GUIDES - len(errands))]
+
+
+def _service(name: str, ctx: FlowContext) -> Action:
+    """A service of the menu (progress, appointments, reports), unavailable while a device it
+    needs is down."""
+    flow = ctx.flows.get(name)
+    down = first_unusable(flow.NEEDS, ctx.devices) if flow is not None else None
+    label = t(f"home.menu.service.{name}")
+    if down is None:
+        return Action(f"service.{name}", label)
+    return Action(f"service.{name}", t("home.menu.unavailable", errand=label,
+                                       reason=device_line(*down)), enabled=False)
 
 
 def _errand(item: CatalogueItem, ctx: FlowContext) -> Action:

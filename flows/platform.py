@@ -50,6 +50,9 @@ from flows.steps import (
     Transition,
     t,
 )
+from flows.working_days import WorkingCalendar
+
+DEFAULT_LINKS_BASE = "https://zwfw.example.gov.cn"
 
 
 class FlowError(RuntimeError):
@@ -155,6 +158,12 @@ class FlowContext:
     flows: Mapping[str, type[Flow]] = field(default_factory=dict)
     # Whether the session is in elder mode right now (the flows page long lists more finely).
     elder: Callable[[], bool] = lambda: False
+    # The terminal's centre ([terminal] site): where it receives applications (收件地点).
+    site: str = ""
+    # Where printed QR codes point (the hub's public pages: progress, appointments).
+    links_base: str = DEFAULT_LINKS_BASE
+    # Working days and holidays: promised dates, deferred materials' deadlines, appointment days.
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
 
 
 # --- declaring steps ----------------------------------------------------------------------------

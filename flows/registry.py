@@ -10,13 +10,18 @@ from flows.guides import GuidesFlow
 from flows.home import ERRAND_FLOWS, HomeFlow
 from flows.identify import IdentifyFlow
 from flows.platform import Flow, FlowError
+from flows.progress import ProgressFlow
 from flows.proof import ProofFlow
 from flows.rating import RatingFlow
+from flows.slip import SlipFlow
 
 FLOWS: Mapping[str, type[Flow]] = MappingProxyType(
     {
         flow.NAME: flow
-        for flow in (IdentifyFlow, HomeFlow, ProofFlow, GuideFlow, GuidesFlow, RatingFlow)
+        for flow in (
+            IdentifyFlow, HomeFlow, ProofFlow, GuideFlow, GuidesFlow, RatingFlow, SlipFlow,
+            ProgressFlow,
+        )
     }
 )
 

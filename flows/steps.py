@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from contracts.rating import RatingLevel
 from devices.base import CardHolder, DeviceState, Receipt
 from flows.event_names import EventType
+from flows.hub import CaseAccepted, ReportFiled
+from flows.hub_queries import HubQuery, Lodgeable
 
 # --- text ----------------------------------------------------------------------------------------
 
@@ -223,10 +225,34 @@ class Form:
     idle_timeout_s: int | None = 60
 
 
+@dataclass(frozen=True, repr=False)
+class Scan:
+    """Scanning one material on the document camera: the live preview (drawn by the UI from the
+    camera itself), the pages taken so far, and capture / retake / add a page / done.
+
+    ``thumbnail`` is the last page taken (a small JPEG): personal, never in a repr or a log;
+    the automation API reports only whether there is one.
+    """
+
+    screen: str
+    title: Text
+    material: Text
+    pages: int
+    lines: tuple[Text, ...] = ()
+    actions: tuple[Action, ...] = ()
+    thumbnail: bytes | None = None
+    preview: bool = True  # False: the camera is not usable, say why in ``lines`` instead
+    tone: Tone = Tone.INFO
+    idle_timeout_s: int | None = 120
+
+    def __repr__(self) -> str:
+        return f"Scan({self.screen!r}, pages={self.pages})"
+
+
 KEYPAD: tuple[str, ...] = (*(f"key.{digit}" for digit in "1234567890"), "key.delete", "key.clear")
 
 
-Screen = Attract | Message | Progress | Menu | Guide | Confirm | Done | ShowQr | Form
+Screen = Attract | Message | Progress | Menu | Guide | Confirm | Done | ShowQr | Form | Scan
 
 
 def screen_actions(screen: Screen) -> tuple[Action, ...]:
@@ -310,6 +336,16 @@ class Returned:
 
 
 @dataclass(frozen=True)
+class CodeScanned:
+    """The scanner read a code the terminal printed: ``kind`` is ``receipt`` (a case's
+    progress QR), ``appointment`` or ``unknown``; ``reference`` is what a known code carries
+    (never the raw text of an unknown one, which may be personal)."""
+
+    kind: str
+    reference: str = ""
+
+
+@dataclass(frozen=True)
 class HelpAcknowledged:
     """Operations answered a help call (the ``help_ack`` command): who is coming, and when."""
 
@@ -370,7 +406,43 @@ class RecordEvent:
     fields: Mapping[str, str | int | float | bool] = field(default_factory=dict)
 
 
-Effect = ReadCard | RunErrand | CheckPrinter | PrintReceipt | SubmitRating | RecordEvent
+@dataclass(frozen=True)
+class AskHub:
+    """Ask the hub one question (flows.hub_queries); answered with that query's typed result."""
+
+    query: HubQuery
+
+
+@dataclass(frozen=True)
+class Lodge:
+    """Hand an application or a 办不成事 report to the terminal's submission queue: sent at once
+    if the hub answers, else stored encrypted and sent later -> ``Lodged``."""
+
+    item: Lodgeable
+
+
+@dataclass(frozen=True)
+class Lodged:
+    """``Lodge``'s outcome: the terminal's reference, and the hub's answer when it came now
+    (``None``: stored on this terminal, to be sent automatically; the receipt says so)."""
+
+    reference: str
+    answer: CaseAccepted | ReportFiled | None
+
+
+@dataclass(frozen=True)
+class CapturePage:
+    """Take one page of ``material_id`` with the document camera -> ``ScannedPage`` (cropped
+    and compressed); fails ``blank_page`` when nothing lies on the platen."""
+
+    material_id: str
+    page: int
+
+
+Effect = (
+    ReadCard | RunErrand | CheckPrinter | PrintReceipt | SubmitRating | RecordEvent | AskHub
+    | Lodge | CapturePage
+)
 
 
 @dataclass(frozen=True)
@@ -396,7 +468,7 @@ class EffectDone:
 
 Event = (
     Tap | TextEntered | CardInserted | CardPulled | Tick | EffectDone | Returned | DeviceChanged
-    | HelpAcknowledged
+    | HelpAcknowledged | CodeScanned
 )
 
 

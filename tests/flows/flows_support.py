@@ -116,3 +116,26 @@ class Kiosk:
             for e in out.effects
             if isinstance(e, RecordEvent) and e.type == event_type
         ]
+
+
+def packaged_catalogue() -> Catalogue:
+    """The catalogue the terminal ships with."""
+    import tomllib  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from flows.catalogue import parse_catalogue  # noqa: PLC0415
+
+    path = Path(__file__).resolve().parents[2] / "terminal/content/catalogue.toml"
+    with path.open("rb") as f:
+        return parse_catalogue(tomllib.load(f))
+
+
+def to_home(kiosk: Kiosk, reader: str = "Virtual PCD 00 00") -> Kiosk:
+    """Insert the shared resident's card and go on to the home menu."""
+    from flows.steps import CardInserted, ReadCard  # noqa: PLC0415
+
+    kiosk.send(CardInserted(reader))
+    kiosk.succeed(ReadCard, HOLDER)
+    kiosk.tap("continue")
+    assert kiosk.screen_id == "home.menu"
+    return kiosk

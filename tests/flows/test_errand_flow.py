@@ -16,16 +16,20 @@ from flows_support import DOCUMENT, receipt_strings
 from contracts.rating import RATING_LEVELS
 from devices.base import DeviceState
 from flows.catalogue import Catalogue, ItemKind, parse_catalogue
-from flows.home import menu_items
-from flows.hub import ErrandDocument
+from flows.home import SERVICE_FLOWS, menu_items
+from flows.hub import CaseProgress, CaseStatus, ErrandDocument
+from flows.hub_queries import CaseQuery, CasesQuery
 from flows.platform import EndReason, EndSession, Flow, FlowError, step
 from flows.registry import FLOWS
 from flows.steps import (
     Action,
+    AskHub,
     CardInserted,
     CardPulled,
     CheckPrinter,
+    CodeScanned,
     Confirm,
+    Effect,
     EffectDone,
     Failed,
     Guide,
@@ -133,7 +137,10 @@ def test_proof_errand_end_to_end(catalogue: Catalogue) -> None:
     assert isinstance(k.screen, Menu) and k.screen.screen == "home.menu"
     # Errands done here with the card first, then the guides asked for most; every other guide
     # is behind "browse all guides".
-    assert ids(k.screen.options) == [f"errand.{item.id}" for item in menu_items(catalogue)]
+    assert ids(k.screen.options) == [
+        *(f"errand.{item.id}" for item in menu_items(catalogue)),
+        *(f"service.{name}" for name in SERVICE_FLOWS),
+    ]
     assert ids(k.screen.options)[0] == f"errand.{PROOF}"
     assert ids(k.screen.actions) == ["guides", "finish"]
 
@@ -468,7 +475,8 @@ def test_no_personal_data_in_events_or_reprs(catalogue: Catalogue) -> None:
 
 
 def test_every_registered_flow_declares_a_valid_graph() -> None:
-    assert set(FLOWS) == {"identify", "home", "proof", "guide", "guides", "rating"}
+    assert set(FLOWS) == {"identify", "home", "proof", "guide", "guides", "rating", "slip",
+                          "progress"}
     for flow in FLOWS.values():
         assert flow.INITIAL in flow.SPEC
         assert all(spec.to <= set(flow.SPEC) for spec in flow.SPEC.values())
@@ -551,6 +559,31 @@ OUTCOMES: dict[type, list[Succeeded | Failed]] = {
     PrintReceipt: [Succeeded(None), Failed("paper_out"), Failed("offline")],
 }
 
+CASE = CaseProgress("SB20250314000001", "resident_pension_enrollment", CaseStatus.ACCEPTED,
+                    dt.date(2025, 3, 14), dt.datetime(2025, 3, 14, 2, 0, tzinfo=dt.UTC),
+                    dt.date(2025, 4, 1))
+HUB_FAILURES = [Failed("hub_unavailable"), Failed("case_unknown"), Failed("hub_error")]
+HUB_OUTCOMES: dict[type, list[Succeeded | Failed]] = {
+    CaseQuery: [Succeeded(CASE), *HUB_FAILURES],
+    CasesQuery: [
+        Succeeded(()),
+        Succeeded((CASE,)),
+        Succeeded((CASE, dataclasses.replace(CASE, case_number="SB20250301000009",
+                                             status=CaseStatus.AWAITING_MATERIALS))),
+        Succeeded("junk"),
+        *HUB_FAILURES,
+    ],
+}
+SCANS = (CodeScanned("receipt", "SB20250314000001"), CodeScanned("appointment", "A1B2C3"),
+         CodeScanned("unknown"))
+
+
+def outcomes_for(effect: Effect) -> list[Succeeded | Failed]:
+    if isinstance(effect, AskHub):
+        return HUB_OUTCOMES[type(effect.query)]
+    return OUTCOMES[type(effect)]
+
+
 Move = tuple[str, object]
 
 
@@ -571,9 +604,13 @@ def replay(catalogue: Catalogue, path: tuple[Move, ...]) -> tuple[Kiosk, bool]:
         elif kind == "wait":
             assert isinstance(arg, float)
             k.wait(arg)
+        elif kind == "scan":
+            assert isinstance(arg, CodeScanned)
+            k.send(arg)
         else:
             assert isinstance(arg, Succeeded | Failed)
-            waiting = next(e for e in k.effects if type(e) in OUTCOMES)
+            waiting = k.engine.awaiting
+            assert waiting is not None
             k.send(EffectDone(waiting, arg))
     return k, card_in
 
@@ -587,7 +624,7 @@ def explore(catalogue: Catalogue) -> list[Kiosk]:
         path = queue.pop(0)
         k, card_in = replay(catalogue, path)
         screen = k.screen
-        waiting = [e for e in k.effects if type(e) in OUTCOMES]
+        waiting = [] if k.engine.awaiting is None else [k.engine.awaiting]
         signature = (
             screen.screen,
             screen.title.key,
@@ -603,8 +640,10 @@ def explore(catalogue: Catalogue) -> list[Kiosk]:
         moves.append(("pull", None) if card_in else ("insert", None))
         if screen.idle_timeout_s is not None:
             moves.append(("wait", float(screen.idle_timeout_s)))
+        if screen.screen == "attract":
+            moves += [("scan", scan) for scan in SCANS]
         if waiting:
-            moves += [("outcome", outcome) for outcome in OUTCOMES[type(waiting[0])]]
+            moves += [("outcome", outcome) for outcome in outcomes_for(waiting[0])]
             moves.append(("wait", 120.0))  # the effect never answers
         queue += [(*path, move) for move in moves]
     return reached
@@ -650,7 +689,7 @@ def test_exploration_reaches_every_step_and_screen(reached: list[Kiosk]) -> None
 def test_no_reachable_screen_is_a_dead_end(reached: list[Kiosk]) -> None:
     for k in reached:
         screen = k.screen
-        waiting = any(type(e) in OUTCOMES for e in k.effects)
+        waiting = k.engine.awaiting is not None
         touchable = any(a.enabled for a in screen_actions(screen))
         timed = screen.idle_timeout_s is not None
         # A forgotten card's screen waits for the card to be taken, and says so.
