@@ -29,6 +29,7 @@ from flows.platform import (
 )
 from flows.rating import RatingRequest
 from flows.receipt import proof_receipt
+from flows.report import ReportContext
 from flows.steps import (
     CheckPrinter,
     Confirm,
@@ -59,11 +60,12 @@ class ProofFlow(Flow):
         step("confirm", Confirm, to=("checking_printer",), ends=True),
         step("checking_printer", Progress, awaits=CheckPrinter,
              to=("fetching", "printer_unavailable")),
-        step("printer_unavailable", Message, ends=True),
+        step("printer_unavailable", Message, calls=("report",), ends=True),
         step("fetching", Progress, awaits=RunErrand,
              to=("printing", "hub_unavailable", "refused")),
-        step("hub_unavailable", Message, to=("checking_printer",), ends=True),
-        step("refused", Message, ends=True),
+        step("hub_unavailable", Message, to=("checking_printer",), calls=("report",),
+             ends=True),
+        step("refused", Message, calls=("report",), ends=True),
         step("printing", Progress, awaits=PrintReceipt, to=("done", "print_failed")),
         step("print_failed", Message, to=("printing",), ends=True),
         step("done", Done, card_pull_expected=True, calls=("rating",), ends=True),
@@ -73,6 +75,7 @@ class ProofFlow(Flow):
         super().__init__(ctx, arg)
         self._document: ErrandDocument | None = None
         self._receipt: Receipt | None = None  # the proof as printed (masked), kept for a reprint
+        self._shown: Message | None = None  # the failure screen a report returns to
 
     def wipe(self) -> None:
         self._document = None
@@ -145,7 +148,10 @@ class ProofFlow(Flow):
         return self._print()
 
     def step_hub_unavailable(self, ev: Event) -> FlowResult | None:
-        return tapped(ev, {"retry": self._check_printer, "back": Finish})
+        if isinstance(ev, Returned):
+            return self._reshow()
+        return tapped(ev, {"retry": self._check_printer, "back": Finish,
+                           "report": self._report})
 
     def step_refused(self, ev: Event) -> FlowResult | None:
         return self._back_or_finish(ev)
@@ -198,10 +204,12 @@ class ProofFlow(Flow):
             self.screen_id("printer_unavailable"),
             self.text("printer_unavailable", "title"),
             (printer_line(reason), self.text("printer_unavailable", "body")),
-            (common_action("back", primary=True), common_action("finish")),
+            (common_action("back", primary=True), common_action("report"),
+             common_action("finish")),
             Tone.WARNING,
             self.ctx.idle_timeout_s,
         )
+        self._shown = screen
         return Transition(screen, (errand_failed(self._item(), "printer", reason),))
 
     def _hub_unavailable(self, reason: str, failed: RecordEvent) -> Transition:
@@ -210,10 +218,12 @@ class ProofFlow(Flow):
             self.screen_id("hub_unavailable"),
             self.text("hub_unavailable", "title"),
             (self.text("hub_unavailable", body),),
-            (common_action("retry", primary=True), common_action("back")),
+            (common_action("retry", primary=True), common_action("report"),
+             common_action("back")),
             Tone.ERROR,
             self.ctx.idle_timeout_s,
         )
+        self._shown = screen
         return Transition(screen, (failed,))
 
     def _refused(self, reason: str, failed: RecordEvent) -> Transition:
@@ -222,10 +232,12 @@ class ProofFlow(Flow):
             self.screen_id("refused"),
             self.text("refused", "title"),
             (self.text("refused", reason), self.text("refused", "body")),
-            (common_action("back"), common_action("finish", primary=True)),
+            (common_action("back"), common_action("report"),
+             common_action("finish", primary=True)),
             Tone.ERROR,
             self.ctx.idle_timeout_s,
         )
+        self._shown = screen
         return Transition(screen, (failed,))
 
     def _print(self) -> Transition:
@@ -239,7 +251,19 @@ class ProofFlow(Flow):
         return Transition(screen, (PrintReceipt(self._receipt),))
 
     def _back_or_finish(self, ev: Event) -> FlowResult | None:
-        return tapped(ev, {"back": Finish, "finish": lambda: EndSession(EndReason.DONE)})
+        if isinstance(ev, Returned):
+            return self._reshow()
+        return tapped(ev, {"back": Finish, "finish": lambda: EndSession(EndReason.DONE),
+                           "report": self._report})
+
+    def _report(self) -> Call:
+        """办不成事: from a failure screen, about this item; the screen shows again after."""
+        return Call("report", ReportContext(self._item().id, self.screen_id(self.current_step)))
+
+    def _reshow(self) -> Transition:
+        # Back from a report: the failure screen as it was, without its event again.
+        assert self._shown is not None
+        return Transition(self._shown)
 
     def _item(self) -> CatalogueItem:
         if not isinstance(self.arg, CatalogueItem):

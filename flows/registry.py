@@ -13,6 +13,7 @@ from flows.platform import Flow, FlowError
 from flows.progress import ProgressFlow
 from flows.proof import ProofFlow
 from flows.rating import RatingFlow
+from flows.report import ReportFlow
 from flows.slip import SlipFlow
 
 FLOWS: Mapping[str, type[Flow]] = MappingProxyType(
@@ -20,7 +21,7 @@ FLOWS: Mapping[str, type[Flow]] = MappingProxyType(
         flow.NAME: flow
         for flow in (
             IdentifyFlow, HomeFlow, ProofFlow, GuideFlow, GuidesFlow, RatingFlow, SlipFlow,
-            ProgressFlow,
+            ProgressFlow, ReportFlow,
         )
     }
 )

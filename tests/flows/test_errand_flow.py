@@ -17,7 +17,7 @@ from contracts.rating import RATING_LEVELS
 from devices.base import DeviceState
 from flows.catalogue import Catalogue, ItemKind, parse_catalogue
 from flows.home import SERVICE_FLOWS, menu_items
-from flows.hub import CaseProgress, CaseStatus, ErrandDocument
+from flows.hub import CaseProgress, CaseStatus, ErrandDocument, ReportFiled
 from flows.hub_queries import CaseQuery, CasesQuery
 from flows.platform import EndReason, EndSession, Flow, FlowError, step
 from flows.registry import FLOWS
@@ -33,6 +33,8 @@ from flows.steps import (
     EffectDone,
     Failed,
     Guide,
+    Lodge,
+    Lodged,
     Menu,
     Message,
     PrintReceipt,
@@ -369,7 +371,7 @@ def test_paper_out_is_found_before_the_hub_is_asked(
     k.send(EffectDone(k.awaited(CheckPrinter), outcome))
     assert k.screen.screen == "proof.printer_unavailable"
     assert k.screen.lines[0].key == "error.printer.paper_out"
-    assert ids(k.screen.actions) == ["back", "finish"]
+    assert ids(k.screen.actions) == ["back", "report", "finish"]
     assert not any(isinstance(e, RunErrand) for out in k.outputs for e in out.effects)
     assert k.events("errand_failed")[0].fields == {
         "errand_id": PROOF,
@@ -389,7 +391,7 @@ def test_hub_down_offers_try_again_which_checks_the_printer_again(catalogue: Cat
     k.fail(RunErrand, "hub_unavailable")
     assert k.screen.screen == "proof.hub_unavailable"
     assert k.screen.lines[0].key == "proof.hub_unavailable.body"
-    assert ids(k.screen.actions) == ["retry", "back"]
+    assert ids(k.screen.actions) == ["retry", "report", "back"]
     k.tap("retry")
     assert k.screen.screen == "proof.checking_printer"
     k.succeed(CheckPrinter, DeviceState.ok())
@@ -421,7 +423,7 @@ def test_each_hub_refusal_has_its_own_message(catalogue: Catalogue, reason: str)
     k.fail(RunErrand, reason)
     assert k.screen.screen == "proof.refused"
     assert k.screen.lines[0].key == f"proof.refused.{reason}"
-    assert ids(k.screen.actions) == ["back", "finish"]
+    assert ids(k.screen.actions) == ["back", "report", "finish"]
     assert k.events("errand_failed")[0].fields["reason"] == reason
 
 
@@ -476,7 +478,7 @@ def test_no_personal_data_in_events_or_reprs(catalogue: Catalogue) -> None:
 
 def test_every_registered_flow_declares_a_valid_graph() -> None:
     assert set(FLOWS) == {"identify", "home", "proof", "guide", "guides", "rating", "slip",
-                          "progress"}
+                          "progress", "report"}
     for flow in FLOWS.values():
         assert flow.INITIAL in flow.SPEC
         assert all(spec.to <= set(flow.SPEC) for spec in flow.SPEC.values())
@@ -562,6 +564,9 @@ OUTCOMES: dict[type, list[Succeeded | Failed]] = {
 CASE = CaseProgress("SB20250314000001", "resident_pension_enrollment", CaseStatus.ACCEPTED,
                     dt.date(2025, 3, 14), dt.datetime(2025, 3, 14, 2, 0, tzinfo=dt.UTC),
                     dt.date(2025, 4, 1))
+LODGED_REPORT = Lodged("L-T-0001-20250314-0001",
+                       ReportFiled("L-T-0001-20250314-0001", "BBCS20250314001",
+                                   dt.datetime(2025, 3, 15, 1, 0, tzinfo=dt.UTC)))
 HUB_FAILURES = [Failed("hub_unavailable"), Failed("case_unknown"), Failed("hub_error")]
 HUB_OUTCOMES: dict[type, list[Succeeded | Failed]] = {
     CaseQuery: [Succeeded(CASE), *HUB_FAILURES],
@@ -579,6 +584,9 @@ SCANS = (CodeScanned("receipt", "SB20250314000001"), CodeScanned("appointment", 
 
 
 def outcomes_for(effect: Effect) -> list[Succeeded | Failed]:
+    if isinstance(effect, Lodge):
+        return [Succeeded(LODGED_REPORT), Succeeded(Lodged(LODGED_REPORT.reference, None)),
+                Failed("disk_full"), Failed("internal_error")]
     if isinstance(effect, AskHub):
         return HUB_OUTCOMES[type(effect.query)]
     return OUTCOMES[type(effect)]
@@ -654,7 +662,7 @@ def reached(catalogue: Catalogue) -> list[Kiosk]:
     return explore(catalogue)
 
 
-def load_locale(lang: str) -> dict[str, str]:
+def load_locale(lang: str, files: tuple[str, ...] = ("flows.toml",)) -> dict[str, str]:
     def flatten(table: dict[str, object], prefix: str) -> Iterator[tuple[str, str]]:
         for name, value in table.items():
             if isinstance(value, dict):
@@ -663,8 +671,11 @@ def load_locale(lang: str) -> dict[str, str]:
                 assert isinstance(value, str)
                 yield f"{prefix}{name}", value
 
-    with (ROOT / "terminal/locales" / lang / "flows.toml").open("rb") as f:
-        return dict(flatten(tomllib.load(f), ""))
+    table: dict[str, str] = {}
+    for name in files:
+        with (ROOT / "terminal/locales" / lang / name).open("rb") as f:
+            table.update(flatten(tomllib.load(f), ""))
+    return table
 
 
 def fields_of(template: str) -> set[str]:
@@ -708,7 +719,8 @@ def test_every_emitted_key_is_translated_with_matching_placeholders(
     }
     assert len(emitted) > 60
     for lang in ("zh_CN", "en"):
-        table = {**load_locale(lang), **extra[lang]}
+        # Forms show the keypad's keys (ui.key.*), from the UI's own file.
+        table = {**load_locale(lang, ("flows.toml", "ui.toml")), **extra[lang]}
         missing = sorted(key for key in emitted if key not in table)
         assert not missing, f"{lang} lacks {missing}"
         for key, text in emitted.items():
