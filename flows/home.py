@@ -21,7 +21,7 @@ from flows.steps import Action, Event, Menu, Returned, Tap, Transition, t
 # Flows a catalogue item may name: those that take an item and that this menu can call.
 ERRAND_FLOWS = frozenset({"proof", "guide"})
 # Services on the menu beside the catalogue's items, each a flow of its own (target service.<flow>).
-SERVICE_FLOWS: tuple[str, ...] = ("progress", "report")
+SERVICE_FLOWS: tuple[str, ...] = ("progress", "appointment", "report")
 MENU_GUIDES = 6  # tiles on the errand menu: errands first, then the most used guides
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from flows.appointment import AppointmentFlow
 from flows.guide import GuideFlow
 from flows.guides import GuidesFlow
 from flows.home import ERRAND_FLOWS, HomeFlow
@@ -21,7 +22,7 @@ FLOWS: Mapping[str, type[Flow]] = MappingProxyType(
         flow.NAME: flow
         for flow in (
             IdentifyFlow, HomeFlow, ProofFlow, GuideFlow, GuidesFlow, RatingFlow, SlipFlow,
-            ProgressFlow, ReportFlow,
+            ProgressFlow, ReportFlow, AppointmentFlow,
         )
     }
 )

@@ -17,8 +17,15 @@ from contracts.rating import RATING_LEVELS
 from devices.base import DeviceState
 from flows.catalogue import Catalogue, ItemKind, parse_catalogue
 from flows.home import SERVICE_FLOWS, menu_items
-from flows.hub import CaseProgress, CaseStatus, ErrandDocument, ReportFiled
-from flows.hub_queries import CaseQuery, CasesQuery
+from flows.hub import Appointment, CaseProgress, CaseStatus, ErrandDocument, ReportFiled, Slot
+from flows.hub_queries import (
+    AppointmentsQuery,
+    BookSlot,
+    CancelAppointment,
+    CaseQuery,
+    CasesQuery,
+    SlotsQuery,
+)
 from flows.platform import EndReason, EndSession, Flow, FlowError, step
 from flows.registry import FLOWS
 from flows.steps import (
@@ -478,7 +485,7 @@ def test_no_personal_data_in_events_or_reprs(catalogue: Catalogue) -> None:
 
 def test_every_registered_flow_declares_a_valid_graph() -> None:
     assert set(FLOWS) == {"identify", "home", "proof", "guide", "guides", "rating", "slip",
-                          "progress", "report"}
+                          "progress", "report", "appointment"}
     for flow in FLOWS.values():
         assert flow.INITIAL in flow.SPEC
         assert all(spec.to <= set(flow.SPEC) for spec in flow.SPEC.values())
@@ -579,6 +586,17 @@ HUB_OUTCOMES: dict[type, list[Succeeded | Failed]] = {
         *HUB_FAILURES,
     ],
 }
+SLOTS = (Slot("s1", dt.date(2025, 3, 17), dt.time(9), dt.time(9, 30), 2),
+         Slot("s2", dt.date(2025, 3, 17), dt.time(9, 30), dt.time(10), 0))
+BOOKED = Appointment("a1", "ABCD-EFGH", "resident_pension_enrollment", "simulator",
+                     dt.date(2025, 3, 17), dt.time(9), dt.time(9, 30))
+HUB_OUTCOMES.update({
+    SlotsQuery: [Succeeded(SLOTS), Succeeded(()), Succeeded("junk"), *HUB_FAILURES],
+    BookSlot: [Succeeded(BOOKED), Failed("slot_taken"), Failed("already_booked"),
+               Succeeded("junk"), *HUB_FAILURES],
+    AppointmentsQuery: [Succeeded((BOOKED,)), Succeeded(()), *HUB_FAILURES],
+    CancelAppointment: [Succeeded(None), *HUB_FAILURES],
+})
 SCANS = (CodeScanned("receipt", "SB20250314000001"), CodeScanned("appointment", "A1B2C3"),
          CodeScanned("unknown"))
 
