@@ -19,10 +19,11 @@ from flows.platform import (
 from flows.steps import Action, Event, Menu, Returned, Tap, Transition, t
 
 # Flows a catalogue item may name: those that take an item and that this menu can call.
-ERRAND_FLOWS = frozenset({"proof", "guide"})
+ERRAND_FLOWS = frozenset({"proof", "guide", "intake"})
 # Services on the menu beside the catalogue's items, each a flow of its own (target service.<flow>).
 SERVICE_FLOWS: tuple[str, ...] = ("progress", "appointment", "report")
 MENU_GUIDES = 6  # tiles on the errand menu: errands first, then the most used guides
+MIN_MENU_GUIDES = 3  # however many errands there are, the guides asked for most stay on it
 
 
 class HomeFlow(Flow):
@@ -78,8 +79,9 @@ def menu_items(catalogue: Catalogue) -> tuple[CatalogueItem, ...]:
     """What the identified resident's menu offers: every errand done here with the card, then the
     guides residents ask for most; every other guide is one tap away ("browse all guides")."""
     errands = tuple(item for item in catalogue.items if item.flow != "guide")
-    guides = tuple(item for item in catalogue.most_used(MENU_GUIDES) if item.flow == "guide")
-    return errands + guides[: max(0, MENU_GUIDES - len(errands))]
+    guides = tuple(item for item in catalogue.most_used(len(catalogue.items))
+                   if item.flow == "guide")
+    return errands + guides[: max(MIN_MENU_GUIDES, MENU_GUIDES - len(errands))]
 
 
 def _service(name: str, ctx: FlowContext) -> Action:

@@ -169,6 +169,8 @@ class CaseAccepted:
     case_number: str
     authority: str  # the processing authority, in Chinese, as printed
     received_at: dt.datetime
+    # 异地通办: the authority is in another region than the centre that received the case.
+    cross_region: bool = False
 
 
 class CaseStatus(enum.StrEnum):

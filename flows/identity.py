@@ -75,3 +75,18 @@ def mask_name(name: str) -> str:
     if not name:
         return ""
     return name[0] + "*" * (len(name) - 1)
+
+
+_ADDRESS_AREA_END = ("街道", "镇", "乡", "区", "县", "市")
+
+
+def mask_address(address: str) -> str:
+    """An address as a screen or a receipt may show it: the area down to the township, the rest
+    hidden (浙江省温州市瑞安市塘下镇****); a resident recognises their own, a passer-by learns
+    no door."""
+    text = address.strip()
+    for end in _ADDRESS_AREA_END:
+        cut = text.rfind(end)
+        if 0 < cut < len(text) - len(end):
+            return text[: cut + len(end)] + "****"
+    return text[: max(2, len(text) // 3)] + "****"

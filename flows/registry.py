@@ -10,6 +10,7 @@ from flows.guide import GuideFlow
 from flows.guides import GuidesFlow
 from flows.home import ERRAND_FLOWS, HomeFlow
 from flows.identify import IdentifyFlow
+from flows.intake import IntakeFlow
 from flows.platform import Flow, FlowError
 from flows.progress import ProgressFlow
 from flows.proof import ProofFlow
@@ -22,7 +23,7 @@ FLOWS: Mapping[str, type[Flow]] = MappingProxyType(
         flow.NAME: flow
         for flow in (
             IdentifyFlow, HomeFlow, ProofFlow, GuideFlow, GuidesFlow, RatingFlow, SlipFlow,
-            ProgressFlow, ReportFlow, AppointmentFlow,
+            ProgressFlow, ReportFlow, AppointmentFlow, IntakeFlow,
         )
     }
 )

@@ -78,6 +78,7 @@ def application_receipt(
     case_number: str | None,
     receiving_place: str,
     authority: str,
+    cross_region: bool,
     received_on: dt.date,
     promised_by: dt.date,
     deferred: tuple[tuple[str, dt.date], ...],
@@ -110,8 +111,9 @@ def application_receipt(
     else:
         blocks += [FieldLine("办件编号", case_number or ""), FieldLine("登记编号", reference)]
     blocks += [FieldLine("收件地点", receiving_place), FieldLine("办理机关", authority)]
-    if authority != receiving_place:
-        blocks.append(TextLine("本件为异地通办：本地收件，由办理机关审批。"))
+    if cross_region:
+        blocks.append(TextLine("本件为异地通办：本地收件，由属地办理机关审批，结果按约定送达。",
+                               hang=0))
     blocks += [
         FieldLine("收件日期", local_date(received_on)),
         FieldLine("承诺办结", f"{local_date(promised_by)}（{item.guide.time_limit_working_days}"

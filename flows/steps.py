@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from contracts.rating import RatingLevel
 from devices.base import CardHolder, DeviceState, Receipt
 from flows.event_names import EventType
-from flows.hub import CaseAccepted, ReportFiled
+from flows.hub import CaseAccepted, ReportFiled, ScannedPage
 from flows.hub_queries import HubQuery, Lodgeable
 
 # --- text ----------------------------------------------------------------------------------------
@@ -437,6 +437,17 @@ class CapturePage:
 
     material_id: str
     page: int
+
+
+@dataclass(frozen=True, repr=False)
+class Captured:
+    """``CapturePage``'s outcome: the page as it goes to the hub, and a small JPEG to show."""
+
+    page: ScannedPage
+    thumbnail: bytes
+
+    def __repr__(self) -> str:
+        return f"Captured({self.page!r})"
 
 
 Effect = (

@@ -7,7 +7,7 @@ serialises the same model with ``describe``, so tests read exactly the strings o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flows.engine import MODE_TOGGLE
@@ -22,6 +22,7 @@ from flows.steps import (
     Menu,
     Message,
     Progress,
+    Scan,
     ShowQr,
     Text,
     View,
@@ -45,6 +46,7 @@ _KINDS: dict[type, str] = {
     Done: "done",
     ShowQr: "qr",
     Form: "form",
+    Scan: "scan",
 }
 
 
@@ -122,6 +124,13 @@ class ScreenModel:
     help_lines: tuple[str, ...] = ()
     help_cancel: TargetModel | None = None
     help_tone: str | None = None
+    # A scan screen: the material being scanned, pages taken, the last page's thumbnail (JPEG,
+    # never in the automation API: it is the resident's document), and whether to show the live
+    # preview (False: the camera is down, the lines say so).
+    scan_material: str | None = None
+    scan_pages: int = 0
+    scan_thumbnail: bytes | None = field(default=None, repr=False)
+    scan_preview: bool = False
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -130,7 +139,10 @@ class ScreenModel:
         out: list[str] = [self.brand]
         if self.countdown is not None:
             out.append(self.countdown)
-        out += [*self.help_lines, self.title, *self.lines]
+        out += [*self.help_lines, self.title]
+        if self.scan_material is not None:
+            out.append(self.scan_material)
+        out += list(self.lines)
         for label, value in self.rows:
             out += [label, value]
         if self.notice is not None:
@@ -265,7 +277,11 @@ def present(view: View, tr: TextSource, lang: str) -> ScreenModel:
             True,
             "secondary",
         ),
-        tone=str(screen.tone) if isinstance(screen, Message) else (
+        scan_material=tr.text(screen.material, lang) if isinstance(screen, Scan) else None,
+        scan_pages=screen.pages if isinstance(screen, Scan) else 0,
+        scan_thumbnail=screen.thumbnail if isinstance(screen, Scan) else None,
+        scan_preview=screen.preview if isinstance(screen, Scan) else False,
+        tone=str(screen.tone) if isinstance(screen, Message | Scan) else (
             "success" if isinstance(screen, Done) else None
         ),
         countdown_s=view.countdown_s,
@@ -320,6 +336,9 @@ def describe_model(
         "tone": model.tone,
         "mode": "elder" if model.elder else "normal",
         "spoken": spoken,
+        # A scan screen says how many pages are taken and whether one is shown, never the page.
+        **({"scan": {"pages": model.scan_pages, "thumbnail": model.scan_thumbnail is not None,
+                     "preview": model.scan_preview}} if model.kind == "scan" else {}),
     }
 
 

@@ -10,6 +10,7 @@ from flows.clock import FakeClock
 from flows.engine import Output, SessionEngine
 from flows.hub import DocumentField, ErrandDocument
 from flows.steps import Effect, EffectDone, Event, Failed, RecordEvent, Screen, Succeeded, Tap, Tick
+from flows.working_days import WorkingCalendar
 
 HOLDER = CardHolder(
     id_number="11010519491231002X",
@@ -58,8 +59,9 @@ class Kiosk:
         idle_timeout_s: int = 60,
         countdown_visible_s: int = 20,
         effect_timeout_s: int = 120,
+        now: dt.datetime | None = None,
     ) -> None:
-        self.clock = FakeClock()
+        self.clock = FakeClock(now)
         self.engine = SessionEngine(
             catalogue=catalogue,
             clock=self.clock,
@@ -67,6 +69,7 @@ class Kiosk:
             idle_timeout_s=idle_timeout_s,
             countdown_visible_s=countdown_visible_s,
             effect_timeout_s=effect_timeout_s,
+            calendar=packaged_calendar(),
         )
         self.outputs: list[Output] = [self.engine.start()]
 
@@ -139,3 +142,15 @@ def to_home(kiosk: Kiosk, reader: str = "Virtual PCD 00 00") -> Kiosk:
     kiosk.tap("continue")
     assert kiosk.screen_id == "home.menu"
     return kiosk
+
+
+def packaged_calendar() -> WorkingCalendar:
+    """The holiday calendar the terminal ships with (2026 and on, as published)."""
+    import tomllib  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from flows.working_days import parse_calendar  # noqa: PLC0415
+
+    path = Path(__file__).resolve().parents[2] / "terminal/content/holidays.toml"
+    with path.open("rb") as f:
+        return parse_calendar(tomllib.load(f))

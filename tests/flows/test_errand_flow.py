@@ -17,8 +17,20 @@ from contracts.rating import RATING_LEVELS
 from devices.base import DeviceState
 from flows.catalogue import Catalogue, ItemKind, parse_catalogue
 from flows.home import SERVICE_FLOWS, menu_items
-from flows.hub import Appointment, CaseProgress, CaseStatus, ErrandDocument, ReportFiled, Slot
+from flows.hub import (
+    Appointment,
+    CaseAccepted,
+    CaseProgress,
+    CaseStatus,
+    ErrandDocument,
+    PostalAddress,
+    Report,
+    ReportFiled,
+    ScannedPage,
+    Slot,
+)
 from flows.hub_queries import (
+    AddressQuery,
     AppointmentsQuery,
     BookSlot,
     CancelAppointment,
@@ -31,6 +43,8 @@ from flows.registry import FLOWS
 from flows.steps import (
     Action,
     AskHub,
+    Captured,
+    CapturePage,
     CardInserted,
     CardPulled,
     CheckPrinter,
@@ -39,6 +53,7 @@ from flows.steps import (
     Effect,
     EffectDone,
     Failed,
+    Form,
     Guide,
     Lodge,
     Lodged,
@@ -55,6 +70,7 @@ from flows.steps import (
     Succeeded,
     Tap,
     Text,
+    TextEntered,
     Transition,
     screen_actions,
 )
@@ -485,7 +501,8 @@ def test_no_personal_data_in_events_or_reprs(catalogue: Catalogue) -> None:
 
 def test_every_registered_flow_declares_a_valid_graph() -> None:
     assert set(FLOWS) == {"identify", "home", "proof", "guide", "guides", "rating", "slip",
-                          "progress", "report", "appointment"}
+                          "progress", "report", "appointment",
+                          "intake"}
     for flow in FLOWS.values():
         assert flow.INITIAL in flow.SPEC
         assert all(spec.to <= set(flow.SPEC) for spec in flow.SPEC.values())
@@ -597,14 +614,29 @@ HUB_OUTCOMES.update({
     AppointmentsQuery: [Succeeded((BOOKED,)), Succeeded(()), *HUB_FAILURES],
     CancelAppointment: [Succeeded(None), *HUB_FAILURES],
 })
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
+LODGED_CASE = Lodged("L-T-0001-20250314-0003",
+                     CaseAccepted("L-T-0001-20250314-0003", "SB20250314000002",
+                                  "示范县社会保险事业管理中心",
+                                  dt.datetime(2025, 3, 14, 1, 31, tzinfo=dt.UTC), True))
+HUB_OUTCOMES[AddressQuery] = [Succeeded(PostalAddress("浙江省温州市瑞安市塘下镇鲍田村12号")),
+                              Succeeded(None), *HUB_FAILURES]
+TYPED = {"phone": "13812345678"}
 SCANS = (CodeScanned("receipt", "SB20250314000001"), CodeScanned("appointment", "A1B2C3"),
          CodeScanned("unknown"))
 
 
 def outcomes_for(effect: Effect) -> list[Succeeded | Failed]:
-    if isinstance(effect, Lodge):
+    if isinstance(effect, Lodge) and isinstance(effect.item, Report):
         return [Succeeded(LODGED_REPORT), Succeeded(Lodged(LODGED_REPORT.reference, None)),
                 Failed("disk_full"), Failed("internal_error")]
+    if isinstance(effect, Lodge):
+        return [Succeeded(LODGED_CASE), Succeeded(Lodged(LODGED_CASE.reference, None)),
+                Failed("disk_full"), Failed("not_eligible"), Failed("hub_error")]
+    if isinstance(effect, CapturePage):
+        page = ScannedPage(effect.material_id, effect.page, JPEG)
+        return [Succeeded(Captured(page, JPEG)), Failed("blank_page"), Failed("absent"),
+                Failed("too_large")]
     if isinstance(effect, AskHub):
         return HUB_OUTCOMES[type(effect.query)]
     return OUTCOMES[type(effect)]
@@ -630,6 +662,9 @@ def replay(catalogue: Catalogue, path: tuple[Move, ...]) -> tuple[Kiosk, bool]:
         elif kind == "wait":
             assert isinstance(arg, float)
             k.wait(arg)
+        elif kind == "text":
+            assert isinstance(arg, tuple)
+            k.send(TextEntered(*arg))
         elif kind == "scan":
             assert isinstance(arg, CodeScanned)
             k.send(arg)
@@ -653,7 +688,10 @@ def explore(catalogue: Catalogue) -> list[Kiosk]:
         waiting = [] if k.engine.awaiting is None else [k.engine.awaiting]
         signature = (
             screen.screen,
-            screen.title.key,
+            repr(screen.title),  # with its parameters: material 2 of 5 is not material 1
+            repr(getattr(screen, "material", None)),  # a scan screen's material
+            # a form's fields: empty, filled, wrong (not the values: typing explores the keypad)
+            repr(tuple((f.id, len(f.shown), f.error) for f in getattr(screen, "fields", ()))),
             tuple(line.key for line in screen.lines),
             type(waiting[0]) if waiting else None,
             card_in,
@@ -668,6 +706,10 @@ def explore(catalogue: Catalogue) -> list[Kiosk]:
             moves.append(("wait", float(screen.idle_timeout_s)))
         if screen.screen == "attract":
             moves += [("scan", scan) for scan in SCANS]
+        if isinstance(screen, Form):
+            # A resident types a good value at once (the keypad's own taps are explored too).
+            moves += [("text", (f"field.{f.id}", TYPED[f.id])) for f in screen.fields
+                      if f.id in TYPED and not f.shown]
         if waiting:
             moves += [("outcome", outcome) for outcome in outcomes_for(waiting[0])]
             moves.append(("wait", 120.0))  # the effect never answers
@@ -776,7 +818,8 @@ def test_each_menu_item_runs_the_flow_the_catalogue_names(catalogue: Catalogue) 
     for item in menu_items(catalogue):
         k = Kiosk(catalogue).at_menu()
         k.tap(f"errand.{item.id}")
-        expected = {"proof": "proof.confirm", "guide": "guide.guide"}[item.flow]
+        expected = {"proof": "proof.confirm", "guide": "guide.guide",
+                    "intake": "intake.intro"}[item.flow]
         assert k.screen.screen == expected
         assert (item.flow == "proof") == (item.kind is ItemKind.INSTANT)
 

@@ -14,6 +14,7 @@ from contracts.personal import screen_event_fields
 from devices.base import DeviceState, Health
 from flows.clock import CHINA_ZONE
 from flows.event_names import EventType
+from flows.home import ERRAND_FLOWS
 from terminal.content_store import (
     CATALOGUE_FILE,
     NOTICES_FILE,
@@ -227,7 +228,7 @@ def test_an_item_naming_an_unknown_flow_is_refused_when_flows_are_given(
     (content_dir / CATALOGUE_FILE).write_text(
         text.replace('flow = "proof"', 'flow = "print_proof"', 1), encoding="utf-8"
     )
-    flows = frozenset({"proof", "guide"})
+    flows = ERRAND_FLOWS
     assert load_content(content_dir, state_dir).problems == ()  # unchecked, it passes
     content = load_content(content_dir, tmp_state(state_dir), flows=flows)
     assert only_problem(content) == (CATALOGUE_FILE, ProblemCode.INVALID, Fallback.PACKAGED)
@@ -268,6 +269,6 @@ def test_an_unchanged_good_file_is_not_rewritten(content_dir: Path, state_dir: P
 
 
 def test_the_shipped_content_directory_loads_clean(state_dir: Path) -> None:
-    content = load_content(PACKAGED_CONTENT_DIR, state_dir, flows=frozenset({"proof", "guide"}))
+    content = load_content(PACKAGED_CONTENT_DIR, state_dir, flows=ERRAND_FLOWS)
     assert content.problems == ()
     assert content.notices.notices

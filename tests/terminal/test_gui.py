@@ -49,8 +49,8 @@ GALLERY_NOTE = """Synthetic layout gallery, written by tests/terminal/test_gui.p
 
 These screens are scripted in tests/terminal/gui_harness.py (SCENARIO, DEMO_TEXTS) to stress the
 layout at each screen size: they are NOT screens the running terminal shows (its help button is
-a switch on every screen, not a footer button, and it has no "staff have been told" message). The terminal's real screens, from real flows,
-are in ../flow/<size>/ and ../e2e/ (tests/e2e).
+a switch on every screen, not a footer button, and it has no "staff have been told" message).
+The terminal's real screens, from real flows, are in ../flow/<size>/ and ../e2e/ (tests/e2e).
 """
 LANGUAGES = ("zh_CN", "en")
 # the top bar's (or the side rail's and the footer's), on every screen
