@@ -30,7 +30,7 @@ class HubUnavailable(HubError):
 REFUSAL_REASONS = frozenset(
     {
         "not_enrolled", "suspended", "deceased", "invalid_id", "unknown_errand",
-        "slot_taken", "case_unknown", "materials_incomplete", "not_eligible",
+        "slot_taken", "case_unknown", "materials_incomplete", "not_eligible", "already_booked",
     }
 )
 # Answers that trying again will not change: the known refusals, a refusal without a known reason
@@ -308,3 +308,7 @@ class ApplicationHub(Protocol):
     def file_report(self, report: Report) -> ReportFiled:
         """File a 办不成事 report; idempotent on ``report.reference``."""
         ...
+
+
+class Hub(ServiceHub, ApplicationHub, Protocol):
+    """Everything the terminal asks the hub: the reference adapter implements all of it."""

@@ -2,38 +2,59 @@
 
 It stands at the far end of the terminal's real HTTP adapter, so the adapter runs unchanged. It
 answers for any valid ID number with synthetic records (see ``hub_records``) and keeps only what a
-real platform must keep to check a printed proof: issued documents by verification code, a salted
-hash of the holder's ID number (never the number), and the ratings. Faults are set on command.
+real platform must keep: issued documents by verification code, ratings, cases with their scanned
+pages (``hub_cases``), appointments (``hub_slots``) and 办不成事 reports (``hub_reports``), each
+holder as a salted hash of the ID number (never the number), phones masked. Its clock can be
+moved on (``advance``), so cases progress in a test as they would over days. Faults are set on
+command and apply to every endpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import logging
-import secrets
 import socket
-import sqlite3
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from flows.hub import RatingSubmission
-from flows.identity import InvalidIdNumber, validate_id_number
-from simulator.hub_records import ERRAND_TITLES, enrollment_fields, refusal_for
-from simulator.json_body import BodyRefused, parse_json_object, read_body
+from simulator.hub_cases import CaseDesk, SimCase
+from simulator.hub_db import HubDatabase
+from simulator.hub_documents import DocumentDesk
+from simulator.hub_items import ApplicationItem, load_items
+from simulator.hub_records import (
+    ERRAND_TITLES,
+    delivery_address,
+    enrollment_fields,
+    refusal_for,
+)
+from simulator.hub_reports import ReportDesk, SimReport
+from simulator.hub_slots import AppointmentDesk, SimAppointment
+from simulator.hub_wire import (
+    CHINA_STANDARD_TIME,
+    Answer,
+    Request,
+    RequestError,
+    body_refused,
+    error,
+    id_number,
+    refuse,
+    require,
+)
+from simulator.json_body import BodyRefused, read_body
 from simulator.processes import StartsAndStops
 
 log = logging.getLogger(__name__)
 
-CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
+__all__ = ["CHINA_STANDARD_TIME", "FAULT_MODES", "SimHub"]
 
 # "down" closes the listening socket, so the terminal sees connections refused, as it does when
 # the hub's host or the village's uplink is gone. "error" answers 503, as a gateway in front of a
@@ -41,165 +62,39 @@ CHINA_STANDARD_TIME = dt.timezone(dt.timedelta(hours=8), "CST")
 # up while the hub has already acted, which is what makes idempotent ratings matter.
 FAULT_MODES = ("ok", "down", "slow", "error")
 
-_MAX_REQUEST_BYTES = 64 * 1024
 _REQUEST_IO_TIMEOUT_S = 10.0  # a client that stops mid-request must not hold a thread forever
 _SHORT_TEXT = 64  # longest terminal id, case number or errand id the hub accepts
-# Crockford's base32: no I, L, O or U, so a code read off paper is typed back without confusion.
-_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# ID numbers have few possible values, so the hash is deliberately slow; the salt is per database.
-_HOLDER_HASH_ROUNDS = 50_000
+_MAX_QUERY_FIELDS = 16
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    body: dict[str, Any]
-
-
-class _HubStore:
-    """The hub's SQLite file: issued documents, ratings, and the per-day case sequence."""
-
-    def __init__(self, db_path: Path) -> None:
-        # One connection shared by the request threads, serialised by a lock: the hub's load is a
-        # few requests a minute, and one writer keeps SQLite free of "database is locked".
-        self._db = sqlite3.connect(db_path, timeout=5.0, check_same_thread=False)
-        self._lock = threading.Lock()
-        with self._lock, self._db:
-            self._db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-                CREATE TABLE IF NOT EXISTS case_sequence (
-                    day TEXT PRIMARY KEY, last INTEGER NOT NULL);
-                CREATE TABLE IF NOT EXISTS documents (
-                    verification_code TEXT PRIMARY KEY,
-                    case_number TEXT NOT NULL UNIQUE,
-                    errand_id TEXT NOT NULL,
-                    title TEXT NOT NULL,
-                    issued_at TEXT NOT NULL,
-                    terminal_id TEXT NOT NULL,
-                    holder_hash TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS ratings (
-                    case_number TEXT PRIMARY KEY,
-                    errand_id TEXT NOT NULL,
-                    level INTEGER NOT NULL,
-                    terminal_id TEXT NOT NULL,
-                    rated_at TEXT NOT NULL);
-                """
-            )
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'holder_salt'").fetchone()
-            if row is None:
-                self._salt = secrets.token_bytes(16)
-                self._db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('holder_salt', ?)", (self._salt,)
-                )
-            else:
-                self._salt = bytes(row[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def holder_hash(self, id_number: str) -> str:
-        digest = hashlib.pbkdf2_hmac(
-            "sha256", id_number.encode("ascii"), self._salt, _HOLDER_HASH_ROUNDS
-        )
-        return digest.hex()
-
-    def issue(
-        self,
-        *,
-        errand_id: str,
-        title: str,
-        holder_hash: str,
-        terminal_id: str,
-        issued_at: dt.datetime,
-    ) -> tuple[str, str]:
-        """Record a new document; return its case number and verification code."""
-        day = issued_at.strftime("%Y%m%d")
-        with self._lock, self._db:
-            row = self._db.execute(
-                "INSERT INTO case_sequence (day, last) VALUES (?, 1)"
-                " ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last",
-                (day,),
-            ).fetchone()
-            case_number = f"SB{day}{int(row[0]):06d}"
-            code = _new_verification_code()
-            self._db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (code, case_number, errand_id, title, issued_at.isoformat(), terminal_id,
-                 holder_hash),
-            )  # fmt: skip
-        return case_number, code
-
-    def document(self, code: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT errand_id, title, issued_at, terminal_id FROM documents"
-                " WHERE verification_code = ?",
-                (code,),
-            ).fetchone()
-        if row is None:
-            return None
-        return {"errand_id": row[0], "title": row[1], "issued_at": row[2], "terminal_id": row[3]}
-
-    def case_errand(self, case_number: str) -> str | None:
-        """The errand a case number was issued for, or None if this hub never issued it."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT errand_id FROM documents WHERE case_number = ?", (case_number,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def add_rating(self, rating: RatingSubmission) -> bool:
-        """Store a rating; False when this case was rated before (the first rating stands)."""
-        with self._lock, self._db:
-            cursor = self._db.execute(
-                "INSERT INTO ratings VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_number) DO NOTHING",
-                (rating.case_number, rating.errand_id, rating.level, rating.terminal_id,
-                 rating.rated_at.isoformat()),
-            )  # fmt: skip
-            return cursor.rowcount == 1
-
-    def ratings(self) -> list[RatingSubmission]:
-        with self._lock:
-            rows = self._db.execute(
-                # Rows are never deleted, so rowid order is the order of first receipt.
-                "SELECT case_number, errand_id, level, terminal_id, rated_at FROM ratings"
-                " ORDER BY rowid"
-            ).fetchall()
-        return [
-            RatingSubmission(row[0], row[1], row[2], row[3], dt.datetime.fromisoformat(row[4]))
-            for row in rows
-        ]
-
-
-def _new_verification_code() -> str:
-    """Four groups of four Crockford base32 characters: 80 random bits, e.g. ``7K2D-QX9M-...``."""
-    chars = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
-    return "-".join(chars[i : i + 4] for i in range(0, 16, 4))
-
-
-class _RequestError(Exception):
-    """A request the hub cannot read; carries the error answer, never the request's content."""
-
-    def __init__(self, answer: _Answer) -> None:
-        super().__init__(answer.body["error"])
-        self.answer = answer
-
-
-def _error(status: int, code: str, message: str) -> _Answer:
-    return _Answer(status, {"error": code, "message": message})
-
-
-def _short_text(body: dict[str, Any], key: str, error: _Answer) -> str:
+def _short_text(body: Mapping[str, Any], key: str, bad: Answer) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not 0 < len(value) <= _SHORT_TEXT:
-        raise _RequestError(error)
+        raise RequestError(bad)
     return value
 
 
+@dataclass(frozen=True)
+class _Desks:
+    """What a running hub answers from; all over one database."""
+
+    db: HubDatabase
+    documents: DocumentDesk
+    cases: CaseDesk
+    appointments: AppointmentDesk
+    reports: ReportDesk
+
+    def close(self) -> None:
+        self.db.close()
+
+
 class SimHub(StartsAndStops):
-    """The simulated hub: ``start()``, point the terminal at ``url``, ``stop()`` when done."""
+    """The simulated hub: ``start()``, point the terminal at ``url``, ``stop()`` when done.
+
+    Control hooks for tests and the control panel (plain methods, not part of the hub API):
+    ``set_fault``; the clock: ``now``, ``advance``; cases: ``cases``, ``supply_materials``,
+    ``reject_case``; appointments: ``fill_slot``, ``appointments``; ``reports``; ``ratings``.
+    """
 
     def __init__(
         self,
@@ -209,30 +104,34 @@ class SimHub(StartsAndStops):
         port: int = 0,
         clock: Callable[[], dt.datetime] | None = None,
         tls: ssl.SSLContext | None = None,
+        items: Mapping[str, ApplicationItem] | None = None,
     ) -> None:
-        """``clock`` gives issue times (default: now in UTC+8); ``tls`` serves HTTPS instead."""
+        """``clock`` gives the hub's time before ``advance`` (default: now in UTC+8); ``tls``
+        serves HTTPS instead; ``items``: the application items (default: the terminal's shipped
+        catalogue's). Scanned pages are kept beside the database, in ``<db stem>-pages/``."""
         self._db_path = db_path
         self._host = host
         self._port = port
         self._clock = clock or (lambda: dt.datetime.now(CHINA_STANDARD_TIME))
+        self._offset = dt.timedelta(0)
         self._tls = tls
+        self._items = items
         # (mode, delay_s), replaced whole so request threads always read a consistent pair.
         self._fault: tuple[str, float] = ("ok", 0.0)
         self._stopping = threading.Event()
         self._control = threading.Lock()  # serialises start, stop and the listener going down/up
-        self._store: _HubStore | None = None
+        self._time_lock = threading.Lock()
+        self._desks: _Desks | None = None
         self._server: _HubHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"SimHub(port={self._port}, fault={self._fault[0]!r})"
 
-
-
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:41234``; fixed from ``start()`` on, even while down."""
-        if self._store is None:
+        if self._desks is None:
             raise RuntimeError("SimHub is not started")
         scheme = "https" if self._tls else "http"
         host = f"[{self._host}]" if ":" in self._host else self._host
@@ -240,23 +139,31 @@ class SimHub(StartsAndStops):
 
     def start(self) -> None:
         with self._control:
-            if self._store is not None:
+            if self._desks is not None:
                 raise RuntimeError("SimHub already started")
-            store = _HubStore(self._db_path)
+            items = self._items if self._items is not None else load_items()
+            db = HubDatabase(self._db_path)
             try:
-                self._store = store
+                pages_dir = self._db_path.with_name(self._db_path.stem + "-pages")
+                self._desks = _Desks(
+                    db=db,
+                    documents=DocumentDesk(db),
+                    cases=CaseDesk(db, items=items, now=self.now, pages_dir=pages_dir),
+                    appointments=AppointmentDesk(db, now=self.now),
+                    reports=ReportDesk(db, now=self.now),
+                )
                 self._open_listener()
             except BaseException:
-                self._store = None
-                store.close()
+                self._desks = None
+                db.close()
                 raise
 
     def stop(self) -> None:
         with self._control:
             self._stopping.set()  # wakes answers held back by "slow"
             self._close_listener()
-            if self._store is not None:
-                self._store.close()
+            if self._desks is not None:
+                self._desks.close()
 
     @property
     def fault(self) -> tuple[str, float]:
@@ -270,7 +177,7 @@ class SimHub(StartsAndStops):
         if delay_s < 0:
             raise ValueError("delay_s must not be negative")
         with self._control:
-            if self._store is None or self._stopping.is_set():
+            if self._desks is None or self._stopping.is_set():
                 raise RuntimeError("SimHub is not running")
             self._fault = (mode, delay_s)
             if mode == "down":
@@ -279,11 +186,58 @@ class SimHub(StartsAndStops):
                 self._open_listener()
         log.info("sim hub fault set to %s (delay %.2f s)", mode, delay_s)
 
+    # --- the clock ---------------------------------------------------------------------------
+
+    def now(self) -> dt.datetime:
+        """The hub's time, in UTC+8: the clock given at construction plus every ``advance``."""
+        with self._time_lock:
+            offset = self._offset
+        return (self._clock() + offset).astimezone(CHINA_STANDARD_TIME)
+
+    def advance(self, seconds: float) -> None:
+        """Move the hub's clock on (cases progress, slots pass, days turn); never back."""
+        if not seconds >= 0:
+            raise ValueError("the hub's clock only moves forward")
+        with self._time_lock:
+            self._offset += dt.timedelta(seconds=seconds)
+
+    # --- control hooks -------------------------------------------------------------------------
+
     def ratings(self) -> list[RatingSubmission]:
         """Every stored rating, in the order the hub first received them (while running)."""
-        if self._store is None or self._stopping.is_set():
+        return self._running().documents.ratings()
+
+    def cases(self) -> list[SimCase]:
+        """Every submitted case with its status now, its materials and stored pages."""
+        return self._running().cases.cases()
+
+    def supply_materials(self, case_number: str) -> None:
+        """The deferred materials of a case arrived: its review starts (KeyError: no such case)."""
+        self._running().cases.supply_materials(case_number)
+
+    def reject_case(self, case_number: str) -> None:
+        """Make a case end ``rejected`` when it is decided (KeyError if no such case)."""
+        self._running().cases.reject_case(case_number)
+
+    def fill_slot(
+        self, service_id: str, site_id: str, day: dt.date, start: dt.time, *, leave: int = 0
+    ) -> None:
+        """Others book a period until ``leave`` places are free (0: the period is full)."""
+        self._running().appointments.fill_slot(service_id, site_id, day, start, leave=leave)
+
+    def appointments(self) -> list[SimAppointment]:
+        """Every appointment booked here, cancelled ones included."""
+        return self._running().appointments.appointments()
+
+    def reports(self) -> list[SimReport]:
+        """Every 办不成事 report, in the order first received."""
+        return self._running().reports.reports()
+
+    def _running(self) -> _Desks:
+        desks = self._desks
+        if desks is None or self._stopping.is_set():
             raise RuntimeError("SimHub is not running")
-        return self._store.ratings()
+        return desks
 
     # --- the listener ----------------------------------------------------------------------
 
@@ -313,70 +267,95 @@ class SimHub(StartsAndStops):
 
     # --- answering (called on the server's request threads) ---------------------------------
 
-    def _answer(self, method: str, path: str, read_body: Callable[[], bytes]) -> _Answer:
+    def _answer(self, request: Request) -> Answer:
         mode, delay_s = self._fault
         if mode == "error":
-            return _error(503, "unavailable", "hub temporarily unavailable")
+            return error(503, "unavailable", "hub temporarily unavailable")
         try:
-            answer = self._route(method, path, read_body)
+            answer = self._route(request)
+        except RequestError as refused:
+            answer = refused.answer
         except Exception:
             # A bug here must still answer like a server would; the traceback names no request.
             log.exception("sim hub failed to answer")
-            answer = _error(500, "internal", "simulated hub failed")
+            answer = error(500, "internal", "simulated hub failed")
         if mode == "slow":
             self._stopping.wait(delay_s)
         return answer
 
-    def _route(self, method: str, path: str, read_body: Callable[[], bytes]) -> _Answer:
-        parts = [unquote(part) for part in urlsplit(path).path.strip("/").split("/")]
-        try:
-            match parts:
-                case ["v1", "health"]:
-                    _require(method, "GET")
-                    return _Answer(200, {"status": "ok"})
-                case ["v1", "errands", errand_id, "run"]:
-                    _require(method, "POST")
-                    return self._run_errand(errand_id, read_body)
-                case ["v1", "documents", code]:
-                    _require(method, "GET")
-                    return self._verify_document(code)
-                case ["v1", "ratings"]:
-                    _require(method, "POST")
-                    return self._submit_rating(read_body)
-                case _:
-                    return _error(404, "not_found", "no such endpoint")
-        except _RequestError as bad:
-            return bad.answer
+    def _route(self, request: Request) -> Answer:
+        method = request.method
+        match request.segments:
+            case ("v1", "health"):
+                require(method, "GET")
+                return Answer(200, {"status": "ok"})
+            case ("v1", "errands", errand_id, "run"):
+                require(method, "POST")
+                return self._run_errand(errand_id, request)
+            case ("v1", "documents", code):
+                require(method, "GET")
+                return self._verify_document(code)
+            case ("v1", "ratings"):
+                require(method, "POST")
+                return self._submit_rating(request)
+            case ("v1", "residents", "address"):
+                require(method, "POST")
+                return self._delivery_address(request)
+            case ("v1", "cases"):
+                require(method, "POST")
+                return self._desk().cases.submit(request)
+            case ("v1", "cases", case_ref):
+                require(method, "GET")
+                return self._desk().cases.progress(case_ref)
+            case ("v1", "residents", "cases"):
+                require(method, "POST")
+                return self._desk().cases.of_resident(request)
+            case ("v1", "slots"):
+                require(method, "GET")
+                return self._desk().appointments.slots(request)
+            case ("v1", "appointments"):
+                require(method, "POST")
+                return self._desk().appointments.book(request)
+            case ("v1", "appointments", appointment_id, "cancel"):
+                require(method, "POST")
+                return self._desk().appointments.cancel(appointment_id, request)
+            case ("v1", "residents", "appointments"):
+                require(method, "POST")
+                return self._desk().appointments.of_resident(request)
+            case ("v1", "reports"):
+                require(method, "POST")
+                return self._desk().reports.file(request)
+            case _:
+                return error(404, "not_found", "no such endpoint")
 
-    def _run_errand(self, errand_id: str, read_body: Callable[[], bytes]) -> _Answer:
+    def _desk(self) -> _Desks:
+        desks = self._desks
+        if desks is None or self._stopping.is_set():
+            raise refuse(503, "unavailable", "hub shutting down")
+        return desks
+
+    def _run_errand(self, errand_id: str, request: Request) -> Answer:
         title = ERRAND_TITLES.get(errand_id)
         if title is None:
-            return _error(404, "unknown_errand", "no such errand")
-        body = _json_object(read_body())
-        bad = _error(400, "bad_request", "id_number and terminal_id are required strings")
+            return error(404, "unknown_errand", "no such errand")
+        body = request.json()
+        bad = error(400, "bad_request", "id_number and terminal_id are required strings")
         terminal_id = _short_text(body, "terminal_id", bad)
-        raw_id = body.get("id_number")
-        if not isinstance(raw_id, str):
-            raise _RequestError(bad)
-        try:
-            id_number = validate_id_number(raw_id)
-        except InvalidIdNumber as invalid:
-            # The reason (shape, birth_date, check_digit) helps staff; the number stays out.
-            return _error(422, "invalid_id", f"ID number failed validation: {invalid.reason}")
-        issued_at = self._clock().astimezone(CHINA_STANDARD_TIME).replace(microsecond=0)
-        refusal = refusal_for(id_number, issued_at.date())
+        person = id_number(body, bad)
+        issued_at = self.now().replace(microsecond=0)
+        refusal = refusal_for(person, issued_at.date())
         if refusal is not None:
-            return _error(409, refusal, f"errand refused: {refusal}")
-        fields = enrollment_fields(id_number, issued_at.date())
-        store = self._running_store()
-        case_number, code = store.issue(
+            return error(409, refusal, f"errand refused: {refusal}")
+        fields = enrollment_fields(person, issued_at.date())
+        desks = self._desk()
+        case_number, code = desks.documents.issue(
             errand_id=errand_id,
             title=title,
-            holder_hash=store.holder_hash(id_number),
+            holder_hash=desks.db.holder_hash(person),
             terminal_id=terminal_id,
             issued_at=issued_at,
         )
-        return _Answer(
+        return Answer(
             200,
             {
                 "errand_id": errand_id,
@@ -389,28 +368,28 @@ class SimHub(StartsAndStops):
             },
         )
 
-    def _verify_document(self, code: str) -> _Answer:
-        document = self._running_store().document(code.strip().upper())
+    def _verify_document(self, code: str) -> Answer:
+        document = self._desk().documents.document(code.strip().upper())
         if document is None:
-            return _Answer(
+            return Answer(
                 404, {"valid": False, "error": "unknown_document", "message": "no such document"}
             )
-        return _Answer(200, {"valid": True, **document})
+        return Answer(200, {"valid": True, **document})
 
-    def _submit_rating(self, read_body: Callable[[], bytes]) -> _Answer:
-        body = _json_object(read_body())
-        invalid = _error(422, "invalid_rating", "rating fields missing or out of range")
+    def _submit_rating(self, request: Request) -> Answer:
+        body = request.json()
+        invalid = error(422, "invalid_rating", "rating fields missing or out of range")
         level = body.get("level")
         # bool is an int in Python and JSON true must not pass as level 1.
         if type(level) is not int or not 1 <= level <= 5:
-            raise _RequestError(invalid)
+            raise RequestError(invalid)
         rated_at_text = _short_text(body, "rated_at", invalid)
         try:
             rated_at = dt.datetime.fromisoformat(rated_at_text)
         except ValueError:
-            raise _RequestError(invalid) from None
+            raise RequestError(invalid) from None
         if rated_at.tzinfo is None:
-            raise _RequestError(invalid)
+            raise RequestError(invalid)
         rating = RatingSubmission(
             case_number=_short_text(body, "case_number", invalid),
             errand_id=_short_text(body, "errand_id", invalid),
@@ -418,49 +397,30 @@ class SimHub(StartsAndStops):
             terminal_id=_short_text(body, "terminal_id", invalid),
             rated_at=rated_at,
         )
-        store = self._running_store()
-        # Only a case this hub issued can be rated, and only for its own errand.
-        errand_id = store.case_errand(rating.case_number)
+        desks = self._desk()
+        # Only a case this hub issued or received can be rated, and only for its own errand
+        # (for an application, its item).
+        errand_id = desks.documents.case_errand(rating.case_number)
         if errand_id is None:
-            raise _RequestError(_error(404, "unknown_case", "no case with this number"))
+            errand_id = desks.cases.item_of(rating.case_number)
+        if errand_id is None:
+            raise refuse(404, "unknown_case", "no case with this number")
         if errand_id != rating.errand_id:
-            raise _RequestError(_error(422, "invalid_rating", "errand_id is not this case's"))
-        created = store.add_rating(rating)
-        return _Answer(
+            raise refuse(422, "invalid_rating", "errand_id is not this case's")
+        created = desks.documents.add_rating(rating)
+        return Answer(
             201 if created else 200,
             {"case_number": rating.case_number, "status": "created" if created else "duplicate"},
         )
 
-    def _running_store(self) -> _HubStore:
-        if self._store is None or self._stopping.is_set():
-            raise _RequestError(_error(503, "unavailable", "hub shutting down"))
-        return self._store
+    def _delivery_address(self, request: Request) -> Answer:
+        body = request.json()
+        person = id_number(body, error(400, "bad_request", "id_number is required"))
+        return Answer(200, {"address": delivery_address(person)})
 
 
-def _require(method: str, expected: str) -> None:
-    if method != expected:
-        raise _RequestError(_error(405, "method_not_allowed", f"use {expected}"))
-
-
-# The hub API's error codes for a body it will not read (docs/hub-api.yaml).
-_BODY_ERROR_CODES = {400: "bad_request", 408: "request_timeout", 411: "length_required",
-                     413: "too_large"}  # fmt: skip
-
-
-def _refused(refusal: BodyRefused) -> _RequestError:
-    code = _BODY_ERROR_CODES.get(refusal.status, "bad_request")
-    return _RequestError(_error(refusal.status, code, refusal.message))
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        return parse_json_object(raw, max_bytes=_MAX_REQUEST_BYTES)
-    except BodyRefused as refusal:
-        raise _refused(refusal) from None
-
-
-# (method, path, read_body) -> answer; read_body is only called for requests that carry one.
-_Answerer = Callable[[str, str, Callable[[], bytes]], _Answer]
+# request -> answer; the desks call ``request.read_body`` only where a body belongs.
+_Answerer = Callable[[Request], Answer]
 
 
 class _HubHTTPServer(ThreadingHTTPServer):
@@ -513,8 +473,37 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # http.server looks up do_<METHOD> and answers its HTML 501 page where none exists; every
+        # endpoint takes one method, so any other (PUT, TRACE, QUERY...) gets the JSON 405.
+        if name.startswith("do_"):
+            return lambda: self._handle(name[3:])
+        raise AttributeError(name)
+
     def _handle(self, method: str) -> None:
-        answer = self.server.answer(method, self.path, self._read_body)
+        parts = urlsplit(self.path)
+        try:
+            query = parse_qs(
+                parts.query, keep_blank_values=True, max_num_fields=_MAX_QUERY_FIELDS
+            )
+        except ValueError:  # more fields than the cap: no endpoint takes that many
+            query = {}
+        self._body_read = False
+        request = Request(
+            method=method,
+            segments=tuple(unquote(part) for part in parts.path.strip("/").split("/")),
+            query={name: tuple(values) for name, values in query.items()},
+            content_type=self.headers.get("Content-Type", ""),
+            read_body=self._read_body,
+        )
+        answer = self.server.answer(request)
+        if not self._body_read and (
+            self.headers.get("Content-Length", "0").strip() not in {"", "0"}
+            or self.headers.get("Transfer-Encoding") is not None
+        ):
+            # A body nobody read (a refusal before it, the "error" fault) must not be taken
+            # for the next request on this connection.
+            self.close_connection = True
         payload = json.dumps(answer.body, ensure_ascii=False).encode("utf-8")
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -522,18 +511,20 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         if answer.status == 503:
             self.send_header("Retry-After", "30")
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
+        if method != "HEAD":  # an answer to HEAD has the headers of one to GET, and no body
+            self.wfile.write(payload)
 
-    def _read_body(self) -> bytes:
+    def _read_body(self, max_bytes: int) -> bytes:
+        self._body_read = True
         try:
-            return read_body(
-                self.headers, self.rfile, max_bytes=_MAX_REQUEST_BYTES, required=True
-            )
+            return read_body(self.headers, self.rfile, max_bytes=max_bytes, required=True)
         except BodyRefused as refusal:
             # The rest of the body is unread: it must not be taken for a next request.
             self.close_connection = True
-            raise _refused(refusal) from None
+            raise body_refused(refusal) from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,9 +1,10 @@
-"""Synthetic social insurance records for the simulated hub, derived from the ID number alone.
+"""Synthetic records for the simulated hub, derived from the ID number alone.
 
 The simulated hub answers for any valid ID number, so a card nobody listed beforehand still works
 end to end. Every value here comes from a SHA-256 of the ID number (never from ``random``, whose
 algorithms may change between Python versions), so the same person gets the same record in every
-run and on every machine. A few listed people exercise the refusals.
+run and on every machine: social insurance facts, a postal address, and which authority decides
+an application. A few listed people exercise the refusals.
 """
 
 from __future__ import annotations
@@ -92,10 +93,13 @@ _T = TypeVar("_T")
 
 
 class _Draws:
-    """A stream of numbers fixed by the ID number: SHA-256 of (purpose, ID number, draw index)."""
+    """A stream of numbers fixed by the ID number: SHA-256 of (purpose, ID number, draw index).
 
-    def __init__(self, id_number: str) -> None:
-        self._key = b"sim-hub/records/v1\x00" + id_number.encode("ascii")
+    Each purpose has its own stream, so adding a draw for one never shifts another's values.
+    """
+
+    def __init__(self, id_number: str, purpose: str = "records") -> None:
+        self._key = f"sim-hub/{purpose}/v1\x00".encode("ascii") + id_number.encode("ascii")
         self._index = 0
 
     def below(self, bound: int) -> int:
@@ -181,6 +185,84 @@ def enrollment_fields(id_number: str, as_of: dt.date) -> tuple[DocumentField, ..
         last_field,
         DocumentField("数据截至", _month_text(last_month)),
     )
+
+
+# Postal addresses: county, town and village names made up from plain parts, so no address the
+# simulator prints is anybody's real one.
+_COUNTY_STEMS = ("青山", "临河", "清水", "安平", "永宁", "长乐", "石门", "白沙", "东阳", "河口")
+_TOWN_STEMS = ("城关", "新桥", "马头", "柳林", "双河", "大坪", "龙泉", "高桥")
+_VILLAGE_STEMS = ("张家", "李家", "王庄", "陈湾", "刘坪", "杨柳", "枫树", "石桥", "上塘", "下洋")
+_NO_ADDRESS_ONE_IN = 8  # about one resident in eight has no address on record
+
+
+def delivery_address(id_number: str) -> str | None:
+    """The address on record for free mail delivery (免费寄递), or None for some residents.
+
+    None for the listed special people (no usable record), for region digits the province table
+    does not know, and for about one in eight others (nobody ever gave one), so the terminal's
+    "no address: pick it up instead" path is reachable with an ordinary card.
+    """
+    if id_number in SPECIAL_PEOPLE:
+        return None
+    province = _PROVINCES.get(id_number[:2])
+    if province is None:
+        return None
+    draws = _Draws(id_number, "address")
+    if draws.below(_NO_ADDRESS_ONE_IN) == 0:
+        return None
+    prefecture = _PREFECTURES.get(id_number[:4], "")
+    county = draws.choice(_COUNTY_STEMS) + draws.choice(("县", "县", "区"))
+    town = draws.choice(_TOWN_STEMS) + draws.choice(("镇", "镇", "乡"))
+    village = draws.choice(_VILLAGE_STEMS) + "村"
+    group, number = 1 + draws.below(9), 1 + draws.below(60)
+    return f"{province}{prefecture}{county}{town}{village}{group}组{number}号"
+
+
+# Where the simulated hub receives cases: the made-up 示范县 of the catalogue's example centres
+# (示范镇便民服务中心), standing at region code 330381 (in 浙江省温州市). Its own departments
+# decide what is decided where a case is received.
+HOME_REGION = "330381"
+HOME_PLACE = "示范县"
+# The authority's name after the place, per catalogue department. A province-level place (the
+# prefecture is not in the short table) has a 厅 where a city has a 局.
+_CITY_AUTHORITIES: Mapping[str, str] = MappingProxyType(
+    {
+        "human_resources": "人力资源和社会保障局", "healthcare_security": "医疗保障局",
+        "civil_affairs": "民政局", "disabled_persons_federation": "残疾人联合会",
+        "public_security": "公安局", "health": "卫生健康局", "rural_land": "农业农村局",
+    }
+)  # fmt: skip
+_PROVINCE_AUTHORITIES: Mapping[str, str] = MappingProxyType(
+    {"human_resources": "人力资源和社会保障厅", "public_security": "公安厅"}
+)
+_FALLBACK_AUTHORITY = "行政审批服务局"
+# 异地通办 (收受分离): social insurance, medical insurance and household registration are decided
+# where the resident is insured or registered, wherever they lodge the case; the hub takes that
+# place from the ID number's region digits (a simplification: the ID's region is where the number
+# was first issued). Everything else (assistance, disability, housing, births) is decided where
+# the case is received.
+_DECIDED_WHERE_REGISTERED = frozenset({"human_resources", "healthcare_security", "public_security"})
+
+
+def processing_authority(department_id: str, id_number: str) -> str:
+    """Who decides an application of this department for this resident, in Chinese.
+
+    The receiving county's authority (示范县民政局), unless the department decides where the
+    resident is registered and the ID's prefecture is another one the tables know: then that
+    city's (杭州市医疗保障局) or, for a province-level place, the province's (北京市公安局,
+    广东省人力资源和社会保障厅). Deterministic: the same item and person get the same authority.
+    """
+    city_suffix = _CITY_AUTHORITIES.get(department_id, _FALLBACK_AUTHORITY)
+    if department_id in _DECIDED_WHERE_REGISTERED and id_number[:4] != HOME_REGION[:4]:
+        prefecture = _PREFECTURES.get(id_number[:4])
+        if prefecture is not None:
+            return prefecture + city_suffix
+        province = _PROVINCES.get(id_number[:2])
+        if province is not None:
+            if province.endswith("市"):  # 北京市, 上海市: a municipality's bureaus are 局
+                return province + city_suffix
+            return province + _PROVINCE_AUTHORITIES.get(department_id, city_suffix)
+    return HOME_PLACE + city_suffix
 
 
 def _age(born: dt.date, on: dt.date) -> int:

@@ -51,6 +51,7 @@ from terminal.counters import DailyCounters
 from terminal.deferred import Deferred, DeferredHub, DeferredPrinter, DeferredSpeech
 from terminal.device_monitor import DeviceMonitor
 from terminal.effects import EffectRunner
+from terminal.errand_parts import ErrandParts
 from terminal.i18n import Translator
 from terminal.memory import limit_malloc_arenas, tidy_when_idle
 from terminal.operations import OperationsLink
@@ -221,6 +222,9 @@ def run(config: Config) -> int:
         help_desk=HelpDesk(clock, answer_within_s=config.help.answer_within_s,
                            hotline=config.help.hotline,
                            opening_hours=config.help.opening_hours),
+        site=config.terminal.site,
+        links_base=config.hub.public_url or config.hub.url,
+        calendar=content.calendar,
     )
 
     card = CardReaderDriver(
@@ -280,11 +284,13 @@ def run(config: Config) -> int:
         # The screens tell the truth about the devices (no printing offered without paper).
         post(DeviceChanged(name, state))
 
+    errands = ErrandParts(config, hub, now=clock.now, zone=zone, post_code=post,
+                          record=operations.record)
     monitor = DeviceMonitor(
         # The outbox's storage is watched like a device: a full disk is a fault operations must
         # see in the heartbeat (and, once it can be written again, in an event).
         {"card_reader": card.state, "printer": printer.status, "storage": outbox.health,
-         "content": content.health, "speech": speech.state},
+         "content": content.health, "speech": speech.state, **errands.devices()},
         interval_s=DEVICE_POLL_INTERVAL_S,
         on_change=device_changed,
     )
@@ -304,7 +310,8 @@ def run(config: Config) -> int:
 
     runner = EffectRunner(card=card, printer=printer, hub=hub, ratings=ratings,
                           events=operations, terminal_id=terminal_id,
-                          deliver=deliver)
+                          deliver=deliver, applications=hub, submissions=errands,
+                          camera=errands.camera_port())
     notifier = Notifier()
     ready = threading.Event()
 
@@ -319,6 +326,8 @@ def run(config: Config) -> int:
             printer_part.warm()
             hub_part.warm()
             speech_part.warm()
+            errands.build_queue(state_dir)
+            errands.start()
             monitor.start()
             ratings.start()
             operations.start(after=monitor.polled)
@@ -383,6 +392,7 @@ def run(config: Config) -> int:
             card.stop,
             monitor.stop,
             runner.shutdown,
+            errands.stop,  # the queue after the lanes that lodge in it
             ratings.stop,
             operations.stop,
             printer_part.built.close if printer_part.built else None,

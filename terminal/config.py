@@ -152,6 +152,8 @@ class PrinterSettings:
 class HubSettings:
     url: str = "http://127.0.0.1:8702"
     timeout_s: float = 8.0
+    # Where printed QR codes point a phone (the platform's public pages); "" = the url above.
+    public_url: str = ""
     ca_file: Path | None = None
 
 
@@ -186,6 +188,29 @@ class AutomationSettings:
 
 
 @dataclass(frozen=True)
+class ScannerSettings:
+    """The QR/barcode scanner: none, a serial one (a tty), or a keyboard-wedge HID one."""
+
+    kind: str = "none"  # none | serial | wedge
+    port: str = "/dev/ttyACM0"  # serial: the tty, best a /dev/serial/by-id/ link
+    baudrate: int = 9600
+    terminator: str = "any"  # any | cr | lf | crlf
+    device: str = ""  # wedge: /dev/input/eventN or /dev/input/by-id/..., or the device's name
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """The document camera (高拍仪): none, a networked one (MJPEG over HTTP) or a UVC one."""
+
+    source: str = ""  # "" (none) | http://HOST:PORT | /dev/videoN
+    source_dpi: float = 0.0  # full-resolution pixels per inch at the platen; 0: unknown
+    target_dpi: float = 200.0  # what a page is scaled to
+    max_page_bytes: int = 500_000  # each page's JPEG at most
+    frame_timeout_s: float = 2.0  # no preview frame for this long: the stream has stalled
+    capture_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class HelpSettings:
     """Calls for help (帮办): how long to wait for staff, and what to offer when none answer."""
 
@@ -205,6 +230,8 @@ class Config:
     automation: AutomationSettings = field(default_factory=AutomationSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     help: HelpSettings = field(default_factory=HelpSettings)
+    scanner: ScannerSettings = field(default_factory=ScannerSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
 
 
 def _name(key: object) -> str:
@@ -346,7 +373,7 @@ def _check_pixel_density(display: DisplaySettings) -> None:
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Build a Config from a TOML document's tables; raise ConfigError naming what is wrong."""
     known = {"terminal", "display", "card", "printer", "hub", "mqtt", "automation", "speech",
-             "help"}
+             "help", "scanner", "camera"}
     unknown_sections = sorted(set(data) - known)
     if unknown_sections:
         raise ConfigError(f"unknown section(s): {', '.join(map(_name, unknown_sections))}")
@@ -434,6 +461,8 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     hub = HubSettings(
         url=_checked_url("[hub] url", s.get("url", dh.url)),
         timeout_s=s.get("timeout_s", dh.timeout_s, above=0.1, below=120),
+        public_url=(_checked_url("[hub] public_url", s.get("public_url", ""))
+                    if s.get("public_url", "") else ""),
         ca_file=_existing_file("[hub] ca_file",
                                _checked_path("[hub] ca_file", ca_file) if ca_file else None),
     )
@@ -507,11 +536,46 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         opening_hours=opening_hours,
     )
 
+    s = sections["scanner"]
+    dsc = ScannerSettings()
+    scanner = ScannerSettings(
+        kind=s.get("kind", dsc.kind, choices=("none", "serial", "wedge")),
+        port=s.get("port", dsc.port),
+        baudrate=s.get("baudrate", dsc.baudrate, above=1199, below=1_000_001),
+        terminator=s.get("terminator", dsc.terminator, choices=("any", "cr", "lf", "crlf")),
+        device=s.get("device", dsc.device),
+    )
+    if scanner.kind == "serial":
+        _checked_path("[scanner] port", scanner.port)
+    if scanner.kind == "wedge" and not scanner.device:
+        raise ConfigError("[scanner] device must name the wedge scanner's input device "
+                          "(/dev/input/by-id/... or its name)")
+
+    s = sections["camera"]
+    dcam = CameraSettings()
+    camera = CameraSettings(
+        source=s.get("source", dcam.source),
+        source_dpi=float(s.get("source_dpi", dcam.source_dpi, above=-1, below=2001)),
+        target_dpi=float(s.get("target_dpi", dcam.target_dpi, above=99, below=601)),
+        max_page_bytes=s.get("max_page_bytes", dcam.max_page_bytes, above=49_999,
+                             below=5_000_001),
+        frame_timeout_s=float(s.get("frame_timeout_s", dcam.frame_timeout_s, above=0.1,
+                                    below=30)),
+        capture_timeout_s=float(s.get("capture_timeout_s", dcam.capture_timeout_s, above=0.5,
+                                      below=120)),
+    )
+    if camera.source and not camera.source.startswith(("http://", "/dev/")):
+        raise ConfigError(f"[camera] source must be http://HOST:PORT or /dev/videoN, not "
+                          f"{_shown(camera.source)}")
+    if camera.source.startswith("http://"):
+        _checked_url("[camera] source", camera.source)
+
     typos = [f"[{name}] {_name(option)}" for name, sec in sorted(sections.items())
              for option in sec.unread()]
     if typos:
         raise ConfigError(f"unknown option(s), check the spelling: {', '.join(typos)}")
-    return Config(terminal, display, card, printer, hub, mqtt, automation, speech, help_settings)
+    return Config(terminal, display, card, printer, hub, mqtt, automation, speech, help_settings,
+                  scanner, camera)
 
 
 def parse_config_bytes(raw: bytes, source: str = "config") -> Config:

@@ -1,4 +1,4 @@
-"""The terminal's content (catalogue and notices): loaded so that a bad file never stops it.
+"""The terminal's content (catalogue, notices, holidays): loaded so that a bad file never stops it.
 
 Each file is read from the content directory and checked in full. A good one is kept as the new
 *last good* copy under the state directory; a missing, unreadable or invalid one is replaced by the
@@ -15,7 +15,7 @@ import enum
 import logging
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from flows.clock import CHINA_ZONE
 from flows.event_names import EventType
 from flows.notices import NoticeError, Notices, parse_notices
 from flows.steps import RecordEvent
+from flows.working_days import CalendarError, WorkingCalendar, parse_calendar
 from terminal.state_file import write_atomic
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 PACKAGED_CONTENT_DIR = Path(__file__).parent / "content"
 CATALOGUE_FILE = "catalogue.toml"
 NOTICES_FILE = "notices.toml"
+HOLIDAYS_FILE = "holidays.toml"
 # A content file is text a person edits; megabytes of it are a wrong file, not content, and would
 # only slow start-up down.
 MAX_CONTENT_BYTES = 4 * 1024 * 1024
@@ -108,6 +110,8 @@ class LoadedContent:
     catalogue: Catalogue
     notices: Notices
     problems: tuple[ContentProblem, ...] = ()
+    # Working days and holidays; without a usable file, weekends only and dates flagged estimated.
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
 
     def translations(self) -> dict[str, dict[str, str]]:
         """Catalogue and notice texts together, for ``Translator.load(..., extra=...)``."""
@@ -174,7 +178,21 @@ def load_content(
         notices, refused = loaded_notices
         if refused is not None:
             report(NOTICES_FILE, refused, Fallback.LAST_GOOD)
-    return LoadedContent(catalogue=catalogue, notices=notices, problems=tuple(problems))
+    calendar: WorkingCalendar
+    loaded_calendar = _load_file(content_dir, last_good_dir, HOLIDAYS_FILE, parse_calendar)
+    if isinstance(loaded_calendar, _Refused):
+        calendar = _packaged_calendar(content_dir, packaged_dir)
+        # Content made before the calendar existed has no such file: the packaged calendar is
+        # the official one, so that is no problem to report. A broken file is.
+        if loaded_calendar.code is not ProblemCode.MISSING or not calendar.covered_years:
+            report(HOLIDAYS_FILE, loaded_calendar,
+                   Fallback.PACKAGED if calendar.covered_years else Fallback.EMPTY)
+    else:
+        calendar, refused = loaded_calendar
+        if refused is not None:
+            report(HOLIDAYS_FILE, refused, Fallback.LAST_GOOD)
+    return LoadedContent(catalogue=catalogue, notices=notices, problems=tuple(problems),
+                         calendar=calendar)
 
 
 class _Refused(Exception):
@@ -211,6 +229,18 @@ def _load_file(
             log.warning("content %s: the last good copy is unusable too: %s",
                         name, refused.message)
         return why
+
+
+def _packaged_calendar(content_dir: Path, packaged_dir: Path) -> WorkingCalendar:
+    """The holiday calendar shipped with the package, else weekends only (never no terminal:
+    promised dates are then printed as estimates)."""
+    if packaged_dir.resolve() != content_dir.resolve():
+        try:
+            return _read_and_parse(packaged_dir / HOLIDAYS_FILE, parse_calendar)[1]
+        except _Refused as refused:
+            log.error("content %s: the packaged copy is unusable: %s", HOLIDAYS_FILE,
+                      refused.message)
+    return WorkingCalendar()
 
 
 def _packaged_catalogue(
@@ -256,7 +286,7 @@ def _read_and_parse(path: Path, parse: Callable[[Mapping[str, Any]], _T]) -> tup
         raise _Refused(ProblemCode.BAD_TOML, f"not valid TOML: {e}") from None
     try:
         return text, parse(data)
-    except (CatalogueError, NoticeError) as e:
+    except (CatalogueError, NoticeError, CalendarError) as e:
         raise _Refused(ProblemCode.INVALID, str(e), e.path) from None
 
 

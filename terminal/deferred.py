@@ -3,13 +3,26 @@ on a background thread, and at most once either way."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from devices.base import DeviceState, Receipt
-from flows.hub import ErrandDocument, RatingSubmission, ServiceHub
+from flows.hub import (
+    Appointment,
+    CaseAccepted,
+    CaseProgress,
+    CaseSubmission,
+    ErrandDocument,
+    Hub,
+    PostalAddress,
+    RatingSubmission,
+    Report,
+    ReportFiled,
+    Slot,
+)
 from terminal.effects import Printer
 from terminal.speech import Speech
 
@@ -63,9 +76,9 @@ class DeferredPrinter:
 
 
 class DeferredHub:
-    """A hub adapter reached through ``get``; implements flows.hub.ServiceHub."""
+    """A hub adapter reached through ``get``; implements flows.hub.Hub."""
 
-    def __init__(self, get: Callable[[], ServiceHub]) -> None:
+    def __init__(self, get: Callable[[], Hub]) -> None:
         self._get = get
 
     def run_errand(self, errand_id: str, id_number: str, terminal_id: str) -> ErrandDocument:
@@ -73,6 +86,38 @@ class DeferredHub:
 
     def submit_rating(self, rating: RatingSubmission) -> None:
         self._get().submit_rating(rating)
+
+    # --- ApplicationHub: applications, progress, appointments, reports ---------------------------
+
+    def _applications(self) -> Hub:
+        return self._get()
+
+    def delivery_address(self, id_number: str) -> PostalAddress | None:
+        return self._applications().delivery_address(id_number)
+
+    def submit_case(self, submission: CaseSubmission) -> CaseAccepted:
+        return self._applications().submit_case(submission)
+
+    def case_progress(self, reference: str) -> CaseProgress:
+        return self._applications().case_progress(reference)
+
+    def cases_of(self, id_number: str) -> tuple[CaseProgress, ...]:
+        return self._applications().cases_of(id_number)
+
+    def slots(self, service_id: str, site_id: str, day: dt.date) -> tuple[Slot, ...]:
+        return self._applications().slots(service_id, site_id, day)
+
+    def book(self, id_number: str, service_id: str, site_id: str, slot_id: str) -> Appointment:
+        return self._applications().book(id_number, service_id, site_id, slot_id)
+
+    def appointments_of(self, id_number: str) -> tuple[Appointment, ...]:
+        return self._applications().appointments_of(id_number)
+
+    def cancel(self, id_number: str, appointment_id: str) -> None:
+        self._applications().cancel(id_number, appointment_id)
+
+    def file_report(self, report: Report) -> ReportFiled:
+        return self._applications().file_report(report)
 
 
 class DeferredSpeech:

@@ -15,12 +15,35 @@ from typing import Protocol
 
 from devices.base import CardHolder, DeviceError, DeviceState, Receipt
 from flows.effect_specs import LANES, spec_of
-from flows.hub import ErrandDocument, HubError, ServiceHub
+from flows.hub import (
+    ApplicationHub,
+    CaseProgress,
+    CaseSubmission,
+    ErrandDocument,
+    HubError,
+    Report,
+    ServiceHub,
+)
+from flows.hub_queries import (
+    AddressQuery,
+    AppointmentsQuery,
+    BookSlot,
+    CancelAppointment,
+    CaseQuery,
+    CasesQuery,
+    HubQuery,
+    SlotsQuery,
+)
 from flows.steps import (
+    AskHub,
+    Captured,
+    CapturePage,
     CheckPrinter,
     Effect,
     EffectDone,
     Failed,
+    Lodge,
+    Lodged,
     PrintReceipt,
     ReadCard,
     RecordEvent,
@@ -52,6 +75,40 @@ class EventSink(Protocol):
     def record(self, event: RecordEvent) -> None: ...
 
 
+class Submissions(Protocol):
+    """The terminal's submission queue (terminal.submissions.SubmissionQueue)."""
+
+    def lodge(self, submission: CaseSubmission) -> Lodged: ...
+
+    def lodge_report(self, report: Report) -> Lodged: ...
+
+    def lookup(self, reference: str) -> CaseProgress | None: ...
+
+
+class Camera(Protocol):
+    """The document camera as an effect needs it: one page, cropped and compressed."""
+
+    def capture_page(self, material_id: str, page: int) -> Captured: ...
+
+
+class _NoSubmissions:
+    """Until a queue is built (or when it cannot be: a key file refused), lodging fails plainly."""
+
+    def lodge(self, submission: CaseSubmission) -> Lodged:
+        raise HubError(reason="queue_unavailable")
+
+    def lodge_report(self, report: Report) -> Lodged:
+        raise HubError(reason="queue_unavailable")
+
+    def lookup(self, reference: str) -> CaseProgress | None:
+        return None
+
+
+class _NoCamera:
+    def capture_page(self, material_id: str, page: int) -> Captured:
+        raise DeviceError(reason="absent")
+
+
 class EffectRunner:
     """Runs effects on per-device workers and delivers an EffectDone for each (but RecordEvent)."""
 
@@ -65,6 +122,9 @@ class EffectRunner:
         events: EventSink,
         terminal_id: str,
         deliver: Callable[[EffectDone], None],
+        applications: ApplicationHub | None = None,
+        submissions: Submissions | None = None,
+        camera: Camera | None = None,
     ) -> None:
         self._card = card
         self._printer = printer
@@ -73,6 +133,9 @@ class EffectRunner:
         self._events = events
         self._terminal_id = terminal_id
         self._deliver = deliver
+        self._applications = applications
+        self._submissions: Submissions = submissions or _NoSubmissions()
+        self._camera: Camera = camera or _NoCamera()
         self._workers = {
             lane: ThreadPoolExecutor(1, thread_name_prefix=f"effect-{lane}")
             for lane in LANES  # which worker runs which effect: flows.effect_specs
@@ -134,7 +197,46 @@ class EffectRunner:
                     return Succeeded(document)
                 case SubmitRating():
                     return Succeeded(self._ratings.submit(effect))
+                case AskHub(query=query):
+                    return Succeeded(self._ask(query))
+                case Lodge(item=item):
+                    if isinstance(item, CaseSubmission):
+                        return Succeeded(self._submissions.lodge(item))
+                    return Succeeded(self._submissions.lodge_report(item))
+                case CapturePage(material_id=material_id, page=page):
+                    return Succeeded(self._camera.capture_page(material_id, page))
                 case _:
                     return Failed("unsupported_effect", type(effect).__name__)
         except (DeviceError, HubError) as e:  # ErrandRefused and HubUnavailable are HubErrors
             return Failed(e.reason)
+
+    def _ask(self, query: HubQuery) -> object:
+        """One question to the hub; a case of this terminal's queue is answered from the queue
+        until the hub has it (a receipt printed while the hub was down)."""
+        hub = self._applications
+        if isinstance(query, CaseQuery):
+            queued = self._submissions.lookup(query.reference)
+            # Still waiting here (its number is the reference): ours to tell. Sent meanwhile: the
+            # hub knows it by its case number now.
+            if queued is not None and (hub is None or queued.case_number == query.reference):
+                return queued
+            if queued is not None and hub is not None:
+                return hub.case_progress(queued.case_number)
+        if hub is None:
+            raise HubError(reason="hub_unavailable")
+        match query:
+            case CaseQuery(reference=reference):
+                return hub.case_progress(reference)
+            case CasesQuery(id_number=id_number):
+                return hub.cases_of(id_number)
+            case AddressQuery(id_number=id_number):
+                return hub.delivery_address(id_number)
+            case SlotsQuery(service_id=service, site_id=site, day=day):
+                return hub.slots(service, site, day)
+            case BookSlot(id_number=id_number, service_id=service, site_id=site, slot_id=slot):
+                return hub.book(id_number, service, site, slot)
+            case AppointmentsQuery(id_number=id_number):
+                return hub.appointments_of(id_number)
+            case CancelAppointment(id_number=id_number, appointment_id=appointment_id):
+                hub.cancel(id_number, appointment_id)
+                return None

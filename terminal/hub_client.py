@@ -1,15 +1,19 @@
-"""The terminal's HTTPS + JSON adapter for the service hub port (``flows.hub.ServiceHub``).
+"""The terminal's HTTPS + JSON adapter for the service hub ports (``flows.hub.ServiceHub`` and
+``flows.hub.ApplicationHub``).
 
 Speaks the API of docs/hub-api.yaml with httpx. Failures come out as the port's errors, so the
 flows never see httpx: no answer in time, no connection, a 5xx -> ``HubUnavailable`` (try again
-later); the hub refusing the errand -> ``ErrandRefused`` with its reason; anything unreadable ->
-``HubError("bad_answer")``. The ID number travels only in a request body, so it never appears
-in a URL, an exception or a log line.
+later); the hub refusing -> ``ErrandRefused`` with its reason (``SlotTaken``, ``CaseUnknown`` for
+theirs); anything unreadable -> ``HubError("bad_answer")``. Personal values (an ID number, a
+phone, the pages) travel only in request bodies, so they never appear in a URL, an exception or
+a log line; answers are validated strictly before anything of them is used.
 
-Every call ends within ``timeout_s`` whatever the far end does: name lookup, connect, TLS, the
+Every call ends within its deadline whatever the far end does: name lookup, connect, TLS, the
 status line and headers (dripped, or an endless run of ``100 Continue``) and the body all count
-against one deadline. httpx's own timeouts are per phase and per read, so the exchange runs on
-an asyncio event loop owned by the adapter, inside ``asyncio.timeout_at``.
+against it. httpx's own timeouts are per phase and per read, so the exchange runs on an asyncio
+event loop owned by the adapter, inside ``asyncio.timeout_at``. The deadline is ``timeout_s``,
+except for a submission with scanned pages: its upload of up to several megabytes gets
+``timeout_s`` plus the time its size takes at ``upload_bytes_per_s``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
+import secrets
 import socket
 import ssl
 import threading
@@ -28,19 +34,30 @@ import weakref
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from flows.hub import (
     REFUSAL_REASONS,
+    Appointment,
+    CaseAccepted,
+    CaseProgress,
+    CaseStatus,
+    CaseSubmission,
+    CaseUnknown,
     DocumentField,
     ErrandDocument,
     ErrandRefused,
     HubError,
     HubUnavailable,
+    PostalAddress,
     RatingSubmission,
+    Report,
+    ReportFiled,
+    Slot,
+    SlotTaken,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +74,19 @@ _REFUSAL_STATUSES = frozenset({404, 409, 422})
 # "try again later", never a final refusal of what was sent.
 _RETRY_LATER_STATUSES = frozenset({401, 403, 408, 429})
 _MAX_ANSWER_BYTES = 256 * 1024  # a document is a few kB; more is not a hub answer
+# What the hub takes in one submission (docs/hub-api.yaml, POST /v1/cases), checked before
+# sending: a submission it would refuse for its size is never uploaded over a village's uplink.
+MAX_PAGES = 32
+MAX_PAGE_BYTES = 1024 * 1024
+MAX_SUBMISSION_BYTES = 8 * 1024 * 1024
+# The slowest uplink a submission's deadline allows for: about 1 Mbit/s, a weak mobile signal.
+# Ten pages of 500 kB then get 8 s + 39 s; a small call keeps its plain ``timeout_s``.
+UPLOAD_BYTES_PER_S = 128 * 1024
+# Refusals with a type of their own in the port, so a flow can catch exactly them.
+_TYPED_REFUSALS: dict[str, type[ErrandRefused]] = {
+    SlotTaken.reason: SlotTaken,
+    CaseUnknown.reason: CaseUnknown,
+}
 # The two lanes that call the hub (errands, ratings) need one connection each; a call waiting
 # for a free one still waits within its own deadline.
 _MAX_CONNECTIONS = 4
@@ -92,6 +122,71 @@ class _ErrorAnswer(_Strict):
     error: str = Field(min_length=1, max_length=64)
 
 
+_Id = Field(min_length=1, max_length=64)
+_Reference = Field(min_length=1, max_length=128)  # L-<terminal id>-<yyyymmdd>-<nnnn>
+
+
+class _AddressAnswer(_Strict):
+    address: str | None = Field(min_length=1, max_length=256)  # required; null: none on record
+
+
+class _CaseAcceptedAnswer(_Strict):
+    reference: str = _Reference
+    case_number: str = _Id
+    authority: str = Field(min_length=1, max_length=128)
+    received_at: AwareDatetime
+    cross_region: bool = False
+
+
+class _CaseProgressAnswer(_Strict):
+    case_number: str = _Id
+    reference: str | None = Field(default=None, max_length=128)  # none: lodged elsewhere
+    item_id: str = _Id
+    status: CaseStatus
+    received_on: dt.date
+    updated_at: AwareDatetime
+    promised_by: dt.date | None = None
+
+
+class _CaseListAnswer(_Strict):
+    cases: list[_CaseProgressAnswer] = Field(max_length=200)
+
+
+class _SlotAnswer(_Strict):
+    slot_id: str = _Id
+    day: dt.date
+    start: dt.time
+    end: dt.time
+    free: int = Field(ge=0, le=10_000)
+
+
+class _SlotListAnswer(_Strict):
+    slots: list[_SlotAnswer] = Field(max_length=200)
+
+
+class _AppointmentAnswer(_Strict):
+    appointment_id: str = _Id
+    code: str = _Id
+    service_id: str = _Id
+    site_id: str = _Id
+    day: dt.date
+    start: dt.time
+    end: dt.time
+
+
+class _AppointmentListAnswer(_Strict):
+    appointments: list[_AppointmentAnswer] = Field(max_length=100)
+
+
+class _ReportFiledAnswer(_Strict):
+    reference: str = _Reference
+    hub_reference: str = _Id
+    callback_by: AwareDatetime
+
+
+_Answer = TypeVar("_Answer", bound=_Strict)
+
+
 class HttpServiceHub:
     """``ServiceHub`` over HTTP(S); safe to call from several threads at once.
 
@@ -101,16 +196,26 @@ class HttpServiceHub:
     certificate; without it the system's CAs are trusted. Environment proxy settings are ignored
     on purpose: the kiosk's route to the hub is configuration, not ambient state. Redirects are
     never followed (the hub API has none; following one would send the body elsewhere).
+    ``upload_bytes_per_s`` is the slowest uplink a submission with pages is allowed for: its
+    deadline is ``timeout_s`` plus its size at that rate.
     """
 
     def __init__(
-        self, base_url: str, *, timeout_s: float = 8.0, ca_file: Path | None = None
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 8.0,
+        ca_file: Path | None = None,
+        upload_bytes_per_s: float = UPLOAD_BYTES_PER_S,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError("hub base URL must be http(s)://host[:port][/path]")
         if not timeout_s > 0:
             raise ValueError("timeout_s must be positive")
+        if not upload_bytes_per_s > 0:
+            raise ValueError("upload_bytes_per_s must be positive")
+        self._upload_bytes_per_s = upload_bytes_per_s
         self._base_url = base_url.rstrip("/")
         try:
             httpx.URL(self._base_url)
@@ -122,7 +227,7 @@ class HttpServiceHub:
             verify=tls,
             trust_env=False,  # no proxies, certificates or netrc from the environment
             follow_redirects=False,
-            # Per phase; the whole call is bounded by the deadline in ``_post``.
+            # Per phase; the whole call is bounded by the deadline in ``_send``.
             timeout=httpx.Timeout(timeout_s),
             # No keep-alive: a connection idle for minutes behind a mobile uplink's NAT can be
             # dead without either end knowing, and would cost a resident a timed-out errand.
@@ -153,24 +258,22 @@ class HttpServiceHub:
 
     def run_errand(self, errand_id: str, id_number: str, terminal_id: str) -> ErrandDocument:
         """POST /v1/errands/{errand_id}/run and return the issued document."""
-        path = f"/v1/errands/{quote(errand_id, safe='')}/run"
-        status, body = self._exchange(path, {"id_number": id_number, "terminal_id": terminal_id})
+        path = f"/v1/errands/{_segment(errand_id)}/run"
+        status, body = self._exchange(
+            "run_errand", path, {"id_number": id_number, "terminal_id": terminal_id}
+        )
         if status != 200:
             raise _refusal_or_error(status, body)
         answer = _read_document(body)
         if answer.errand_id != errand_id:
             raise HubError("hub answered for another errand", reason="bad_answer")
-        issued_at = answer.issued_at
-        offset = issued_at.utcoffset()
-        if offset is not None:  # always, as it is aware; swap pydantic's tzinfo for the stdlib's
-            issued_at = issued_at.replace(tzinfo=dt.timezone(offset))
         return ErrandDocument(
             errand_id=answer.errand_id,
             title=answer.title,
             case_number=answer.case_number,
             verification_code=answer.verification_code,
             verify_url=answer.verify_url,
-            issued_at=issued_at,
+            issued_at=_stdlib_zone(answer.issued_at),
             fields=tuple(DocumentField(f.label, f.value) for f in answer.fields),
         )
 
@@ -179,6 +282,7 @@ class HttpServiceHub:
         if rating.rated_at.tzinfo is None:
             raise ValueError("rated_at must be timezone-aware")
         status, _body = self._exchange(
+            "submit_rating",
             "/v1/ratings",
             {
                 "case_number": rating.case_number,
@@ -195,14 +299,141 @@ class HttpServiceHub:
             raise HubError(f"hub rejected the rating (HTTP {status})", reason="rating_rejected")
         raise HubError(f"hub answered the rating with HTTP {status}", reason="bad_answer")
 
+    # --- applications, progress, appointments, reports (flows.hub.ApplicationHub) ---------------
+
+    def delivery_address(self, id_number: str) -> PostalAddress | None:
+        """POST /v1/residents/address: the address on record for mail delivery, or None."""
+        status, body = self._exchange(
+            "delivery_address", "/v1/residents/address", {"id_number": id_number}
+        )
+        address = _read_ok(status, body, _AddressAnswer).address
+        return None if address is None else PostalAddress(address)
+
+    def submit_case(self, submission: CaseSubmission) -> CaseAccepted:
+        """POST /v1/cases (multipart: the fields as JSON, then each page as image/jpeg).
+
+        The hub answers the case it made for ``submission.reference`` however often it is sent,
+        so a submission whose answer was lost is safe to send again. ValueError for one the hub
+        would refuse for its size or a time without a zone: the capture got something wrong.
+        """
+        body, content_type = _submission_body(submission)
+        # The upload itself may take a while on a slow uplink; the answer then takes as long
+        # as any other call's.
+        timeout_s = self._timeout_s + len(body) / self._upload_bytes_per_s
+        status, answer = self._call(
+            "submit_case", "POST", "/v1/cases", body, content_type=content_type,
+            timeout_s=timeout_s,
+        )  # fmt: skip
+        accepted = _read_ok(status, answer, _CaseAcceptedAnswer, ok=(200, 201))
+        if accepted.reference != submission.reference:
+            raise HubError("hub answered for another submission", reason="bad_answer")
+        return CaseAccepted(
+            reference=accepted.reference,
+            case_number=accepted.case_number,
+            authority=accepted.authority,
+            received_at=_stdlib_zone(accepted.received_at),
+            cross_region=accepted.cross_region,
+        )
+
+    def case_progress(self, reference: str) -> CaseProgress:
+        """GET /v1/cases/{reference}: by case number or the terminal's local reference."""
+        if not reference:
+            raise CaseUnknown("no case reference given")
+        status, body = self._call("case_progress", "GET", f"/v1/cases/{_segment(reference)}")
+        progress = _read_ok(status, body, _CaseProgressAnswer)
+        if reference not in {progress.case_number, progress.reference}:
+            raise HubError("hub answered for another case", reason="bad_answer")
+        return _progress(progress)
+
+    def cases_of(self, id_number: str) -> tuple[CaseProgress, ...]:
+        """POST /v1/residents/cases: the resident's cases, newest first."""
+        status, body = self._exchange(
+            "cases_of", "/v1/residents/cases", {"id_number": id_number}
+        )
+        return tuple(_progress(c) for c in _read_ok(status, body, _CaseListAnswer).cases)
+
+    def slots(self, service_id: str, site_id: str, day: dt.date) -> tuple[Slot, ...]:
+        """GET /v1/slots: one day's periods at one centre for one service, with free places."""
+        query = urlencode({"service_id": service_id, "site_id": site_id, "day": day.isoformat()})
+        status, body = self._call("slots", "GET", f"/v1/slots?{query}")
+        found = _read_ok(status, body, _SlotListAnswer).slots
+        if any(slot.day != day or slot.end <= slot.start for slot in found):
+            raise HubError("hub answered slots of another day", reason="bad_answer")
+        return tuple(Slot(s.slot_id, s.day, s.start, s.end, s.free) for s in found)
+
+    def book(self, id_number: str, service_id: str, site_id: str, slot_id: str) -> Appointment:
+        """POST /v1/appointments; SlotTaken when the slot filled up since it was shown."""
+        status, body = self._exchange(
+            "book",
+            "/v1/appointments",
+            {"id_number": id_number, "service_id": service_id, "site_id": site_id,
+             "slot_id": slot_id},
+        )  # fmt: skip
+        booked = _read_ok(status, body, _AppointmentAnswer, ok=(200, 201))
+        if (booked.service_id, booked.site_id) != (service_id, site_id):
+            raise HubError("hub booked another service or centre", reason="bad_answer")
+        return _appointment(booked)
+
+    def appointments_of(self, id_number: str) -> tuple[Appointment, ...]:
+        """POST /v1/residents/appointments: the resident's appointments still to come."""
+        status, body = self._exchange(
+            "appointments_of", "/v1/residents/appointments", {"id_number": id_number}
+        )
+        found = _read_ok(status, body, _AppointmentListAnswer).appointments
+        return tuple(_appointment(a) for a in found)
+
+    def cancel(self, id_number: str, appointment_id: str) -> None:
+        """POST /v1/appointments/{id}/cancel; cancelling a cancelled one again is fine."""
+        path = f"/v1/appointments/{_segment(appointment_id)}/cancel"
+        status, body = self._exchange("cancel", path, {"id_number": id_number})
+        if status != 200:
+            raise _refusal_or_error(status, body)
+
+    def file_report(self, report: Report) -> ReportFiled:
+        """POST /v1/reports; the hub keeps the first report per reference, so resending is safe."""
+        if report.filed_at.tzinfo is None:
+            raise ValueError("filed_at must be timezone-aware")
+        status, body = self._exchange(
+            "file_report",
+            "/v1/reports",
+            {
+                "reference": report.reference,
+                "problem": report.problem,
+                "item_id": report.item_id,
+                "phone": report.phone,
+                "terminal_id": report.terminal_id,
+                "screen": report.screen,
+                "filed_at": report.filed_at.isoformat(),
+            },
+        )
+        filed = _read_ok(status, body, _ReportFiledAnswer, ok=(200, 201))
+        if filed.reference != report.reference:
+            raise HubError("hub answered for another report", reason="bad_answer")
+        return ReportFiled(filed.reference, filed.hub_reference, _stdlib_zone(filed.callback_by))
+
     # --- the wire ------------------------------------------------------------------------------
 
-    def _exchange(self, path: str, payload: dict[str, Any]) -> tuple[int, bytes]:
+    def _exchange(self, operation: str, path: str, payload: dict[str, Any]) -> tuple[int, bytes]:
         """POST JSON; return the status and body of any HTTP answer, 5xx and the like excepted."""
-        deadline = time.monotonic() + self._timeout_s
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        status, answer = self._on_loop(self._post(path, body, deadline), deadline)
-        log.debug("hub %s -> HTTP %d", path, status)  # paths carry no personal data
+        return self._call(operation, "POST", path, body)
+
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        content_type: str = "application/json",
+        timeout_s: float | None = None,
+    ) -> tuple[int, bytes]:
+        allowed_s = self._timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + allowed_s
+        call = self._send(method, path, body, content_type, deadline)
+        status, answer = self._on_loop(call, deadline)
+        # The operation, not the path: a path may hold a case number or an appointment id.
+        log.debug("hub %s -> HTTP %d", operation, status)
         return status, answer
 
     def _on_loop(self, call: Coroutine[Any, Any, T], deadline: float) -> T:
@@ -221,11 +452,13 @@ class HttpServiceHub:
             pass  # cancelled by close()
         raise HubUnavailable("hub call abandoned")
 
-    async def _post(self, path: str, body: bytes, deadline: float) -> tuple[int, bytes]:
+    async def _send(
+        self, method: str, path: str, body: bytes | None, content_type: str, deadline: float
+    ) -> tuple[int, bytes]:
         failure: str
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._post_unbounded(path, body)
+                return await self._send_unbounded(method, path, body, content_type, deadline)
         except (TimeoutError, httpx.TimeoutException):
             failure = "timed out"
         except (httpx.TransportError, OSError) as exc:
@@ -235,12 +468,18 @@ class HttpServiceHub:
         # Raised here, outside the handlers, so that nothing of httpx is chained to it.
         raise HubUnavailable(f"hub not reachable: {failure}")
 
-    async def _post_unbounded(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def _send_unbounded(
+        self, method: str, path: str, body: bytes | None, content_type: str, deadline: float
+    ) -> tuple[int, bytes]:
+        headers = {} if body is None else {"Content-Type": content_type}
         async with self._client.stream(
-            "POST",
+            method,
             self._base_url + path,
             content=body,
-            headers={"Content-Type": "application/json"},
+            headers=headers,
+            # httpx's per-phase limits are the whole call's, so a submission given longer than
+            # ``timeout_s`` is not cut off by the wait for its answer alone; the deadline rules.
+            timeout=httpx.Timeout(max(0.001, deadline - time.monotonic())),
         ) as answer:
             status = answer.status_code
             if 500 <= status < 600 or status in _RETRY_LATER_STATUSES:
@@ -250,6 +489,132 @@ class HttpServiceHub:
             if not 200 <= status < 600:
                 raise HubError(f"hub answered HTTP {status}", reason="bad_answer")
             return status, await _read_capped(answer)
+
+
+def _segment(value: str) -> str:
+    """One path segment: "../health" or "a/b" names a thing, never another endpoint."""
+    return quote(value, safe="")
+
+
+def _stdlib_zone(moment: dt.datetime) -> dt.datetime:
+    """The same aware time with the stdlib's fixed-offset tzinfo instead of pydantic's."""
+    offset = moment.utcoffset()
+    return moment if offset is None else moment.replace(tzinfo=dt.timezone(offset))
+
+
+def _read_ok(
+    status: int, body: bytes, model: type[_Answer], *, ok: tuple[int, ...] = (200,)
+) -> _Answer:
+    """The answer as ``model`` when the status is one of ``ok``, else the refusal or error."""
+    if status not in ok:
+        raise _refusal_or_error(status, body)
+    try:
+        return model.model_validate_json(body)
+    except ValidationError:
+        pass
+    # Raised outside the handler: the validation error quotes the answer, which may echo
+    # personal data, so it must not hang off this error even as its suppressed context.
+    raise HubError("hub sent an unreadable answer", reason="bad_answer")
+
+
+def _progress(answer: _CaseProgressAnswer) -> CaseProgress:
+    if answer.status is CaseStatus.QUEUED:  # the terminal's own status, never the hub's
+        raise HubError("hub answered a status it cannot have", reason="bad_answer")
+    return CaseProgress(
+        case_number=answer.case_number,
+        item_id=answer.item_id,
+        status=answer.status,
+        received_on=answer.received_on,
+        updated_at=_stdlib_zone(answer.updated_at),
+        promised_by=answer.promised_by,
+    )
+
+
+def _appointment(answer: _AppointmentAnswer) -> Appointment:
+    if answer.end <= answer.start:
+        raise HubError("hub answered an appointment ending before it starts", reason="bad_answer")
+    return Appointment(
+        appointment_id=answer.appointment_id,
+        code=answer.code,
+        service_id=answer.service_id,
+        site_id=answer.site_id,
+        day=answer.day,
+        start=answer.start,
+        end=answer.end,
+    )
+
+
+def _submission_body(submission: CaseSubmission) -> tuple[bytes, str]:
+    """The multipart/form-data body of a submission and its Content-Type.
+
+    A JSON part ``submission`` first, then one ``image/jpeg`` part ``page`` per page in the
+    order the JSON's ``pages`` lists them, each with its SHA-256 so the hub can tell a page
+    damaged on the way from a page. Written by hand, not by httpx's ``files=``, so the framing
+    is exactly what docs/hub-api.yaml says and the size is known before anything is sent.
+    """
+    if submission.submitted_at.tzinfo is None:
+        raise ValueError("submitted_at must be timezone-aware")
+    pages = submission.pages
+    if len(pages) > MAX_PAGES:
+        raise ValueError(f"a submission carries at most {MAX_PAGES} pages")
+    if any(len(page.jpeg) > MAX_PAGE_BYTES for page in pages):
+        raise ValueError(f"a page is larger than {MAX_PAGE_BYTES} bytes")
+    fields = {
+        "reference": submission.reference,
+        "item_id": submission.item_id,
+        "id_number": submission.id_number,
+        "phone": submission.phone,
+        "delivery": submission.delivery.value,
+        "pickup_site": submission.pickup_site,
+        "materials": [
+            {
+                "material_id": m.material_id,
+                "outcome": m.outcome.value,
+                "pages": m.pages,
+                "deferred_until": m.deferred_until.isoformat() if m.deferred_until else None,
+            }
+            for m in submission.materials
+        ],
+        "pages": [
+            {
+                "material_id": p.material_id,
+                "page": p.page,
+                "sha256": hashlib.sha256(p.jpeg).hexdigest(),
+            }
+            for p in pages
+        ],
+        "terminal_id": submission.terminal_id,
+        "submitted_at": submission.submitted_at.isoformat(),
+    }
+    boundary = _boundary(pages)
+    delimiter = b"--" + boundary.encode("ascii")
+    chunks = [
+        delimiter,
+        b'\r\nContent-Disposition: form-data; name="submission"'
+        b"\r\nContent-Type: application/json\r\n\r\n",
+        json.dumps(fields, ensure_ascii=False).encode("utf-8"),
+    ]
+    for index, page in enumerate(pages, start=1):
+        chunks += [
+            b"\r\n" + delimiter,
+            b'\r\nContent-Disposition: form-data; name="page"; filename="page-%02d.jpg"' % index,
+            b"\r\nContent-Type: image/jpeg\r\n\r\n",
+            page.jpeg,
+        ]
+    chunks.append(b"\r\n" + delimiter + b"--\r\n")
+    body = b"".join(chunks)
+    if len(body) > MAX_SUBMISSION_BYTES:
+        raise ValueError(f"the submission is larger than {MAX_SUBMISSION_BYTES} bytes")
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _boundary(pages: tuple[Any, ...]) -> str:
+    """A boundary found in no page. 128 random bits make a clash a non-event, but a page is
+    arbitrary bytes, so it is checked rather than trusted."""
+    while True:
+        boundary = "kiosk-" + secrets.token_hex(16)
+        if not any(boundary.encode("ascii") in page.jpeg for page in pages):
+            return boundary
 
 
 def _read_document(body: bytes) -> _DocumentAnswer:
@@ -272,7 +637,8 @@ def _refusal_or_error(status: int, body: bytes) -> HubError:
         # because the base URL is wrong), not from the hub refusing this person.
         if code is not None:
             reason = code if code in REFUSAL_REASONS else ErrandRefused.reason
-            return ErrandRefused(f"hub refused the errand: {reason}", reason=reason)
+            refusal = _TYPED_REFUSALS.get(reason, ErrandRefused)
+            return refusal(f"hub refused: {reason}", reason=reason)
     return HubError(f"hub answered HTTP {status}", reason="bad_answer")
 
 
