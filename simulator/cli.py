@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -13,22 +14,29 @@ from types import FrameType
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+from devices.printer.protocol import PAPER_80MM
 from simulator.automation_client import AutomationError
 from simulator.display import parse_size
+from simulator.escpos_render import EscPosParser, Paper, QrRow
 from simulator.fleet_load import main as fleet_main
 from simulator.fleet_side import DASHBOARD_PORT, FleetSide
 from simulator.hub_records import SPECIAL_PEOPLE
 from simulator.panel import (
+    BackendConflictError,
     BackendError,
+    BackendUnavailableError,
+    CameraDocuments,
     ControlPanel,
     DeviceSummary,
     PresetPerson,
     ReceiptEntry,
 )
 from simulator.pcsc import pcscd_answering
-from simulator.rig import RigOptions, SimulatorRig
+from simulator.rig import DEFAULT_CAMERA_PORT, SCANNER_LINK_NAME, RigOptions, SimulatorRig
+from simulator.vcamera import VirtualCamera
 from simulator.vcard import VirtualCard
-from simulator.vprinter import PrinterStatus
+from simulator.vprinter import PrintedReceipt, PrinterStatus
+from simulator.vscanner import SERIAL_CHUNK, SERIAL_GAP_S, ScannerUnplugged, VirtualScanner
 from terminal.config import ConfigError, TerminalSettings, load_config
 
 log = logging.getLogger("kiosk-sim")
@@ -39,6 +47,28 @@ SAMPLE_PEOPLE: tuple[PresetPerson, ...] = (
     {"label": "欧阳娜娜 (enrolled)", "id_number": "34052419800101001X", "name": "欧阳娜娜"},
 )
 DEFAULT_PERSON = SAMPLE_PEOPLE[0]
+_QR_LINE = "[QR] "  # how the printer's text rendering shows a printed QR code
+
+
+def receipt_qr_codes(receipt: PrintedReceipt) -> list[str]:
+    """The data of each QR code on a receipt, in print order, as text (a scanner sends text).
+
+    A receipt keeps the bytes that printed it, not its rows, so they are replayed through the
+    printer's own parser. Paper that ran out mid-receipt never printed its later codes: only as
+    many are kept as the receipt's text shows.
+    """
+    parser, paper = EscPosParser(), Paper(PAPER_80MM.dots)  # the width decides wrapping only
+    for parsed in parser.feed(receipt.raw):
+        paper.apply(parsed.command)
+    rows, _notes = paper.take()
+    printed = sum(line.lstrip().startswith(_QR_LINE) for line in receipt.text.splitlines())
+    codes: list[str] = []
+    for row in [row for row in rows if isinstance(row, QrRow)][:printed]:
+        try:
+            codes.append(row.data.decode("utf-8"))
+        except UnicodeDecodeError:
+            continue  # not text: nothing the panel could send back as the scanner would
+    return codes
 
 
 class RigBackend:
@@ -47,6 +77,10 @@ class RigBackend:
     def __init__(self, rig: SimulatorRig, fleet: FleetSide | None = None) -> None:
         self._rig = rig
         self._fleet = fleet
+        # One scan at a time, as one scanner reads: two paced sends would interleave their bytes.
+        self._scanning = threading.Lock()
+        # Receipts never change once printed; their QR data is worked out once.
+        self._receipt_codes: dict[tuple[int, str], list[str]] = {}
 
     def terminal_zone(self) -> ZoneInfo:
         # The config the rig wrote for the terminal, so the panel shows the zone the terminal
@@ -112,13 +146,66 @@ class RigBackend:
             raise BackendError("pcscd was not started by the simulator; restart it yourself")
         self._rig.pcscd.restart()
 
+    def _scanner(self) -> VirtualScanner:
+        if self._rig.scanner is None:
+            raise BackendUnavailableError(
+                "no virtual scanner: the simulator reads a real one (--scanner-serial)")
+        return self._rig.scanner
+
+    def scan_code(self, code: str) -> None:
+        scanner = self._scanner()
+        with self._scanning:
+            try:
+                # Paced as a real scanner's UART delivers it, so the driver's framing is tried.
+                scanner.scan(code, chunk_size=SERIAL_CHUNK, gap_s=SERIAL_GAP_S)
+            except ScannerUnplugged:
+                raise BackendConflictError(
+                    'the virtual scanner is unplugged; plug it in first: POST /api/scanner/plug '
+                    '{"plugged": true}') from None
+
+    def set_scanner_plugged(self, plugged: bool) -> None:
+        scanner = self._scanner()
+        if plugged:
+            scanner.replug()
+        else:
+            scanner.unplug()
+
+    def _camera(self) -> VirtualCamera:
+        if self._rig.camera is None:
+            raise BackendUnavailableError(
+                "no virtual camera: the simulator uses a real one (--camera)")
+        return self._rig.camera
+
+    def camera_documents(self) -> CameraDocuments:
+        camera = self._camera()
+        return {
+            "documents": camera.documents(),
+            "current": camera.document(),
+            "titles": camera.document_titles(),
+            "fault": camera.fault(),
+        }
+
+    def set_camera_document(self, name: str) -> None:
+        self._camera().set_document(name)
+
+    def set_camera_fault(self, mode: str) -> None:
+        self._camera().set_fault(mode)
+
     def list_receipts(self) -> list[ReceiptEntry]:
         if self._rig.printer is None:
             return []
         return [
-            {"index": r.index, "printed_at": r.printed_at.isoformat(), "text": r.text}
+            {"index": r.index, "printed_at": r.printed_at.isoformat(), "text": r.text,
+             "qr": self._qr_codes(r)}
             for r in self._rig.printer.receipts()
         ]
+
+    def _qr_codes(self, receipt: PrintedReceipt) -> list[str]:
+        key = (receipt.index, receipt.printed_at.isoformat())
+        codes = self._receipt_codes.get(key)
+        if codes is None:
+            codes = self._receipt_codes[key] = receipt_qr_codes(receipt)
+        return codes
 
     def receipt_png(self, index: int) -> bytes:
         for receipt in self._rig.printer.receipts() if self._rig.printer else []:
@@ -145,7 +232,29 @@ class RigBackend:
         if self._fleet is not None:
             summary["fleet_url"] = self._fleet.url
             summary["fleet_token"] = self._fleet.token
+        self._summarise_scanner(summary)
+        self._summarise_camera(summary)
         return summary
+
+    def _summarise_scanner(self, summary: DeviceSummary) -> None:
+        scanner = self._rig.scanner
+        summary["scanner_path"] = self._rig.scanner_path
+        if scanner is not None:
+            summary["scanner_state"] = "plugged" if scanner.plugged else "unplugged"
+        else:
+            summary["scanner_state"] = "external" if self._rig.scanner_path else "none"
+
+    def _summarise_camera(self, summary: DeviceSummary) -> None:
+        camera = self._rig.camera
+        summary["camera_url"] = self._rig.camera_url
+        if camera is None:
+            summary["camera_fault"] = "external" if self._rig.camera_url else "none"
+            summary["camera_document"] = None
+            return
+        summary["camera_fault"] = camera.fault()
+        summary["camera_document"] = camera.document()
+        summary["camera_documents"] = camera.documents()
+        summary["camera_titles"] = camera.document_titles()
 
     def presets(self) -> list[PresetPerson]:
         specials: list[PresetPerson] = [
@@ -184,14 +293,42 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
+def _scanner_port(value: str) -> str:
+    """A real scanner's tty: any path a serial port can have; it need not exist yet (plugged
+    in later, the terminal's driver picks it up)."""
+    if not value or any(not char.isprintable() for char in value):
+        raise argparse.ArgumentTypeError(f"not a device path: {value!r}")
+    return value
+
+
+def _camera_source(value: str) -> str:
+    """A real camera: its MJPEG base URL http://HOST:PORT[/PREFIX], or a UVC /dev/videoN."""
+    if value.startswith("/dev/") and value.isprintable():
+        return value
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a URL ({e}): {value!r}") from None
+    # Plain http: the terminal's MJPEG client speaks nothing else (devices.camera.mjpeg).
+    if (parts.scheme != "http" or not parts.hostname or parts.username is not None
+            or parts.port == 0 or parts.query or parts.fragment
+            or any(c.isspace() for c in value)):
+        raise argparse.ArgumentTypeError(
+            f"the camera must be http://HOST:PORT[/PREFIX] (serving /stream.mjpg and "
+            f"/snapshot.jpg) or /dev/videoN, not {value!r}")
+    return value.rstrip("/")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Every option says what it does and its default, in words where the default is "start the
     # virtual one" rather than a value argparse could print.
     parser = argparse.ArgumentParser(
         prog="kiosk-sim",
         description="Run the terminal with virtual hardware: a social security card on pcscd's "
-        "vpcd reader, an ESC/POS printer on TCP, the simulated hub, mosquitto, and a control "
-        "panel. Any virtual device can be replaced by a real endpoint.",
+        "vpcd reader, an ESC/POS printer on TCP, a QR/barcode scanner on a pty, a document "
+        "camera over MJPEG/HTTP, the simulated hub, mosquitto, and a control panel. Any virtual "
+        "device can be replaced by a real endpoint.",
         epilog="Only one pcscd can run on a machine: stop kiosk-sim before running the card or "
         "end-to-end tests. `kiosk-sim fleet --help`: a virtual fleet of lightweight terminals "
         "for the fleet side, instead.",
@@ -216,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="use a real service hub at this base URL, e.g. "
                         "https://hub.example:8443 (default: the simulated hub on "
                         "http://127.0.0.1:8702, or a free port when 8702 is taken)")
+    parser.add_argument("--scanner-serial", type=_scanner_port, metavar="PATH",
+                        help="read codes from a real QR/barcode scanner on this serial port, best "
+                        "a /dev/serial/by-id/... link; any suffix (CR, LF or CR LF) is taken "
+                        "(default: a virtual scanner on a pty, its port linked at "
+                        f"WORKDIR/{SCANNER_LINK_NAME}, codes scanned from the control panel)")
+    parser.add_argument("--camera", type=_camera_source, metavar="URL",
+                        help="use a real document camera: an MJPEG stream's base URL "
+                        "http://HOST:PORT (serving /stream.mjpg and /snapshot.jpg), or a UVC "
+                        "camera's /dev/videoN (default: the virtual camera on "
+                        f"http://127.0.0.1:{DEFAULT_CAMERA_PORT}, or a free port when "
+                        f"{DEFAULT_CAMERA_PORT} is taken, showing sample documents chosen "
+                        "from the control panel)")
     parser.add_argument("--real-reader", action="store_true",
                         help="no virtual card: whatever PC/SC reader is present holds the card "
                         "(default: a virtual card slot on pcscd's vpcd reader 'Virtual PCD 00 "
@@ -253,6 +402,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _banner(rig: SimulatorRig, panel: ControlPanel, fleet: FleetSide | None) -> str:
+    """Where everything is, printed once the simulator is up."""
+    scanner = "virtual: scan from the control panel" if rig.scanner is not None else "real"
+    camera = "virtual: /stream.mjpg, /snapshot.jpg" if rig.camera is not None else "real"
+    lines = [
+        f"Control panel:   {panel.url}",
+        f"Automation API:  {rig.automation_url}  (GET /screen, POST /tap)",
+        f"Printer:         {rig.printer_address[0]}:{rig.printer_address[1]}",
+        f"Hub:             {rig.hub_url}",
+        f"Broker:          mqtt://{rig.broker_address[0]}:{rig.broker_address[1]}",
+        f"Scanner:         {rig.scanner_path}  ({scanner})",
+        f"Camera:          {rig.camera_url}  ({camera})",
+        f"Receipts:        {rig.workdir / 'receipts'}",
+        f"Terminal log:    {rig.workdir / 'terminal.log'}",
+    ]
+    if fleet is not None:
+        lines.append(f"Fleet dashboard: {fleet.url}  (user dev, password: the token in "
+                     f"{fleet.token_path})")
+    return "".join(f"\n  {line}" for line in lines) + "\n\n  Ctrl-C stops everything.\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["fleet"]:
@@ -269,10 +439,15 @@ def main(argv: list[str] | None = None) -> int:
         broker=_host_port(args.broker, 1883) if args.broker else None,
         hub_url=args.hub,
         real_reader=args.real_reader,
+        scanner_serial=args.scanner_serial,
+        camera=args.camera,
         automation_port=args.automation_port,
         heartbeat_interval_s=args.heartbeat,
         force_xvfb=args.xvfb,
     )
+    if args.scanner_serial and not os.path.exists(args.scanner_serial):
+        print(f"kiosk-sim: {args.scanner_serial} does not exist (yet); the terminal reports "
+              "the scanner absent until it appears", file=sys.stderr)
     rig = SimulatorRig(options)
     stop = threading.Event()
     started = threading.Event()
@@ -305,20 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.card and rig.card_slot is not None:
             id_number, _, name = args.card.partition(":")
             rig.card_slot.insert(VirtualCard.ssse(id_number=id_number, name=name or "张三"))
-        print(
-            f"\n  Control panel:   {panel.url}\n"
-            f"  Automation API:  {rig.automation_url}  (GET /screen, POST /tap)\n"
-            f"  Printer:         {rig.printer_address[0]}:{rig.printer_address[1]}\n"
-            f"  Hub:             {rig.hub_url}\n"
-            f"  Broker:          mqtt://{rig.broker_address[0]}:{rig.broker_address[1]}\n"
-            f"  Receipts:        {rig.workdir / 'receipts'}\n"
-            f"  Terminal log:    {rig.workdir / 'terminal.log'}\n"
-            + (f"  Fleet dashboard: {fleet.url}  (user dev, password: the token in "
-               f"{fleet.token_path})\n" if fleet is not None else "")
-            + "\n"
-            "  Ctrl-C stops everything.\n",
-            flush=True,
-        )
+        print(_banner(rig, panel, fleet), flush=True)
         while not stop.wait(1.0):
             if rig.terminal is not None and rig.terminal.poll() is not None:
                 print(f"kiosk-sim: the terminal exited with {rig.terminal.returncode}; "

@@ -40,6 +40,8 @@ PRINTER_STATUSES = (
     "garbage",
 )
 HUB_MODES = ("ok", "slow", "down", "error")
+# simulator.vcamera.CameraFault's values, plain strings for the same reason.
+CAMERA_FAULTS = ("ok", "absent", "black", "stall")
 
 # Limits on what the page may ask for. They are generous; they exist so a typo (an extra zero)
 # is refused with a message instead of wedging a virtual device for an afternoon.
@@ -47,6 +49,11 @@ MAX_PAPER_LINES = 100_000
 MAX_HUB_DELAY_S = 300.0
 MAX_TOUCH_COORDINATE = 20_000
 MAX_TARGET_ID_CHARS = 200
+# Above the scanner driver's own limit (devices.scanner.protocol.DEFAULT_MAX_LENGTH, 4096 bytes),
+# so a code too long for it can still be sent to see the terminal drop it; below what the scanner
+# sends, paced as a real one at 9600 baud (about 1 ms a byte), within the backend's timeout.
+MAX_SCAN_BYTES = 6144
+MAX_DOCUMENT_NAME_CHARS = 100
 MAX_BODY_BYTES = 64 * 1024
 MAX_CALLS_IN_FLIGHT = 16
 # The SSSE card's name field (EF06 tag 09) is 30 bytes of GBK: reference/devices.md.
@@ -72,6 +79,17 @@ class ReceiptEntry(TypedDict):
     # The page can only fetch from the panel, so the panel always replaces this with its own
     # route (/api/receipts/<index>.png); a backend may leave it out.
     png_url: NotRequired[str]
+    # The data of each QR code on the receipt, in print order, for "scan this receipt's QR".
+    qr: NotRequired[list[str]]
+
+
+class CameraDocuments(TypedDict):
+    """What the virtual camera can show (GET /api/camera/documents)."""
+
+    documents: list[str]  # the sample documents' names, ``empty`` (the bare platen) among them
+    current: str  # the one on the platen now
+    titles: dict[str, str]  # each name as people read it (申请表, 户口簿, ...)
+    fault: str  # one of CAMERA_FAULTS
 
 
 class PresetPerson(TypedDict):
@@ -100,10 +118,26 @@ class DeviceSummary(TypedDict):
     # The fleet dashboard beside the terminal, and the development operator's token (DESIGN 13).
     fleet_url: NotRequired[str]
     fleet_token: NotRequired[str]
+    # The scanner: "plugged" / "unplugged" (the virtual one), "external" (a real one), and the
+    # tty the terminal reads.
+    scanner_state: NotRequired[str]
+    scanner_path: NotRequired[str]
+    # The document camera: its URL, and for the virtual one what it shows and its fault; a real
+    # one's fault is "external" and its document None.
+    camera_url: NotRequired[str]
+    camera_document: NotRequired[str | None]
+    camera_fault: NotRequired[str]
+    camera_documents: NotRequired[list[str]]
+    camera_titles: NotRequired[dict[str, str]]
 
 
 class BackendError(Exception):
     """A virtual device refused or failed an operation; the panel answers 502 with the message."""
+
+
+class BackendConflictError(BackendError):
+    """The device's present state forbids the operation (a scan while the scanner is unplugged);
+    the panel answers 409 with the message, which should say how to get out of that state."""
 
 
 class BackendUnavailableError(BackendError):
@@ -117,9 +151,10 @@ class PanelBackend(Protocol):
     """What the control panel needs from the simulator; simulator/cli.py wires it to the devices.
 
     Inputs arrive validated (see the module constants). A method signals failure by raising
-    BackendUnavailableError or OSError (-> HTTP 503), BackendError or anything else (-> HTTP 502);
-    receipt_png raises LookupError for an unknown index (-> 404). A method that does not return
-    within the panel's backend timeout gets a 504, so proxy calls should use their own ~3 s timeout.
+    BackendUnavailableError or OSError (-> HTTP 503), BackendConflictError (-> HTTP 409),
+    BackendError or anything else (-> HTTP 502); receipt_png raises LookupError for an unknown
+    index (-> 404). A method that does not return within the panel's backend timeout gets a 504,
+    so proxy calls should use their own ~3 s timeout.
     """
 
     def insert_card(self, kind: str, id_number: str | None, name: str | None) -> None:
@@ -152,8 +187,23 @@ class PanelBackend(Protocol):
     def restart_pcscd(self) -> None:
         """Restart pcscd, as a field update or a crash would."""
 
+    def scan_code(self, code: str) -> None:
+        """The virtual scanner reads ``code``: its text and terminator on the serial line."""
+
+    def set_scanner_plugged(self, plugged: bool) -> None:
+        """Plug the virtual scanner in or pull its cable."""
+
+    def camera_documents(self) -> CameraDocuments:
+        """The virtual camera's sample documents, the one it shows and its fault."""
+
+    def set_camera_document(self, name: str) -> None:
+        """Lay that sample document on the platen: one of camera_documents()'s names."""
+
+    def set_camera_fault(self, mode: str) -> None:
+        """Make the camera fail as a real one does, or work again: one of CAMERA_FAULTS."""
+
     def list_receipts(self) -> list[ReceiptEntry]:
-        """Every receipt printed so far, oldest first."""
+        """Every receipt printed so far, oldest first, with the data of their QR codes."""
 
     def receipt_png(self, index: int) -> bytes:
         """The rendered receipt as PNG bytes; LookupError for an unknown index."""
@@ -486,6 +536,7 @@ class ControlPanel:
             "/api/presets": self._presets,
             "/api/receipts": self._receipts,
             "/api/screen.png": self._screen_png,
+            "/api/camera/documents": self._camera_documents,
         }
         post_routes: dict[str, Callable[[dict[str, object]], _Reply]] = {
             "/api/card/insert": self._card_insert,
@@ -496,6 +547,10 @@ class ControlPanel:
             "/api/hub/fault": self._hub_fault,
             "/api/broker": self._broker,
             "/api/pcscd/restart": self._pcscd_restart,
+            "/api/scanner/scan": self._scanner_scan,
+            "/api/scanner/plug": self._scanner_plug,
+            "/api/camera/document": self._camera_document,
+            "/api/camera/fault": self._camera_fault,
             "/api/touch": self._touch,
             "/api/tap": self._tap,
         }
@@ -557,6 +612,8 @@ class ControlPanel:
             raise _HttpError(
                 HTTPStatus.SERVICE_UNAVAILABLE, f"{device} not reachable: {_describe(exc)}"
             ) from None
+        except BackendConflictError as exc:
+            raise _HttpError(HTTPStatus.CONFLICT, f"{device}: {_describe(exc)}") from None
         except BackendError as exc:
             raise _HttpError(HTTPStatus.BAD_GATEWAY, f"{device} failed: {_describe(exc)}") from None
         except Exception as exc:
@@ -735,6 +792,47 @@ class ControlPanel:
     def _pcscd_restart(self, body: dict[str, object]) -> _Reply:
         _check_fields(body, ())
         self._call("pcscd", self._backend.restart_pcscd)
+        return _ok()
+
+    def _scanner_scan(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("code",))
+        code = body["code"]
+        if not isinstance(code, str) or not code:
+            raise _bad("code must be a non-empty string: the text the scanner reads")
+        if len(code.encode("utf-8")) > MAX_SCAN_BYTES:
+            raise _bad(f"code is longer than {MAX_SCAN_BYTES} bytes in UTF-8")
+        self._call("scanner", lambda: self._backend.scan_code(code))
+        if "\r" in code or "\n" in code:
+            # Sent as asked (a real QR code can hold one), but a serial driver ends a code there.
+            return _ok(warning="the code holds a line break: the terminal reads it as two codes")
+        return _ok()
+
+    def _scanner_plug(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("plugged",))
+        plugged = body["plugged"]
+        if not isinstance(plugged, bool):
+            raise _bad("plugged must be true (plug the scanner in) or false (pull its cable)")
+        self._call("scanner", lambda: self._backend.set_scanner_plugged(plugged))
+        return _ok(plugged=plugged)
+
+    def _camera_documents(self) -> _Reply:
+        return _json_reply(HTTPStatus.OK, self._call("camera", self._backend.camera_documents))
+
+    def _camera_document(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("name",))
+        name = body["name"]
+        if not isinstance(name, str) or not name or len(name) > MAX_DOCUMENT_NAME_CHARS:
+            raise _bad("name must be a sample document's name (GET /api/camera/documents)")
+        # The camera knows its documents; asking it first gives the usual "one of" message.
+        documents = self._call("camera", self._backend.camera_documents)["documents"]
+        name = _choice(body, "name", tuple(documents))
+        self._call("camera", lambda: self._backend.set_camera_document(name))
+        return _ok()
+
+    def _camera_fault(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("mode",))
+        mode = _choice(body, "mode", CAMERA_FAULTS)
+        self._call("camera", lambda: self._backend.set_camera_fault(mode))
         return _ok()
 
     def _touch(self, body: dict[str, object]) -> _Reply:

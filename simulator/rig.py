@@ -1,7 +1,8 @@
 """The simulator rig: virtual devices at the wire, the hub, a broker, a display and the terminal.
 
 Each virtual piece replaces only the far end of a link, and each can be swapped for a real
-endpoint (a network printer, an external broker, a real hub, whatever PC/SC reader is present).
+endpoint (a network printer, an external broker, a real hub, whatever PC/SC reader is present,
+a serial scanner's tty, a networked camera's MJPEG URL).
 The terminal runs as its own process with a generated config, exactly as in production but with
 the automation API on, which the terminal allows only because the rig also sets the development
 marker (``KIOSK_DEVELOPMENT``) in its environment; the rig is shared by ``kiosk-sim`` and the
@@ -10,6 +11,7 @@ end-to-end tests.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -24,13 +26,21 @@ from simulator.display import VirtualDisplay
 from simulator.hub import SimHub
 from simulator.pcsc import DEFAULT_VPCD_PORT, Pcscd, pcscd_answering
 from simulator.processes import LOOPBACK, free_port, port_is_free, stop_process
+from simulator.vcamera import VirtualCamera
 from simulator.vcard import VirtualCardSlot
 from simulator.vprinter import VirtualPrinter
+from simulator.vscanner import TERMINATORS, VirtualScanner
 from terminal.automation import DEVELOPMENT_MARKER
 
 log = logging.getLogger(__name__)
 
-
+# The virtual document camera's port: next to the panel (8700), the automation API (8701), the
+# hub (8702) and the fleet dashboard (8703).
+DEFAULT_CAMERA_PORT = 8704
+# The virtual scanner's port, a symlink to its pty in the workdir (as /dev/serial/by-id/... is to
+# a ttyUSBn), and the suffix it sends after each code: CR, the usual factory setting.
+SCANNER_LINK_NAME = "scanner.tty"
+SCANNER_TERMINATOR = "cr"
 
 # The reference screens' real diagonals (21.5" landscape, 15.6" portrait, the 7" panel).
 REFERENCE_DIAGONALS_IN: dict[tuple[int, int], float] = {
@@ -55,6 +65,9 @@ class RigOptions:
     hub_port: int = 8702
     real_reader: bool = False  # use whatever PC/SC reader is present; no virtual card
     vpcd_port: int = DEFAULT_VPCD_PORT
+    scanner_serial: str | None = None  # a real scanner's tty instead of the virtual one
+    camera: str | None = None  # a real document camera: MJPEG base URL (or a UVC /dev/videoN)
+    camera_port: int = DEFAULT_CAMERA_PORT  # for the virtual camera; 0 = any free port
     pcscd: Pcscd | None = None  # an already running pcscd of ours to share (tests)
     automation_port: int = 8701
     heartbeat_interval_s: int = 30
@@ -62,6 +75,12 @@ class RigOptions:
     force_xvfb: bool = False
     start_terminal: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _toml_string(value: str) -> str:
+    """``value`` as a TOML basic string: JSON's escapes are TOML's, but for DEL, which TOML
+    wants escaped too (a path or URL from the command line may hold anything)."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _pick(port: int) -> int:
@@ -78,6 +97,8 @@ class SimulatorRig:
         self.pcscd: Pcscd | None = None
         self.card_slot: VirtualCardSlot | None = None
         self.printer: VirtualPrinter | None = None
+        self.scanner: VirtualScanner | None = None  # None when a real one is used
+        self.camera: VirtualCamera | None = None  # None when a real one is used
         self.hub: SimHub | None = None
         self.broker: Mosquitto | None = None
         self.display: VirtualDisplay | None = None
@@ -86,6 +107,8 @@ class SimulatorRig:
         self.printer_address: tuple[str, int] = ("", 0)
         self.broker_address: tuple[str, int] = ("", 0)
         self.hub_url = ""
+        self.scanner_path = ""  # what the terminal opens: the virtual scanner's link or a real tty
+        self.camera_url = ""  # the virtual camera's base URL or the real camera's source
 
     # --- start and stop ------------------------------------------------------------------------
 
@@ -108,6 +131,8 @@ class SimulatorRig:
             self.printer_address = self.printer.address
         else:
             self.printer_address = o.printer
+        self._start_scanner()
+        self._start_camera()
         if o.hub_url is None:
             self.hub = SimHub(db_path=self.workdir / "hub.sqlite", port=_pick(o.hub_port))
             self.hub.start()
@@ -138,6 +163,38 @@ class SimulatorRig:
             self.pcscd.start()
             port = self.pcscd.ports[0]
         self.card_slot = VirtualCardSlot(port)
+
+    def _start_scanner(self) -> None:
+        if self.options.scanner_serial is not None:
+            self.scanner_path = self.options.scanner_serial
+            return
+        self.scanner = VirtualScanner(TERMINATORS[SCANNER_TERMINATOR],
+                                      directory=self.workdir, name=SCANNER_LINK_NAME)
+        self.scanner.start()
+        self.scanner_path = self.scanner.path
+
+    def _start_camera(self) -> None:
+        if self.options.camera is not None:
+            self.camera_url = self.options.camera
+            return
+        # About 0.25 s: the sample document comes from the user's cache (drawn once, the first
+        # time), the black frame of the "black" fault is made now.
+        self.camera = VirtualCamera(port=_pick(self.options.camera_port))
+        self.camera_url = self.camera.start()
+
+    def _scanner_config(self) -> str:
+        if not self.scanner_path:
+            return 'kind = "none"\n'
+        # A real scanner's suffix is whatever it was set to; the virtual one's is known. A pty
+        # ignores the baud rate; 9600 is the usual factory setting of a real one.
+        terminator = "any" if self.scanner is None else SCANNER_TERMINATOR
+        return (f'kind = "serial"\nport = {_toml_string(self.scanner_path)}\nbaudrate = 9600\n'
+                f'terminator = "{terminator}"\n')
+
+    def _camera_config(self) -> str:
+        # A real camera's pixels per inch at the platen are unknown here: 0 says so.
+        dpi = self.camera.dpi if self.camera is not None else 0.0
+        return f"source = {_toml_string(self.camera_url)}\nsource_dpi = {dpi}\n"
 
     def write_terminal_config(
         self, path: Path, *, state_dir: Path, automation_port: int,
@@ -192,7 +249,11 @@ port = {automation_port}
 [speech]
 # The simulator's sound card: each utterance becomes a WAV file here (the last 50 are kept).
 wav_dir = "{self.workdir / "speech"}"
-"""
+
+[scanner]
+{self._scanner_config()}
+[camera]
+{self._camera_config()}"""
         path.write_text(config, encoding="utf-8")
         return path
 
@@ -230,6 +291,8 @@ wav_dir = "{self.workdir / "speech"}"
             self.display.stop if self.display else None,
             self.broker.stop if self.broker else None,
             self.hub.stop if self.hub else None,
+            self.camera.stop if self.camera else None,
+            self.scanner.close if self.scanner else None,
             self.printer.stop if self.printer else None,
             self.card_slot.close if self.card_slot else None,
             self.pcscd.close if self.pcscd and self._owns_pcscd else None,
@@ -240,6 +303,8 @@ wav_dir = "{self.workdir / "speech"}"
                 except Exception:  # keep stopping the rest; a leftover process must be visible
                     log.exception("stopping %s failed", getattr(stop, "__qualname__", stop))
         self.display = self.broker = self.hub = self.printer = self.card_slot = None
+        self.scanner = None
+        self.camera = None
         if self._owns_pcscd:
             self.pcscd = None
 

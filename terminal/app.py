@@ -51,7 +51,7 @@ from terminal.counters import DailyCounters
 from terminal.deferred import Deferred, DeferredHub, DeferredPrinter, DeferredSpeech
 from terminal.device_monitor import DeviceMonitor
 from terminal.effects import EffectRunner
-from terminal.errand_parts import ErrandParts
+from terminal.errand_parts import CameraFeed, ErrandParts
 from terminal.i18n import Translator
 from terminal.memory import limit_malloc_arenas, tidy_when_idle
 from terminal.operations import OperationsLink
@@ -340,6 +340,9 @@ def run(config: Config) -> int:
     controller = TerminalController(
         engine, ui, runner, schedule=schedule, on_idle=lambda: tidy_when_idle(schedule),
     )
+    if errands.camera_part is not None:
+        ui.camera_feed = CameraFeed(errands.camera_part,
+                                    on_state=lambda state: monitor.report("camera", state))
     ui.on_tap = lambda target: controller.handle(Tap(target))
     ui.on_text = lambda target, value: controller.handle(TextEntered(target, value))
 

@@ -13,9 +13,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from devices.base import DeviceState
+from devices.base import DeviceError, DeviceState
 from flows.event_names import EventType
 from flows.hub import CaseProgress, CaseSubmission, Hub, HubError, Report
 from flows.steps import CodeScanned, Lodged, RecordEvent
@@ -199,3 +199,25 @@ class ErrandParts:
         if self.camera_part is not None and self.camera_part.built is not None:
             self.camera_part.built.close()
 
+
+
+class CameraFeed:
+    """The scan screen's live picture from the document camera (terminal.ui.screens.CameraFeed);
+    what the preview learns of the camera goes to ``on_state`` (the device monitor)."""
+
+    def __init__(self, part: Deferred[DocumentCamera],
+                 on_state: Callable[[DeviceState], None]) -> None:
+        self._part = part
+        self._on_state = on_state
+
+    def start(self, on_frame: Callable[[Any], None]) -> None:
+        try:
+            self._part.get().start_preview(on_frame, on_state=self._on_state)
+        except DeviceError as e:
+            # The picture stays dark and says "no picture"; capturing still works or says why.
+            log.warning("camera preview not started: %s", e.reason)
+
+    def stop(self) -> None:
+        if self._part.built is not None:
+            # Not waiting on the UI's thread: the preview's threads wind down on their own.
+            self._part.built.stop_preview(timeout_s=0)

@@ -131,6 +131,7 @@ class ScreenModel:
     scan_pages: int = 0
     scan_thumbnail: bytes | None = field(default=None, repr=False)
     scan_preview: bool = False
+    scan_no_picture: str = ""  # said over the live picture while no frame arrives
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -281,6 +282,8 @@ def present(view: View, tr: TextSource, lang: str) -> ScreenModel:
         scan_pages=screen.pages if isinstance(screen, Scan) else 0,
         scan_thumbnail=screen.thumbnail if isinstance(screen, Scan) else None,
         scan_preview=screen.preview if isinstance(screen, Scan) else False,
+        scan_no_picture=tr.text(t("ui.scan.no_picture"), lang) if isinstance(screen, Scan)
+        else "",
         tone=str(screen.tone) if isinstance(screen, Message | Scan) else (
             "success" if isinstance(screen, Done) else None
         ),

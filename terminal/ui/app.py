@@ -31,6 +31,7 @@ from terminal.ui import geometry, theme, touch
 from terminal.ui.chrome import Frame
 from terminal.ui.fonts import find_cjk_font, register_font
 from terminal.ui.mainthread import MainThread
+from terminal.ui.screens import CameraFeed, ScanBody
 from terminal.ui.text_pixels import release_label_pixels
 from terminal.ui.theme import Metrics
 
@@ -147,6 +148,8 @@ class KioskUi:
     ) -> None:
         self.on_tap: Callable[[str], None] = on_tap or (lambda _target: None)
         self.on_text: Callable[[str, str], None] = lambda _target, _value: None
+        # The document camera's live picture for the scan screen; None: no camera here.
+        self.camera_feed: CameraFeed | None = None
         self.on_settled = on_settled
         self._translator = translator
         self._touch_guard_s = touch_guard_s
@@ -246,6 +249,8 @@ class KioskUi:
         self._model = present(self._view, self._translator, self._language)
         self._frame = Frame(self._model, self._metrics, self._activate)
         self._root.add_widget(self._frame)
+        if isinstance(self._frame.body, ScanBody) and self.camera_feed is not None:
+            self._frame.body.attach_camera(self.camera_feed)
         self._frames_since_show = 0
         self._settled = False
         self._fingerprint = None

@@ -92,9 +92,9 @@ class Frame(BoxLayout):  # type: ignore[misc]
               activate: Activate) -> tuple[BoxLayout, BoxLayout, BoxLayout]:
         """The switches one under another down the right edge, and under them two slots: a
         paged screen's page buttons, the countdown. The service name is left out (the screen's
-        own title says more). Four switches and the countdown are taller than a 7-inch panel:
-        the help button stands at the footer's left instead (``_footer``)."""
-        switches = self._switches(model, m, activate, with_help=False)
+        own title says more). In large type four switches and the countdown are taller than a
+        7-inch panel: the help button then stands at the footer's left (``_footer``)."""
+        switches = self._switches(model, m, activate, with_help=_help_in_rail(m, model))
         inner = max([m.switch_min_width, *(b.width for b in switches)])
         rail = BoxLayout(orientation="vertical", size_hint_x=None, width=inner + 2 * m.gap,
                          padding=(m.gap, m.gap * 0.5), spacing=m.gap * 0.4)
@@ -225,7 +225,8 @@ class Frame(BoxLayout):  # type: ignore[misc]
         """The footer, and its slot left of the actions: a paged screen's page buttons, or
         beside a side rail the countdown and "more time"."""
         extra = () if model.more_time is None or m.side_rail else (model.more_time,)
-        buttons = [TargetButton(a, m, activate) for a in (*model.actions, *extra)]
+        actions = () if self.body.owns_actions else model.actions
+        buttons = [TargetButton(a, m, activate) for a in (*actions, *extra)]
         row = ActionRow(buttons, m, align="center" if model.kind == "attract" else "right")
         # Beside a side rail (a 7-inch panel in large type) every pixel counts.
         side, edge = (m.gap, m.gap * 0.5) if m.side_rail else (m.pad, m.gap)
@@ -249,7 +250,7 @@ class Frame(BoxLayout):  # type: ignore[misc]
         row.bind(height=fit)
         pager.bind(children=fit, width=fit)
         footer.bind(width=fit)
-        if m.side_rail:
+        if m.side_rail and not _help_in_rail(m, model):
             # The rail has no room for it; the page buttons that share this slot elsewhere are
             # in the rail here.
             help_button = TargetButton(model.help_button, m, activate, size_hint_x=None)
@@ -274,6 +275,15 @@ class Frame(BoxLayout):  # type: ignore[misc]
 
     def dispose(self) -> None:
         self.body.dispose()
+
+
+def _help_in_rail(m: Metrics, model: ScreenModel) -> bool:
+    """Whether the side rail holds the help switch: four switches, and under them the countdown
+    and "more time" or a paged screen's page buttons (about four switches' height) where they
+    may show, within the screen's height. Else the help button stands at the footer's left."""
+    # A paged screen's page buttons share the rail with the countdown: count either as two.
+    below = model.countdown is not None or model.kind in PAGING_KINDS
+    return (8 if below else 4) * (m.switch_height + m.gap) + m.gap <= m.height
 
 
 def _fill(

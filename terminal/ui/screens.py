@@ -7,13 +7,15 @@ summary), done, qr (a code to take away).
 from __future__ import annotations
 
 import functools
+import io
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from kivy.clock import Clock
 from kivy.uix.anchorlayout import AnchorLayout
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.widget import Widget
 
@@ -56,6 +58,10 @@ def _card(widget: Widget, m: Metrics) -> Panel:
 
 class ScreenBody(BoxLayout):  # type: ignore[misc]
     """The part between the top bar and the footer. ``dispose`` stops anything animated."""
+
+    # True: the body draws the screen's actions itself (beside a camera's picture), and the
+    # footer leaves them out.
+    owns_actions = False
 
     def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
         # Beside a side rail (large type on a 7-inch panel) every line counts: tighter margins.
@@ -707,6 +713,121 @@ class QrBody(ScreenBody):
             label.bind(height=fit)
 
 
+class CameraFeed(Protocol):
+    """Where the scan screen's live picture comes from (the terminal's document camera)."""
+
+    def start(self, on_frame: Callable[[Any], None]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class ScanBody(ScreenBody):
+    """Scanning a material: the camera's live picture on the left (or on top) with the last page
+    taken in its corner, small, so the resident sees it is legible before going on; beside it
+    what to do and what went wrong, in the screen's tone, and the buttons one under another,
+    as on a camera: a footer of four long buttons would leave a 7-inch panel no picture."""
+
+    owns_actions = True
+
+    def __init__(self, model: ScreenModel, m: Metrics, activate: Activate) -> None:
+        super().__init__(model, m, activate)
+        self._feed: CameraFeed | None = None
+        self._preview: Any = None
+        wide = m.width >= m.height
+        self.orientation = "horizontal" if wide else "vertical"
+        tone = model.tone if model.tone in theme.TONE_COLOURS else "info"
+        # Beside a side rail the words need the width more than the picture needs the size.
+        share = 0.4 if m.side_rail else 0.55
+        picture = FloatLayout(size_hint=(share, 1) if wide else (1, share))
+        if model.scan_preview:
+            # Imported here: Pillow's decoder and the camera package are not start-up's business.
+            from terminal.ui.preview import CameraPreview  # noqa: PLC0415
+
+            self._preview = CameraPreview(pos_hint={"x": 0, "y": 0})
+            picture.add_widget(self._preview)
+            waiting = TextLabel(model.scan_no_picture, m.font_small, color=theme.ON_ACCENT,
+                                halign="center", size_hint_x=0.9,
+                                pos_hint={"center_x": 0.5, "center_y": 0.5})
+            picture.add_widget(waiting)
+
+            def show_waiting(_preview: Any, stalled: bool) -> None:
+                waiting.opacity = 1 if stalled else 0
+
+            self._preview.bind(stalled=show_waiting)
+            show_waiting(self._preview, self._preview.stalled)
+        else:
+            note = TextLabel(model.lines[0] if model.lines else "", m.font_body,
+                             color=theme.TONE_COLOURS[tone], halign="center", size_hint_x=0.9,
+                             pos_hint={"center_x": 0.5, "center_y": 0.5})
+            Panel(note, theme.TONE_TINTS[tone], border=theme.TONE_COLOURS[tone],
+                  radius=m.radius, border_width=m.border * 2)
+            picture.add_widget(note)
+        if model.scan_thumbnail:
+            picture.add_widget(_thumbnail(model.scan_thumbnail, m))
+        self.add_widget(picture)
+        tight = m.gap * (0.3 if m.side_rail else 0.6)
+        side = vbox(m, spacing=tight)
+        if not m.side_rail:
+            # Beside a side rail (a 7-inch panel in large type) the material's name and what to
+            # do say it all; the general instruction would push them off the screen.
+            side.add_widget(TextLabel(model.title, m.font_title))
+        if model.scan_material:
+            side.add_widget(TextLabel(model.scan_material,
+                                      m.font_small if m.side_rail else m.font_body, bold=True,
+                                      color=theme.ACCENT))
+        lines = model.lines
+        if m.side_rail and tone != "info":
+            # On a 7-inch panel in large type the problem (blank platen, camera fault) is what
+            # must be read; the usual instruction is on the buttons too.
+            lines = lines[:1]
+        for n, line in enumerate(lines):
+            # The first line carries a problem (blank platen, camera fault) in the tone's colour.
+            colour = theme.TONE_COLOURS[tone] if n == 0 and tone != "info" else theme.TEXT
+            side.add_widget(TextLabel(line, m.font_small if m.side_rail else m.font_body,
+                                      color=colour))
+        column = BoxLayout(orientation="vertical", spacing=tight)
+        column.add_widget(centred_scroll(side, m, max_width=m.width))
+        # Two by two beside a side rail (a 7-inch panel): one under another they leave no room
+        # for the words.
+        buttons = GridLayout(cols=2 if m.side_rail else 1, spacing=tight,
+                             size_hint_y=None)
+        buttons.bind(minimum_height=buttons.setter("height"))
+        for action in model.actions:
+            button = TargetButton(action, m, activate, pad_x=m.gap * 0.5,
+                                  font_size=m.font_small if m.side_rail else None)
+            buttons.add_widget(button)
+        column.add_widget(buttons)
+        self.add_widget(column)
+
+    def attach_camera(self, feed: CameraFeed) -> None:
+        """Start the live picture (main thread); ``dispose`` stops it with the screen."""
+        if self._preview is None:
+            return
+        self._feed = feed
+        self._preview.start()
+        feed.start(self._preview.offer)
+
+    def dispose(self) -> None:
+        if self._preview is not None:
+            self._preview.stop()
+        if self._feed is not None:
+            self._feed.stop()
+            self._feed = None
+
+
+def _thumbnail(jpeg: bytes, m: Metrics) -> Widget:
+    """The last page taken, in the picture's bottom-right corner, with a white edge: a quarter
+    of the picture's height, enough to see that the page is whole and sharp."""
+    from kivy.core.image import Image as CoreImage  # noqa: PLC0415
+    from kivy.uix.image import Image  # noqa: PLC0415
+
+    texture = CoreImage(io.BytesIO(jpeg), ext="jpg").texture
+    image = Image(texture=texture, size_hint=(0.3, 0.42), fit_mode="contain",
+                  pos_hint={"right": 0.98, "y": 0.02})
+    Panel(image, theme.SURFACE, radius=m.radius * 0.5, border_width=m.border * 2)
+    return image
+
+
 class FormBody(_PagedBody):
     """Fields on the left (or above), each a box to tap into; the keypad beside (or below).
 
@@ -824,6 +945,7 @@ BODIES: dict[str, type[ScreenBody]] = {
     "done": DoneBody,
     "qr": QrBody,
     "form": FormBody,
+    "scan": ScanBody,
 }
 
 

@@ -10,7 +10,10 @@ import pytest
 from simulator.cli import build_parser
 
 # DESIGN section 5 fixes these names for swapping a virtual device for a real endpoint.
-FIXED_OPTIONS = ("--printer", "--broker", "--hub", "--real-reader", "--heartbeat")
+FIXED_OPTIONS = (
+    "--printer", "--broker", "--hub", "--real-reader", "--scanner-serial", "--camera",
+    "--heartbeat",
+)
 
 
 def options() -> list[argparse.Action]:
@@ -49,3 +52,7 @@ def test_the_fixed_options_of_the_design_are_there_and_explained() -> None:
     assert "--printer HOST:PORT" in flat and "PORT defaults to 9100" in flat
     assert "--broker URL" in flat and "mqtt://HOST:PORT" in flat
     assert "--heartbeat SECONDS" in flat
+    assert "--scanner-serial PATH" in flat and "/dev/serial/by-id/" in flat
+    assert "WORKDIR/scanner.tty" in flat  # where the virtual scanner's port is otherwise
+    assert "--camera URL" in flat and "MJPEG" in flat and "http://HOST:PORT" in flat
+    assert "http://127.0.0.1:8704" in flat  # the virtual camera's default place

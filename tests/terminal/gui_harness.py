@@ -35,6 +35,7 @@ from flows.steps import (
     Menu,
     Message,
     Progress,
+    Scan,
     ShowQr,
     SummaryRow,
     Tone,
@@ -141,6 +142,13 @@ DEMO_TEXTS: dict[str, dict[str, str]] = {
         "demo.form.delivery.mail": "免费邮寄",
         "demo.form.delivery.pickup": "窗口领取",
         "demo.form.next": "下一步",
+        "demo.scan.material": "材料2/6：户口簿（户主页和本人页）",
+        "demo.scan.title": "请将材料正面朝上放在高拍仪下",
+        "demo.scan.blank": "没有拍到材料：请把材料放在高拍仪下方的白框内再拍。",
+        "demo.scan.pages": "已拍1页。还有下一页请点“再拍一页”，拍完点“这份拍好了”。",
+        "demo.scan.add": "再拍一页",
+        "demo.scan.retake": "重拍上一页",
+        "demo.scan.done": "这份拍好了",
     },
     "en": {
         "demo.attract.title": "Welcome to 24-hour self-service",
@@ -250,8 +258,30 @@ DEMO_TEXTS: dict[str, dict[str, str]] = {
         "demo.form.delivery.mail": "Free mail delivery",
         "demo.form.delivery.pickup": "Pick up at the window",
         "demo.form.next": "Next",
+        "demo.scan.material": "Material 2 of 6: household register (head's and own page)",
+        "demo.scan.title": "Place the material face up under the camera",
+        "demo.scan.blank": "Nothing was captured: place the material inside the white frame.",
+        "demo.scan.pages": "1 page taken. Tap Add a page for the next, or This one is done.",
+        "demo.scan.add": "Add a page",
+        "demo.scan.retake": "Retake the last page",
+        "demo.scan.done": "This one is done",
     },
 }
+
+
+def _page_thumbnail() -> bytes:
+    """A small JPEG like a scanned page's thumbnail: a white sheet with grey lines of text."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image, ImageDraw  # noqa: PLC0415
+
+    page = Image.new("RGB", (226, 320), "white")
+    draw = ImageDraw.Draw(page)
+    for y in range(30, 300, 18):
+        draw.rectangle((20, y, 200 - (y % 50), y + 6), fill=(90, 90, 90))
+    out = io.BytesIO()
+    page.save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 @dataclass(frozen=True)
@@ -459,6 +489,22 @@ SCENARIO: tuple[Step, ...] = (
             )
         ),
         frozenset({"form.next"}),
+    ),
+    Step(
+        View(
+            Scan(
+                "demo.scan",
+                t("demo.scan.title"),
+                t("demo.scan.material"),
+                pages=1,
+                lines=(t("demo.scan.blank"), t("demo.scan.pages")),
+                actions=(_a("capture", "demo.scan.add"), _a("retake", "demo.scan.retake"),
+                         _a("done", "demo.scan.done", P), _a("nav.back", "demo.nav.back")),
+                thumbnail=_page_thumbnail(),
+                tone=Tone.WARNING,
+            )
+        ),
+        frozenset({"done"}),
     ),
 )
 
