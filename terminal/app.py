@@ -76,15 +76,15 @@ WATCHDOG_INTERVAL_S = 10.0
 DEVICE_POLL_INTERVAL_S = 10.0
 
 
-def build_printer(settings: PrinterSettings) -> ReceiptPrinter:
+def build_printer(settings: PrinterSettings, *, keep: tuple[str, ...] = ()) -> ReceiptPrinter:
     """python-escpos and its printer database: ~60 ms of imports, made after the first screen."""
     # escpos.printer imports every transport's library, pyusb and pyserial included (~35
     # modules, 0.5 MB resident for the terminal's whole life), though one printer uses one
     # transport. A None entry makes the unused one's import fail at once, and python-escpos
-    # marks that transport unavailable (its own ``except ImportError``); nothing else here
-    # uses either library.
+    # marks that transport unavailable (its own ``except ImportError``). ``keep``: libraries
+    # another device needs (a serial scanner reads through pyserial).
     unused = {"usb": ("serial",), "serial": ("usb",)}.get(settings.kind, ("usb", "serial"))
-    for module in unused:
+    for module in (m for m in unused if m not in keep):
         sys.modules.setdefault(module, None)  # type: ignore[arg-type]
     from devices.printer.driver import PrinterConnection, ReceiptPrinter  # noqa: PLC0415
     from flows.wording import segment  # noqa: PLC0415
@@ -233,7 +233,8 @@ def run(config: Config) -> int:
     )
     # The printer and the hub adapter are built on first use, or warmed up right after the first
     # screen: the resident sees the attract screen ~150 ms sooner and never waits for them.
-    printer_part = Deferred(lambda: build_printer(config.printer), "printer")
+    printer_part = Deferred(lambda: build_printer(
+        config.printer, keep=("serial",) if config.scanner.kind == "serial" else ()), "printer")
     hub_part = Deferred(lambda: build_hub(config.hub), "hub")
     printer = DeferredPrinter(printer_part.get)
     hub = DeferredHub(hub_part.get)

@@ -736,8 +736,10 @@ class ScanBody(ScreenBody):
         wide = m.width >= m.height
         self.orientation = "horizontal" if wide else "vertical"
         tone = model.tone if model.tone in theme.TONE_COLOURS else "info"
-        # Beside a side rail the words need the width more than the picture needs the size.
-        share = 0.4 if m.side_rail else 0.55
+        # A short panel beside a side rail (7 inches, large type): every line counts, and the
+        # words need the width more than the picture needs the size.
+        compact = m.side_rail and m.height < 600
+        share = 0.4 if compact else 0.55
         picture = FloatLayout(size_hint=(share, 1) if wide else (1, share))
         if model.scan_preview:
             # Imported here: Pillow's decoder and the camera package are not start-up's business.
@@ -765,25 +767,25 @@ class ScanBody(ScreenBody):
         if model.scan_thumbnail:
             picture.add_widget(_thumbnail(model.scan_thumbnail, m))
         self.add_widget(picture)
-        tight = m.gap * (0.3 if m.side_rail else 0.6)
+        tight = m.gap * (0.3 if compact else 0.6)
         side = vbox(m, spacing=tight)
-        if not m.side_rail:
-            # Beside a side rail (a 7-inch panel in large type) the material's name and what to
-            # do say it all; the general instruction would push them off the screen.
+        if not compact:
+            # On a short panel the material's name and what to do say it all; the general
+            # instruction would push them off the screen.
             side.add_widget(TextLabel(model.title, m.font_title))
         if model.scan_material:
             side.add_widget(TextLabel(model.scan_material,
-                                      m.font_small if m.side_rail else m.font_body, bold=True,
+                                      m.font_small if compact else m.font_body, bold=True,
                                       color=theme.ACCENT))
         lines = model.lines
-        if m.side_rail and tone != "info":
+        if compact and tone != "info":
             # On a 7-inch panel in large type the problem (blank platen, camera fault) is what
             # must be read; the usual instruction is on the buttons too.
             lines = lines[:1]
         for n, line in enumerate(lines):
             # The first line carries a problem (blank platen, camera fault) in the tone's colour.
             colour = theme.TONE_COLOURS[tone] if n == 0 and tone != "info" else theme.TEXT
-            side.add_widget(TextLabel(line, m.font_small if m.side_rail else m.font_body,
+            side.add_widget(TextLabel(line, m.font_small if compact else m.font_body,
                                       color=colour))
         column = BoxLayout(orientation="vertical", spacing=tight)
         column.add_widget(centred_scroll(side, m, max_width=m.width))
@@ -794,7 +796,7 @@ class ScanBody(ScreenBody):
         buttons.bind(minimum_height=buttons.setter("height"))
         for action in model.actions:
             button = TargetButton(action, m, activate, pad_x=m.gap * 0.5,
-                                  font_size=m.font_small if m.side_rail else None)
+                                  font_size=m.font_small if compact else None)
             buttons.add_widget(button)
         column.add_widget(buttons)
         self.add_widget(column)
@@ -822,10 +824,9 @@ def _thumbnail(jpeg: bytes, m: Metrics) -> Widget:
     from kivy.uix.image import Image  # noqa: PLC0415
 
     texture = CoreImage(io.BytesIO(jpeg), ext="jpg").texture
-    image = Image(texture=texture, size_hint=(0.3, 0.42), fit_mode="contain",
-                  pos_hint={"right": 0.98, "y": 0.02})
-    Panel(image, theme.SURFACE, radius=m.radius * 0.5, border_width=m.border * 2)
-    return image
+    # The page itself is white on the dark picture: no frame needed round it.
+    return Image(texture=texture, size_hint=(0.3, 0.42), fit_mode="contain",
+                 pos_hint={"right": 0.98, "y": 0.02})
 
 
 class FormBody(_PagedBody):
