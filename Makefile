@@ -31,7 +31,8 @@ lint: setup
 # The terminal's figures, then the fleet side's (ingest, a 10,000-terminal fleet, detection); the
 # exit status says whether every budget was met.
 bench: setup
-	$(VENV)/python -m bench; status=$$?; $(VENV)/python -m bench.fleet || status=1; exit $$status
+	$(VENV)/python -m bench; status=$$?; $(VENV)/python -m bench.camera || status=1; \
+	$(VENV)/python -m bench.fleet || status=1; exit $$status
 
 # The property-based fuzz suite at full strength: 100,000 examples per property (make test runs
 # the same properties at a few hundred), then a table of what each one really ran.

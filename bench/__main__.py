@@ -3,11 +3,12 @@
     .venv/bin/python -m bench [--runs 5] [--cycles 9] [--taps 20] [--rounds 8] [--size WxH]
                               [--only ...]
 
-Runs bench.startup, bench.identity, bench.tap and bench.memory on one shared environment (Xvfb,
-pcscd with the vpcd reader, the virtual printer, hub and broker), prints each one's figures, then a
-summary table with PASS/FAIL against the budgets. Exit status: 0 all within budget, 1 a budget
-missed, 2 a benchmark could not run. Not part of `make test`: timings on a shared machine are
-figures to read, not a gate for every commit (``make bench`` runs this).
+Runs bench.startup, bench.identity, bench.tap, bench.memory and bench.application on one shared
+environment (Xvfb, pcscd with the vpcd reader, the virtual printer, hub, broker, scanner and
+document camera), prints each one's figures, then a summary table with PASS/FAIL against the
+budgets. Exit status: 0 all within budget, 1 a budget missed, 2 a benchmark could not run. Not
+part of `make test`: timings on a shared machine are figures to read, not a gate for every commit
+(``make bench`` runs this).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from bench import identity, memory, startup, tap
+from bench import application, identity, memory, startup, tap
 from bench.harness import (
     DEFAULT_SIZE,
     BenchEnv,
@@ -28,7 +29,7 @@ from bench.harness import (
 from simulator.automation_client import AutomationError
 from simulator.display import parse_size
 
-NAMES = ("startup", "identity", "tap", "memory")
+NAMES = ("startup", "identity", "tap", "memory", "application")
 
 
 def main() -> int:
@@ -42,6 +43,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=memory.ROUNDS,
                         help="memory: rounds of four sessions, guide browse and proof errand in "
                              f"normal and elder mode (default {memory.ROUNDS})")
+    parser.add_argument("--applications", type=int, default=application.APPLICATIONS,
+                        help="application: applications of 10 scanned pages each "
+                             f"(default {application.APPLICATIONS})")
     parser.add_argument("--size", type=parse_size, default=DEFAULT_SIZE,
                         help="screen WxH for the terminal and the baselines (default 1920x1080)")
     parser.add_argument("--only", default=",".join(NAMES),
@@ -62,6 +66,8 @@ def main() -> int:
         "identity": lambda env: identity.report(identity.measure(env, args.cycles)),
         "tap": lambda env: tap.report(tap.measure(env, args.taps)),
         "memory": lambda env: memory.report(memory.measure(env, args.rounds)),
+        "application": lambda env: application.report(
+            application.measure(env, args.applications)),
     }
     began = time.monotonic()
     verdicts: list[Verdict] = []

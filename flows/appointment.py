@@ -19,7 +19,7 @@ from flows.hub_queries import AppointmentsQuery, BookSlot, CancelAppointment, Sl
 from flows.operations_events import code, event
 from flows.platform import Call, Finish, Flow, FlowContext, FlowResult, common_action, step, tapped
 from flows.rating import RatingRequest
-from flows.slip import SlipRequest
+from flows.slip import SlipRequest, slip_lines_and_actions
 from flows.slips import appointment_slip, local_date
 from flows.steps import (
     Action,
@@ -331,12 +331,8 @@ class AppointmentFlow(Flow):
             self.text("booked", "code", code=booked.code),
             self.text("booked", "bring"),
         ]
-        if self._printed is True:
-            lines.append(self.text("booked", "printed"))
-        elif self._printed is False:
-            lines.append(self.text("booked", "not_printed"))
-        actions = ((self.action("booked", "print", primary=True), common_action("finish"))
-                   if self._printed is None else (common_action("finish", primary=True),))
+        slip_line, actions = slip_lines_and_actions(self, "booked", self._printed)
+        lines += slip_line
         return Done(self.screen_id("booked"), self.text("booked", "title"), tuple(lines),
                     actions, self.ctx.idle_timeout_s)
 

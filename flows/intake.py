@@ -47,7 +47,7 @@ from flows.platform import (
     tapped,
 )
 from flows.rating import RatingRequest
-from flows.slip import SlipRequest
+from flows.slip import SlipRequest, slip_lines_and_actions
 from flows.slips import application_receipt, local_date
 from flows.steps import (
     Action,
@@ -575,12 +575,8 @@ class IntakeFlow(Flow):
             material = next(m for m in self._materials() if m.id == material_id)
             lines.append(self.text("lodged", "deferred", material=self._material_name(material),
                                    date=local_date(until)))
-        if self._printed is True:
-            lines.append(self.text("lodged", "printed"))
-        elif self._printed is False:
-            lines.append(self.text("lodged", "not_printed"))
-        actions = ((self.action("lodged", "print", primary=True), common_action("finish"))
-                   if self._printed is None else (common_action("finish", primary=True),))
+        slip_line, actions = slip_lines_and_actions(self, "lodged", self._printed)
+        lines += slip_line
         return Done(self.screen_id("lodged"), self.text("lodged", "title"), tuple(lines),
                     actions, self.ctx.idle_timeout_s)
 

@@ -20,7 +20,7 @@ from flows.operations_events import code, event
 from flows.phone import mask_phone, phone_rule
 from flows.platform import Call, Finish, Flow, FlowContext, FlowResult, common_action, step, tapped
 from flows.rating import RatingRequest
-from flows.slip import SlipRequest
+from flows.slip import SlipRequest, slip_lines_and_actions
 from flows.slips import report_slip
 from flows.steps import (
     Action,
@@ -236,12 +236,8 @@ class ReportFlow(Flow):
         else:
             lines += [self.text("filed", "reference", reference=lodged.reference),
                       self.text("filed", "queued")]
-        if self._printed is True:
-            lines.append(self.text("filed", "printed"))
-        elif self._printed is False:
-            lines.append(self.text("filed", "not_printed"))
-        actions = ((self.action("filed", "print", primary=True), common_action("finish"))
-                   if self._printed is None else (common_action("finish", primary=True),))
+        slip_line, actions = slip_lines_and_actions(self, "filed", self._printed)
+        lines += slip_line
         return Done(self.screen_id("filed"), self.text("filed", "title"), tuple(lines),
                     actions, self.ctx.idle_timeout_s)
 

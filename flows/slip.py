@@ -16,6 +16,7 @@ from flows.event_names import EventType
 from flows.operations_events import code, event
 from flows.platform import Finish, Flow, FlowResult, common_action, step, tapped
 from flows.steps import (
+    Action,
     CheckPrinter,
     EffectDone,
     Event,
@@ -23,6 +24,7 @@ from flows.steps import (
     Message,
     PrintReceipt,
     Progress,
+    Text,
     Tone,
     Transition,
 )
@@ -129,3 +131,14 @@ class SlipFlow(Flow):
         if not isinstance(self.arg, SlipRequest):
             raise TypeError("the slip flow needs a SlipRequest")
         return self.arg
+
+
+def slip_lines_and_actions(flow: Flow, step_id: str,
+                           printed: bool | None) -> tuple[tuple[Text, ...], tuple[Action, ...]]:
+    """For a done screen that offers its slip: the line saying how printing went (none before
+    it was tried) and the buttons: print (``<flow>.<step>.print``) and finish, or finish alone
+    once the slip was printed or given up."""
+    if printed is None:
+        return (), (flow.action(step_id, "print", primary=True), common_action("finish"))
+    line = flow.text(step_id, "printed" if printed else "not_printed")
+    return (line,), (common_action("finish", primary=True),)

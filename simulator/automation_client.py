@@ -53,6 +53,10 @@ class AutomationClient:
     def tap(self, target: str) -> dict[str, Any]:
         return self._json("POST", "/tap", {"target": target})
 
+    def text(self, target: str, text: str) -> dict[str, Any]:
+        """``POST /text``: a whole value into a form field (``field.<id>``)."""
+        return self._json("POST", "/text", {"target": target, "text": text})
+
     def wait_for_screen(self, screen_id: str, timeout_s: float = 15.0,
                         interval_s: float = 0.05) -> dict[str, Any]:
         """Poll GET /screen (which itself waits for the screen to settle) until ``screen_id``."""

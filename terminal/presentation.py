@@ -191,7 +191,9 @@ def _speakable(text: Text) -> bool:
 def speech_for(view: View, tr: TextSource, lang: str) -> str:
     """The title and the instructions of ``view`` as voice guidance says them."""
     screen = view.screen
-    parts = [screen.title, *screen.lines]
+    # A scan screen says which material to place, between what to do and what went wrong.
+    material = (screen.material,) if isinstance(screen, Scan) else ()
+    parts = [screen.title, *material, *screen.lines]
     return "\n".join(tr.text(text, lang) for text in parts if _speakable(text))
 
 

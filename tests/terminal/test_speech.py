@@ -28,6 +28,7 @@ from flows.steps import (
     Menu,
     Message,
     Progress,
+    Scan,
     Screen,
     ShowQr,
     SummaryRow,
@@ -152,6 +153,8 @@ def _one_screen_of_each_kind() -> list[Screen]:
                qr_caption=t("ui.qr_hint")),
         Form("f", t("proof.confirm.title"),
              fields=(FormField("phone", t("ui.qr_hint"), FieldKind.DIGITS, shown="138****1234"),)),
+        Scan("s", t("intake.scan.title"), t("ui.qr_hint"), pages=1,
+             lines=(t("intake.scan.blank_page"),), thumbnail=b"\xff\xd8\xff\xd9"),
     ]
 
 
