@@ -14,14 +14,14 @@ test: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/lint-imports
-	$(VENV)/pytest -q -m "not long"
+	scripts/test_lanes.sh -m "not long"
 
 # Everything make test runs, plus the tests marked long: the screen tests at the full-HD sizes.
 test-long: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 	$(VENV)/lint-imports
-	$(VENV)/pytest -q
+	scripts/test_lanes.sh
 
 lint: setup
 	$(VENV)/ruff check .
