@@ -26,6 +26,11 @@ from terminal.controller import Schedule
 log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # from glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
+# Buffers at least this big get pages of their own, given back the moment they are freed. glibc
+# raises the threshold by itself after each large free (up to 32 MB), and then a scanned page's
+# 24 MB of decoded pixels land in the heap, where one small block allocated after them pins them.
+MMAP_THRESHOLD_BYTES = 1 << 20
 
 # From the collection until the heap is trimmed: Kivy releases the collected textures at its next
 # frame (about 17 ms at 60 fps); this leaves room for a slow frame or two.
@@ -49,10 +54,12 @@ _LIBC = _load_libc()
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Call before starting threads; False where the C library is not glibc."""
+    """Call before starting threads; False where the C library is not glibc. Also fixes the
+    mmap threshold (``MMAP_THRESHOLD_BYTES``), so large buffers never stay in the heap."""
     if _LIBC is None or not hasattr(_LIBC, "mallopt"):
         return False
-    return bool(_LIBC.mallopt(_M_ARENA_MAX, arenas))
+    fixed = bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    return bool(_LIBC.mallopt(_M_ARENA_MAX, arenas)) and fixed
 
 
 def trim_heap() -> None:

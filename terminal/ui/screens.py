@@ -823,7 +823,8 @@ def _thumbnail(jpeg: bytes, m: Metrics) -> Widget:
     from kivy.core.image import Image as CoreImage  # noqa: PLC0415
     from kivy.uix.image import Image  # noqa: PLC0415
 
-    texture = CoreImage(io.BytesIO(jpeg), ext="jpg").texture
+    # nocache: Kivy would keep every page shown in its texture cache, the resident's pages too.
+    texture = CoreImage(io.BytesIO(jpeg), ext="jpg", nocache=True).texture
     # The page itself is white on the dark picture: no frame needed round it.
     return Image(texture=texture, size_hint=(0.3, 0.42), fit_mode="contain",
                  pos_hint={"right": 0.98, "y": 0.02})
