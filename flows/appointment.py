@@ -19,6 +19,7 @@ from flows.hub_queries import AppointmentsQuery, BookSlot, CancelAppointment, Sl
 from flows.operations_events import code, event
 from flows.platform import Call, Finish, Flow, FlowContext, FlowResult, common_action, step, tapped
 from flows.rating import RatingRequest
+from flows.report import offering_report, report_call
 from flows.slip import SlipRequest, slip_lines_and_actions
 from flows.slips import appointment_slip, local_date
 from flows.steps import (
@@ -60,7 +61,7 @@ class AppointmentFlow(Flow):
         step("confirm", Confirm, to=("slot", "booking")),
         step("booking", Progress, awaits=AskHub,
              to=("booked", "slots_loading", "hub_unavailable", "refused")),
-        step("refused", Message, ends=True),
+        step("refused", Message, calls=("report",), ends=True),
         step("booked", Done, calls=("slip", "rating"), ends=True),
         step("mine_loading", Progress, awaits=AskHub,
              to=("mine", "hub_unavailable")),
@@ -69,7 +70,8 @@ class AppointmentFlow(Flow):
         step("cancelling", Progress, awaits=AskHub, to=("cancelled", "hub_unavailable")),
         step("cancelled", Done, ends=True),
         step("hub_unavailable", Message,
-             to=("slots_loading", "booking", "mine_loading", "cancelling"), ends=True),
+             to=("slots_loading", "booking", "mine_loading", "cancelling"), calls=("report",),
+             ends=True),
     )
 
     def __init__(self, ctx: FlowContext, arg: object = None) -> None:
@@ -85,6 +87,7 @@ class AppointmentFlow(Flow):
         self._cancelling: Appointment | None = None
         self._printed: bool | None = None
         self._retry: Callable[[], Transition] = self._load_slots
+        self._failure: Message | None = None  # the failure screen a report comes back to
 
     def wipe(self) -> None:
         self._booked = None
@@ -177,7 +180,9 @@ class AppointmentFlow(Flow):
                                  site_id=booked.site_id),))
 
     def step_refused(self, ev: Event) -> FlowResult | None:
-        return tapped(ev, {"back": Finish})
+        if isinstance(ev, Returned):
+            return self._failure_again()
+        return tapped(ev, {"back": Finish, "report": self._report})
 
     def step_booked(self, ev: Event) -> FlowResult | None:
         booked = self._booked
@@ -238,7 +243,16 @@ class AppointmentFlow(Flow):
         return tapped(ev, {"finish": Finish})
 
     def step_hub_unavailable(self, ev: Event) -> FlowResult | None:
-        return tapped(ev, {"retry": self._retry, "back": Finish})
+        if isinstance(ev, Returned):
+            return self._failure_again()
+        return tapped(ev, {"retry": self._retry, "back": Finish, "report": self._report})
+
+    def _report(self) -> FlowResult:
+        return report_call(self, self._service.id if self._service is not None else "")
+
+    def _failure_again(self) -> Transition:
+        assert self._failure is not None
+        return Transition(self._failure)
 
     # --- screens ---------------------------------------------------------------------------------
 
@@ -366,17 +380,19 @@ class AppointmentFlow(Flow):
         self._retry = retry
         failed = event(EventType.ERRAND_FAILED, "warning", errand_id="appointment", stage="hub",
                        reason=code(reason))
-        return Transition(self._message("hub_unavailable", Tone.ERROR, ("retry", "back")),
-                          (failed,))
+        self._failure = offering_report(
+            self._message("hub_unavailable", Tone.ERROR, ("retry", "back")))
+        return Transition(self._failure, (failed,))
 
     def _refused(self, reason: str) -> Transition:
         screen = Message(self.screen_id("refused"), self.text("refused", "title"),
                          (self.text("refused", reason if reason in _REFUSALS else "body"),),
                          (common_action("back", primary=True),), Tone.ERROR,
                          self.ctx.idle_timeout_s)
+        self._failure = offering_report(screen)
         failed = event(EventType.ERRAND_FAILED, "warning", errand_id="appointment", stage="hub",
                        reason=reason)
-        return Transition(screen, (failed,))
+        return Transition(self._failure, (failed,))
 
     def _message(self, step_id: str, tone: Tone, actions: tuple[str, ...]) -> Message:
         buttons = tuple(common_action(a, primary=n == 0) for n, a in enumerate(actions))

@@ -47,6 +47,7 @@ from flows.platform import (
     tapped,
 )
 from flows.rating import RatingRequest
+from flows.report import offering_report, report_call
 from flows.slip import SlipRequest, slip_lines_and_actions
 from flows.slips import application_receipt, local_date
 from flows.steps import (
@@ -102,8 +103,8 @@ class IntakeFlow(Flow):
         step("phone", Form, accepts=(Tap, TextEntered), to=("phone", "delivery", "review")),
         step("review", Confirm, to=("phone", "lodging")),
         step("lodging", Progress, awaits=Lodge, to=("lodged", "failed", "refused")),
-        step("failed", Message, to=("lodging", "review"), ends=True),
-        step("refused", Message, ends=True),
+        step("failed", Message, to=("lodging", "review"), calls=("report",), ends=True),
+        step("refused", Message, calls=("report",), ends=True),
         step("lodged", Done, calls=("slip", "rating"), ends=True),
     )
 
@@ -124,6 +125,7 @@ class IntakeFlow(Flow):
         self._pages_summary: tuple[tuple[str, int], ...] = ()  # (material, pages) once lodged
         self._received_on: dt.date | None = None
         self._printed: bool | None = None
+        self._failure: Message | None = None  # the failure screen a report comes back to
 
     def wipe(self) -> None:
         self._pages.clear()
@@ -263,17 +265,18 @@ class IntakeFlow(Flow):
             reason = code(outcome.reason)
             failed = errand_failed(item, "submit", reason)
             if reason in FINAL_REFUSALS:
-                screen = Message(self.screen_id("refused"), self.text("refused", "title"),
-                                 (self.text("refused", "body"),),
-                                 (common_action("finish", primary=True),), Tone.ERROR,
-                                 self.ctx.idle_timeout_s)
-                return Transition(screen, (failed,))
+                self._failure = offering_report(Message(
+                    self.screen_id("refused"), self.text("refused", "title"),
+                    (self.text("refused", "body"),), (common_action("finish", primary=True),),
+                    Tone.ERROR, self.ctx.idle_timeout_s))
+                return Transition(self._failure, (failed,))
             body = "disk_full" if reason == "disk_full" else "body"
-            screen = Message(self.screen_id("failed"), self.text("failed", "title"),
-                             (self.text("failed", body),),
-                             (common_action("retry", primary=True), common_action("back")),
-                             Tone.ERROR, self.ctx.idle_timeout_s)
-            return Transition(screen, (failed,))
+            self._failure = offering_report(Message(
+                self.screen_id("failed"), self.text("failed", "title"),
+                (self.text("failed", body),),
+                (common_action("retry", primary=True), common_action("back")),
+                Tone.ERROR, self.ctx.idle_timeout_s))
+            return Transition(self._failure, (failed,))
         lodged = outcome.value
         if not isinstance(lodged, Lodged):
             raise FlowError("Lodge answered without a Lodged")
@@ -290,10 +293,20 @@ class IntakeFlow(Flow):
         return Transition(self._lodged_screen(), (lodged_event,))
 
     def step_failed(self, ev: Event) -> FlowResult | None:
-        return tapped(ev, {"retry": self._lodge, "back": self._review})
+        if isinstance(ev, Returned):
+            return self._failure_again()
+        return tapped(ev, {"retry": self._lodge, "back": self._review,
+                           "report": lambda: report_call(self, self._item().id)})
 
     def step_refused(self, ev: Event) -> FlowResult | None:
-        return tapped(ev, {"finish": Finish})
+        if isinstance(ev, Returned):
+            return self._failure_again()
+        return tapped(ev, {"finish": Finish,
+                           "report": lambda: report_call(self, self._item().id)})
+
+    def _failure_again(self) -> Transition:
+        assert self._failure is not None
+        return Transition(self._failure)
 
     def step_lodged(self, ev: Event) -> FlowResult | None:
         lodged = self._lodged

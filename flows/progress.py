@@ -28,6 +28,7 @@ from flows.platform import (
     step,
     tapped,
 )
+from flows.report import offering_report, report_call
 from flows.slip import SlipRequest
 from flows.slips import local_date, progress_slip
 from flows.steps import (
@@ -69,8 +70,8 @@ class ProgressFlow(Flow):
              to=("status", "cases", "no_cases", "not_found", "hub_unavailable"), ends=True),
         step("cases", Menu, to=("status",), ends=True),
         step("no_cases", Message, ends=True),
-        step("not_found", Message, ends=True),
-        step("hub_unavailable", Message, to=("looking_up",), ends=True),
+        step("not_found", Message, calls=("report",), ends=True),
+        step("hub_unavailable", Message, to=("looking_up",), calls=("report",), ends=True),
         step("status", Confirm, to=("cases",), calls=("slip",), ends=True),
     )
 
@@ -79,6 +80,7 @@ class ProgressFlow(Flow):
         self._cases: tuple[CaseProgress, ...] = ()
         self._shown: CaseProgress | None = None
         self._printed: bool | None = None
+        self._failure: Message | None = None  # the failure screen a report comes back to
 
     def wipe(self) -> None:
         self._cases = ()
@@ -97,8 +99,8 @@ class ProgressFlow(Flow):
             failed = event(EventType.ERRAND_FAILED, "warning", errand_id="progress",
                            stage="hub", reason=reason)
             if reason in ("case_unknown", "invalid_reference") or reason in FINAL_REFUSALS:
-                return Transition(self._message("not_found", Tone.WARNING, ("back",)), (failed,))
-            return Transition(self._message("hub_unavailable", Tone.ERROR, ("retry", "back")),
+                return Transition(self._failed("not_found", Tone.WARNING, ("back",)), (failed,))
+            return Transition(self._failed("hub_unavailable", Tone.ERROR, ("retry", "back")),
                               (failed,))
         value = outcome.value
         if isinstance(value, CaseProgress):
@@ -110,7 +112,7 @@ class ProgressFlow(Flow):
             if len(self._cases) == 1:
                 return self._status(self._cases[0])
             return self._list()
-        return Transition(self._message("hub_unavailable", Tone.ERROR, ("retry", "back")))
+        return Transition(self._failed("hub_unavailable", Tone.ERROR, ("retry", "back")))
 
     def step_cases(self, ev: Event) -> FlowResult | None:
         if not isinstance(ev, Tap) or not ev.target.startswith("case."):
@@ -125,10 +127,19 @@ class ProgressFlow(Flow):
         return tapped(ev, {"back": self._leave})
 
     def step_not_found(self, ev: Event) -> FlowResult | None:
-        return tapped(ev, {"back": self._leave})
+        if isinstance(ev, Returned):
+            return self._failure_again()
+        return tapped(ev, {"back": self._leave, "report": lambda: report_call(self)})
 
     def step_hub_unavailable(self, ev: Event) -> FlowResult | None:
-        return tapped(ev, {"retry": self._look_up, "back": self._leave})
+        if isinstance(ev, Returned):
+            return self._failure_again()
+        return tapped(ev, {"retry": self._look_up, "back": self._leave,
+                           "report": lambda: report_call(self)})
+
+    def _failure_again(self) -> Transition:
+        assert self._failure is not None
+        return Transition(self._failure)
 
     def step_status(self, ev: Event) -> FlowResult | None:
         shown = self._shown
@@ -195,6 +206,10 @@ class ProgressFlow(Flow):
         viewed = event(EventType.PROGRESS_VIEWED, status=str(case.status),
                        by="receipt" if isinstance(self.arg, CaseLookup) else "card")
         return Transition(screen, (viewed,) if self._printed is None else ())
+
+    def _failed(self, step_id: str, tone: Tone, actions: tuple[str, ...]) -> Message:
+        self._failure = offering_report(self._message(step_id, tone, actions))
+        return self._failure
 
     def _message(self, step_id: str, tone: Tone, actions: tuple[str, ...]) -> Message:
         buttons = tuple(common_action(a, primary=n == 0) for n, a in enumerate(actions))

@@ -9,6 +9,7 @@ this terminal and will be sent. Ends with the 好差评 rating of the report.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -270,3 +271,13 @@ class ReportFlow(Flow):
 
 def _local(when: dt.datetime, zone: dt.tzinfo) -> str:
     return when.astimezone(zone).strftime("%m-%d %H:%M")
+
+
+def offering_report(screen: Message) -> Message:
+    """A failure screen with the way to report it (办不成事) added to its buttons."""
+    return dataclasses.replace(screen, actions=(*screen.actions, common_action("report")))
+
+
+def report_call(flow: Flow, item_id: str = "") -> Call:
+    """Report from ``flow``'s failure screen now showing; the screen comes back afterwards."""
+    return Call("report", ReportContext(item_id, flow.screen_id(flow.current_step)))

@@ -193,3 +193,27 @@ def test_an_application_queued_while_the_hub_is_down_is_sent_and_its_receipt_sca
     shoot(rig, "45-progress-by-receipt-qr")
     tap(rig, "finish")
     settle_to_attract(rig)
+
+
+def test_a_card_pulled_mid_scan_leaves_no_page_anywhere(at_attract: SimulatorRig) -> None:
+    rig = at_attract
+    assert rig.card_slot is not None and rig.camera is not None
+    rig.camera.set_document("household_register")
+    rig.card_slot.insert(VirtualCard(kind="ssse", id_number=PERSON_ID, name=PERSON_NAME))
+    wait_for(rig, "identify.identity")
+    tap(rig, "continue")
+    wait_for(rig, "home.menu")
+    tap(rig, f"errand.{ITEM}")
+    wait_for(rig, "intake.intro")
+    tap(rig, "start")
+    wait_for(rig, "intake.material")
+    tap(rig, "scan")
+    wait_for(rig, "intake.scan")
+    tap(rig, "capture")
+    wait_for_scan_pages(rig, 1)
+    rig.card_slot.remove()
+    wait_for(rig, "notice.card_removed")
+    settle_to_attract(rig)
+    for path in (rig.workdir / "terminal-state").rglob("*"):
+        if path.is_file():
+            assert b"\xff\xd8\xff" not in path.read_bytes(), f"a page left in {path}"

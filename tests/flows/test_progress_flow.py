@@ -90,7 +90,7 @@ def test_an_unknown_case_says_so_and_offers_no_retry() -> None:
     kiosk = _scanned("SB20990101000001")
     kiosk.fail(AskHub, "case_unknown")
     assert kiosk.screen_id == "progress.not_found"
-    assert [a.id for a in kiosk.screen.actions] == ["back"]  # type: ignore[union-attr]
+    assert [a.id for a in kiosk.screen.actions] == ["back", "report"]  # type: ignore[union-attr]
     kiosk.tap("back")
     assert not kiosk.engine.in_session
 
@@ -154,3 +154,13 @@ def test_a_card_inserted_during_a_receipt_lookup_starts_a_card_session() -> None
     kiosk.send(CardInserted("Virtual PCD 00 00"))
     assert kiosk.screen_id == "identify.reading_card"
     assert [e.fields["reason"] for e in kiosk.events("session_ended")] == ["done"]
+
+
+def test_a_failure_offers_a_report_and_comes_back_after_it() -> None:
+    kiosk = _scanned()
+    kiosk.fail(AskHub, "hub_unavailable")
+    kiosk.tap("report")
+    assert kiosk.screen_id == "report.problem"
+    kiosk.tap("back")
+    assert kiosk.screen_id == "progress.hub_unavailable"
+    assert len(kiosk.events("errand_failed")) == 1
