@@ -31,11 +31,12 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from terminal.sqlite_store import free_bytes
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def load_or_create_key(path: Path) -> bytes:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+    key = os.urandom(KEY_BYTES)  # what AESGCM.generate_key does, without importing it here
     tmp = path.with_name(f".{path.name}{_TMP_SUFFIX}")
     # A temporary key left by a crash was never linked into place, so it never sealed anything.
     with contextlib.suppress(FileNotFoundError):
@@ -177,8 +178,19 @@ class Sealer:
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ValueError(f"a sealing key is {KEY_BYTES} bytes")
-        self._aead = AESGCM(key)
+        self._key = key
+        self._cipher: AESGCM | None = None
         self.key_id = key_id(key)
+
+    @property
+    def _aead(self) -> AESGCM:
+        # Imported at the first seal or open, not at start: the cryptography package is ~7 MB of
+        # resident memory that a terminal nobody lodges an application at never needs.
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
+            self._cipher = AESGCM(self._key)
+        return self._cipher
 
     @classmethod
     def from_key_file(cls, path: Path) -> Sealer:
@@ -205,7 +217,7 @@ class Sealer:
         try:
             return self._aead.decrypt(header[-NONCE_BYTES:], sealed[HEADER_BYTES:],
                                       _associated(header, kind, record_id))
-        except InvalidTag:
+        except _invalid_tag():
             raise AuthenticationFailed(
                 f"{kind} {record_id}: fails authentication (altered, damaged, or not this "
                 f"record)") from None
@@ -364,3 +376,9 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _invalid_tag() -> type[Exception]:
+    from cryptography.exceptions import InvalidTag  # noqa: PLC0415 - see Sealer._aead
+
+    return InvalidTag
