@@ -95,21 +95,41 @@ class Sex(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+class IdentityDocument(enum.StrEnum):
+    """What a resident identified with: each way gives the flows the same ``CardHolder``."""
+
+    SOCIAL_SECURITY_CARD = "social_security_card"  # 社会保障卡, held in the PC/SC reader
+    RESIDENT_ID_CARD = "resident_id_card"  # 居民身份证, presented once to the SAM reader
+    E_CODE = "e_code"  # 电子社保卡 / 一码办 code from a phone, resolved by the hub
+
+
 @dataclass(frozen=True, repr=False)
 class CardHolder:
-    """Who a social security card identifies. Personal data: never log it, never repr it."""
+    """Who a resident is, from whichever document. Personal data: never log it, never repr it."""
 
     id_number: str  # 社会保障号码 = 公民身份号码, 18 characters as read, not yet checked
     name: str
     sex: Sex
     birth_date: dt.date | None
-    card_number: str  # 社会保障卡卡号
-    region_code: str  # first six digits of the card identification code (统筹区)
-    expires: dt.date | None
+    card_number: str  # 社会保障卡卡号; empty for the other documents
+    region_code: str  # 统筹区 of a social security card; the ID number's first six digits otherwise
+    expires: dt.date | None  # None: no expiry known (or 长期, a long-term ID card)
+    document: IdentityDocument = IdentityDocument.SOCIAL_SECURITY_CARD
 
     def __repr__(self) -> str:
         # Dataclass reprs end up in tracebacks and log lines; this one must not carry the person.
         return "CardHolder(<redacted>)"
+
+
+@dataclass(frozen=True, repr=False)
+class StaffBadge:
+    """A card without a resident profile, known only by its UID: a staff badge when the UID is on
+    the terminal's list. The UID is a credential: never log it, never repr it."""
+
+    uid: str  # upper-case hex, as GET DATA (FF CA 00 00 00) answers it
+
+    def __repr__(self) -> str:
+        return "StaffBadge(<uid>)"
 
 
 # --- receipt printer ---------------------------------------------------------------------------

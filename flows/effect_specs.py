@@ -19,9 +19,11 @@ from flows.steps import (
     CheckPrinter,
     Effect,
     Lodge,
+    Maintain,
     PrintReceipt,
     ReadCard,
     RecordEvent,
+    ResolveCode,
     RunErrand,
     SubmitRating,
 )
@@ -43,6 +45,9 @@ EFFECTS: Mapping[type, EffectSpec] = MappingProxyType(
         PrintReceipt: EffectSpec("printer", awaited=True),
         RunErrand: EffectSpec("hub", awaited=True),
         AskHub: EffectSpec("hub", awaited=True),
+        ResolveCode: EffectSpec("hub", awaited=True),
+        # Its own lane: a self-test probes every device in turn and may take seconds.
+        Maintain: EffectSpec("maintenance", awaited=True),
         # Its own lane: a slow hub must not hold up the resident's other questions, and the
         # queue writes and fsyncs before it answers.
         Lodge: EffectSpec("queue", awaited=True),

@@ -84,7 +84,9 @@ from flows.device_text import first_unusable, printer_line
 from flows.effect_specs import is_awaited
 from flows.event_names import EventType
 from flows.help_call import HELP_CALL, HELP_CANCEL, HelpDesk
+from flows.identify import CardInReader, IdentityCode, PresentedIdCard, check_presented
 from flows.notices import Notices
+from flows.operations_events import code
 from flows.platform import (
     DEFAULT_LINKS_BASE,
     Call,
@@ -112,6 +114,7 @@ from flows.steps import (
     Event,
     Form,
     HelpAcknowledged,
+    IdCardPresented,
     Message,
     PublicNotice,
     RecordEvent,
@@ -131,6 +134,7 @@ from flows.working_days import WorkingCalendar
 NOTICE_TIMEOUT_S = 10  # a notice after a session (card removed, error) with no card to wait for
 MODE_TOGGLE = "mode.toggle"  # the 长辈模式 / large text switch, on every screen
 BROWSE_GUIDES = "guides"  # the attract screen's way into the guides, no card needed
+E_ID_CODE = "e_id"  # CodeScanned.kind of an e-ID code shown from a phone (一码办)
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,7 @@ class SessionEngine:
         site: str = "",
         links_base: str = DEFAULT_LINKS_BASE,
         calendar: WorkingCalendar | None = None,
+        staff_badges: frozenset[str] = frozenset(),
     ) -> None:
         if idle_timeout_s <= 0:
             raise ValueError("idle_timeout_s must be positive")
@@ -185,6 +190,7 @@ class SessionEngine:
         self._site = site
         self._links_base = links_base
         self._calendar = calendar or WorkingCalendar()
+        self._staff_badges = frozenset(uid.upper() for uid in staff_badges)
 
         self._cards: set[str] = set()  # readers that hold a card right now
         self._phase = _Phase.IDLE
@@ -210,6 +216,15 @@ class SessionEngine:
     def idle(self) -> bool:
         """True on the attract screen: nobody is being served, so updates may start."""
         return self._phase is _Phase.IDLE
+
+    @property
+    def in_maintenance(self) -> bool:
+        """True while staff use the maintenance menu (the heartbeat's ``maintenance`` state)."""
+        return self._phase is _Phase.SESSION and "maintenance" in self.flow_stack
+
+    def set_staff_badges(self, uids: frozenset[str]) -> None:
+        """The badges that open the maintenance menu from the next card on (set_staff_badges)."""
+        self._staff_badges = frozenset(uid.upper() for uid in uids)
 
     @property
     def elder(self) -> bool:
@@ -263,6 +278,8 @@ class SessionEngine:
                 self._help.acknowledged(event)
             case CodeScanned():
                 return self._on_code(event)
+            case IdCardPresented():
+                return self._on_id_card(event)
         return self._output()
 
     # --- events ------------------------------------------------------------------------------
@@ -333,17 +350,52 @@ class SessionEngine:
     def _on_card_inserted(self, event: CardInserted) -> Output:
         self._cards.add(event.reader)
         leading: tuple[Effect, ...] = ()
-        if self._phase is _Phase.SESSION and self._reader is None:
+        if self._anonymous_session():
             # Someone browsing the guides without a card now identifies: the guide session
             # (nothing personal in it) makes way for a card session.
             leading = self._end(EndSession(EndReason.DONE, "card_inserted")).effects
-        ready = self._phase is _Phase.IDLE or (
+        if not self._ready():
+            return self._output(leading)
+        started = self._start_session(FLOWS["identify"], CardInReader(event.reader),
+                                      reader=event.reader)
+        return Output(started.view, (*leading, *started.effects))
+
+    def _on_id_card(self, event: IdCardPresented) -> Output:
+        # A presented card is read and gone: it never holds a session open, never needs taking.
+        # While a resident is identified, another card waved at the reader changes nothing.
+        leading: tuple[Effect, ...] = ()
+        if self._anonymous_session():
+            leading = self._end(EndSession(EndReason.DONE, "id_card_presented")).effects
+        if not self._ready():
+            return self._output(leading)
+        checked = check_presented(event.holder, event.reason,
+                                  self._clock.now().astimezone(self._zone).date())
+        if isinstance(checked, Farewell):
+            refused = RecordEvent(EventType.ID_CARD_REFUSED, "info",
+                                  {"reason": code(event.reason or checked.screen.split(".")[-1])})
+            self._phase = _Phase.AFTER
+            self._waiting_for_pull = False
+            self._show(self._notice_screen(checked))
+            return self._output((*leading, refused))
+        started = self._start_session(FLOWS["identify"], PresentedIdCard(checked), reader=None)
+        return Output(started.view, (*leading, *started.effects))
+
+    def _anonymous_session(self) -> bool:
+        """A session nobody identified in (guides, a receipt's progress): any way of identifying
+        replaces it, since it holds nothing personal."""
+        return (
+            self._phase is _Phase.SESSION
+            and self._reader is None
+            and (self._context is None or self._context.session.holder is None)
+            and "maintenance" not in self.flow_stack
+        )
+
+    def _ready(self) -> bool:
+        """Nothing on screen that a new session may not replace: attract, or a farewell that does
+        not wait for a card to be taken."""
+        return self._phase is _Phase.IDLE or (
             self._phase is _Phase.AFTER and not self._waiting_for_pull
         )
-        if not ready:
-            return self._output(leading)
-        started = self._start_session(FLOWS["identify"], event.reader, reader=event.reader)
-        return Output(started.view, (*leading, *started.effects))
 
     def _on_card_pulled(self, event: CardPulled) -> Output:
         self._cards.discard(event.reader)
@@ -360,15 +412,19 @@ class SessionEngine:
         return self._output()
 
     def _on_code(self, scanned: CodeScanned) -> Output:
-        if self._phase is _Phase.SESSION:
+        leading: tuple[Effect, ...] = ()
+        if scanned.kind == E_ID_CODE and self._anonymous_session():
+            leading = self._end(EndSession(EndReason.DONE, "code_scanned")).effects
+        elif self._phase is _Phase.SESSION:
             return self._run_flow(scanned)  # a flow that takes codes has them; the rest ignore
-        ready = self._phase is _Phase.IDLE or (
-            self._phase is _Phase.AFTER and not self._waiting_for_pull
-        )
-        if not ready:
-            return self._output()
+        if not self._ready():
+            return self._output(leading)
         # The kind only: a code's text may be personal, and a reference is a case's.
         scanned_event = RecordEvent(EventType.CODE_SCANNED, fields={"kind": scanned.kind})
+        if scanned.kind == E_ID_CODE and scanned.reference:
+            started = self._start_session(FLOWS["identify"], IdentityCode(scanned.reference),
+                                          reader=None)
+            return Output(started.view, (*leading, scanned_event, *started.effects))
         if scanned.kind == "receipt" and scanned.reference:
             started = self._start_session(FLOWS["progress"], CaseLookup(scanned.reference),
                                           reader=None)
@@ -414,6 +470,7 @@ class SessionEngine:
             site=self._site,
             links_base=self._links_base,
             calendar=self._calendar,
+            staff_badges=self._staff_badges,
         )
         self._reader = reader
         self._phase = _Phase.SESSION
@@ -468,6 +525,8 @@ class SessionEngine:
                 case Finish():
                     effects += result.effects
                     done = self._stack.pop()
+                    if done.NAME == "maintenance":
+                        effects.append(RecordEvent(EventType.MAINTENANCE_LEFT))
                     if not self._stack:
                         return self._end(EndSession(EndReason.DONE), tuple(effects))
                     result = self._stack[-1].handle(Returned(done.NAME, result.value))
@@ -483,6 +542,9 @@ class SessionEngine:
 
     def _end(self, end: EndSession, leading: tuple[Effect, ...] = ()) -> Output:
         """The one way a session ends: wipe, report, then take card / farewell / attract."""
+        if "maintenance" in self.flow_stack:
+            # However it ended (left, badge timeout, restart): operations see the cabinet closed.
+            leading = (*leading, RecordEvent(EventType.MAINTENANCE_LEFT))
         for flow in self._stack:
             flow.wipe()
         if self._context is not None:
@@ -532,6 +594,12 @@ class SessionEngine:
         reader = first_unusable(frozenset({"card_reader"}), self._devices)
         printer = first_unusable(frozenset({"printer"}), self._devices)
         body = t("attract.body") if reader is None else t("attract.body_no_reader")
+        # The other ways of identifying, each promised only once its device has said it works.
+        ways = tuple(
+            t(key)
+            for device, key in (("id_reader", "attract.id_card"), ("scanner", "attract.e_code"))
+            if device in self._devices and self._devices[device].usable
+        )
         hint = (
             t("attract.hint")
             if printer is None
@@ -540,7 +608,7 @@ class SessionEngine:
         return Attract(
             "attract",
             t("attract.title"),
-            (body, hint),
+            (body, *ways, hint),
             (guides,),
             # Only large text on an unattended attract screen times out (back to normal).
             idle_timeout_s=self._idle_timeout_s if self._elder else None,

@@ -42,3 +42,21 @@ CODE_APPOINTMENT = Farewell(
     "notice.code_appointment", t("notice.code_appointment.title"),
     (t("notice.code_appointment.body"),), Tone.INFO,
 )
+
+
+def _error(screen: str, tone: Tone = Tone.ERROR) -> Farewell:
+    return Farewell(screen, t(f"{screen}.title"), (t(f"{screen}.body"),), tone)
+
+
+# A resident ID card presented to the SAM reader that gave no identity.
+RESIDENCE_PERMIT = _error("error.residence_permit", Tone.WARNING)
+FOREIGN_PERMANENT_RESIDENT = _error("error.foreign_permanent_resident", Tone.WARNING)
+ID_CARD_UNKNOWN_TYPE = _error("error.id_card_unknown_type", Tone.WARNING)
+ID_CARD_MOVED = _error("error.id_card_moved", Tone.WARNING)
+ID_CARD_READ_FAILED = _error("error.id_card_read")
+ID_CARD_EXPIRED = _error("error.id_card_expired")
+# An e-ID code the hub would not resolve.
+CODE_EXPIRED = _error("error.code_expired", Tone.WARNING)
+CODE_USED = _error("error.code_used", Tone.WARNING)
+CODE_FOREIGN = _error("error.code_foreign", Tone.WARNING)
+CODE_NOT_CHECKED = _error("error.code_not_checked")

@@ -164,6 +164,9 @@ class FlowContext:
     links_base: str = DEFAULT_LINKS_BASE
     # Working days and holidays: promised dates, deferred materials' deadlines, appointment days.
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    # The UIDs of the staff badges that open the maintenance menu ([staff] badges, or the
+    # set_staff_badges command): upper-case hex.
+    staff_badges: frozenset[str] = frozenset()
 
 
 # --- declaring steps ----------------------------------------------------------------------------
@@ -181,6 +184,7 @@ class StepSpec:
     awaits: type | None
     calls: frozenset[str]
     card_pull_expected: bool
+    entry: bool = False
 
 
 def step(
@@ -193,6 +197,7 @@ def step(
     awaits: type | None = None,
     calls: Iterable[str] = (),
     card_pull_expected: bool = False,
+    entry: bool = False,
 ) -> StepSpec:
     """Declare a step; what the declaration implies is added: an awaited outcome, a sub-flow's
     return and an expected card pull as inputs, and, for a step that calls a sub-flow, itself as
@@ -215,6 +220,7 @@ def step(
         awaits,
         frozenset(calls),
         card_pull_expected,
+        entry,
     )
 
 
@@ -234,8 +240,8 @@ def _check_declaration(name: str, initial: str, steps: Mapping[str, StepSpec]) -
         if spec.shows is Progress and spec.awaits is None and not spec.calls:
             # Nothing a resident can do moves a progress screen on: it must wait for something.
             raise FlowError(f"{where}: progress step {spec.id!r} awaits no effect")
-    reachable = {initial}
-    frontier = [initial]
+    reachable = {initial} | {spec.id for spec in steps.values() if spec.entry}
+    frontier = list(reachable)
     while frontier:
         for successor in steps[frontier.pop()].to:
             if successor not in reachable:
@@ -301,11 +307,19 @@ class Flow:
         return self.SPEC[self._step].card_pull_expected
 
     def begin(self) -> FlowResult:
-        """The flow's first screen (or a sub-flow it calls at once); checked like any step."""
+        """The flow's first screen (or a sub-flow it calls at once); checked like any step.
+
+        A flow may begin at INITIAL or at any step declared ``entry=True`` (identify begins at
+        reading a card, resolving a code, or straight at the identity of an ID card read already).
+        """
         self._step = self.INITIAL
         result = self.start()
         if isinstance(result, Transition):
-            self._check_screen(self.SPEC[self.INITIAL], result)
+            first = self._successor_of(result)
+            if first != self.INITIAL and not self.SPEC[first].entry:
+                raise FlowError(f"flow {self.NAME!r} may not begin at {first!r}")
+            self._check_screen(self.SPEC[first], result)
+            self._step = first
         elif not isinstance(result, Call):
             raise FlowError(f"flow {self.NAME!r} must start with its first screen or a call")
         else:

@@ -11,6 +11,7 @@ from flows.guides import GuidesFlow
 from flows.home import ERRAND_FLOWS, HomeFlow
 from flows.identify import IdentifyFlow
 from flows.intake import IntakeFlow
+from flows.maintenance import MaintenanceFlow
 from flows.platform import Flow, FlowError
 from flows.progress import ProgressFlow
 from flows.proof import ProofFlow
@@ -23,7 +24,7 @@ FLOWS: Mapping[str, type[Flow]] = MappingProxyType(
         flow.NAME: flow
         for flow in (
             IdentifyFlow, HomeFlow, ProofFlow, GuideFlow, GuidesFlow, RatingFlow, SlipFlow,
-            ProgressFlow, ReportFlow, AppointmentFlow, IntakeFlow,
+            ProgressFlow, ReportFlow, AppointmentFlow, IntakeFlow, MaintenanceFlow,
         )
     }
 )

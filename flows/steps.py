@@ -17,6 +17,7 @@ from devices.base import CardHolder, DeviceState, Receipt
 from flows.event_names import EventType
 from flows.hub import CaseAccepted, ReportFiled, ScannedPage
 from flows.hub_queries import HubQuery, Lodgeable
+from flows.maintenance_report import MaintenanceTask
 
 # --- text ----------------------------------------------------------------------------------------
 
@@ -345,6 +346,20 @@ class CodeScanned:
     reference: str = ""
 
 
+@dataclass(frozen=True, repr=False)
+class IdCardPresented:
+    """A resident ID card was presented to the SAM reader and read at once (it is shown and
+    taken away, never held in a slot): ``holder``, or None with ``reason`` saying why not
+    (``residence_permit``, ``foreign_permanent_resident``, ``unknown_card_type``, ``card_removed``,
+    ``card_data_invalid``, ``read_failed``...)."""
+
+    holder: CardHolder | None
+    reason: str = ""
+
+    def __repr__(self) -> str:
+        return f"IdCardPresented(<redacted>, reason={self.reason!r})"
+
+
 @dataclass(frozen=True)
 class HelpAcknowledged:
     """Operations answered a help call (the ``help_ack`` command): who is coming, and when."""
@@ -373,6 +388,26 @@ class RunErrand:
 
     def __repr__(self) -> str:
         return f"RunErrand({self.errand_id!r}, <redacted>)"
+
+
+@dataclass(frozen=True, repr=False)
+class ResolveCode:
+    """Ask the hub who an e-ID code (一码办, from a phone) belongs to -> ``CardHolder``, or
+    ``Failed`` with ``code_expired``, ``code_used``, ``code_unknown``, ``hub_unavailable`` or
+    ``hub_error``. The code is an opaque, short-lived token: never parsed here, never logged."""
+
+    code: str
+
+    def __repr__(self) -> str:
+        return "ResolveCode(<code>)"
+
+
+@dataclass(frozen=True)
+class Maintain:
+    """A maintenance task, asked for only from the staff badge's menu (flows.maintenance_report
+    says what each answers)."""
+
+    task: MaintenanceTask
 
 
 @dataclass(frozen=True)
@@ -452,7 +487,7 @@ class Captured:
 
 Effect = (
     ReadCard | RunErrand | CheckPrinter | PrintReceipt | SubmitRating | RecordEvent | AskHub
-    | Lodge | CapturePage
+    | Lodge | CapturePage | ResolveCode | Maintain
 )
 
 
@@ -479,7 +514,7 @@ class EffectDone:
 
 Event = (
     Tap | TextEntered | CardInserted | CardPulled | Tick | EffectDone | Returned | DeviceChanged
-    | HelpAcknowledged | CodeScanned
+    | HelpAcknowledged | CodeScanned | IdCardPresented
 )
 
 

@@ -31,12 +31,16 @@ from devices.card.protocol import EF_CARD_INFO, EF_PERSONAL, SSSE_AID
 
 log = logging.getLogger(__name__)
 
-CardKind = Literal["ssse", "other"]
+CardKind = Literal["ssse", "other", "badge"]
 
 # T=0-only ATRs (T0 = 0x6x: TB1 and TC1 follow, no TD1, so pcscd picks T=0). The historical bytes
 # are made up; nothing reads them.
 ATR_SSSE = bytes.fromhex("3B6C0000" + "5353534556495254" + "55414C00")
 ATR_OTHER = bytes.fromhex("3B680000" + "42414E4B43415244")
+# A contactless card as a PC/SC reader presents it (PC/SC part 3 ATR for a MIFARE-class card).
+ATR_BADGE = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
+# The simulator's staff badge: the UID kiosk-sim lists in its terminal's staff badges.
+SIM_BADGE_UID = "04A1B2C3D4E580"
 
 # Control codes from vsmartcard's vpcd.h.
 _CTRL_OFF, _CTRL_ON, _CTRL_RESET, _CTRL_ATR = 0, 1, 2, 4
@@ -71,6 +75,7 @@ class VirtualCard:
     """
 
     kind: CardKind
+    uid: str = ""  # a badge's UID, upper-case hex (GET DATA FF CA answers it)
     id_number: str = ""
     name: str = ""
     sex: str = "1"
@@ -99,6 +104,12 @@ class VirtualCard:
         return cls(kind="ssse", id_number=id_number, name=name, **defaults)
 
     @classmethod
+    def badge(cls, uid: str = SIM_BADGE_UID) -> VirtualCard:
+        """A contactless card with only a UID (a staff badge when the terminal lists it)."""
+        bytes.fromhex(uid)  # a clear ValueError for a UID that is not hex
+        return cls(kind="badge", uid=uid.upper())
+
+    @classmethod
     def other(cls) -> VirtualCard:
         """A card without the SSSE application (think bank card): SELECT SSSE answers 6A82."""
         return cls(kind="other")
@@ -109,7 +120,7 @@ class VirtualCard:
 
     @property
     def atr(self) -> bytes:
-        return ATR_SSSE if self.kind == "ssse" else ATR_OTHER
+        return {"ssse": ATR_SSSE, "badge": ATR_BADGE}.get(self.kind, ATR_OTHER)
 
     def _value(self, tag: int, raw: bytes, pad: int) -> bytes:
         length = self.record_lengths.get(tag, REFERENCE_LENGTHS[tag])
@@ -162,6 +173,8 @@ class _CardApplet:
             return b"\x67\x00"
         cla, ins, p1, p2 = apdu[:4]
         body = apdu[4:]
+        if (cla, ins) == (0xFF, 0xCA):
+            return self._get_uid(p1, body)
         if cla != 0x00:
             return b"\x6e\x00"
         if ins == 0xA4:
@@ -174,6 +187,17 @@ class _CardApplet:
             # VERIFY / CHANGE / UNBLOCK: a reader must never do these for a resident.
             return b"\x69\x83"
         return b"\x6d\x00"
+
+    def _get_uid(self, p1: int, body: bytes) -> bytes:
+        # GET DATA is the reader's pseudo-APDU; vpcd hands it to the card, so the card answers
+        # as a contactless reader would. A contact card has no UID to give.
+        if self._card.kind != "badge" or p1 != 0x00:
+            return b"\x6a\x81"
+        uid = bytes.fromhex(self._card.uid)
+        le = body[0] if len(body) == 1 else 0
+        if le not in (0, len(uid)):
+            return bytes([0x6C, len(uid)])
+        return uid + b"\x90\x00"
 
     def _select(self, p1: int, body: bytes) -> bytes:
         if not body or len(body) < 1 + body[0]:

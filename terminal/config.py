@@ -85,6 +85,17 @@ class _Section:
             raise ConfigError(f"{where} must be one of {', '.join(choices)}, not {_shown(value)}")
         return value
 
+    def get_strings(self, option: str, *, max_items: int) -> tuple[str, ...]:
+        """A list of strings (default empty)."""
+        self._read.add(option)
+        value = self._values.get(option, [])
+        where = f"[{self.name}] {option}"
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings")
+        if len(value) > max_items:
+            raise ConfigError(f"{where} has {len(value)} entries; at most {max_items}")
+        return tuple(value)
+
     def unread(self) -> list[str]:
         return sorted(set(self._values) - self._read)
 
@@ -144,6 +155,8 @@ class PrinterSettings:
     serial_device: str = "/dev/ttyUSB0"
     baudrate: int = 19200
     paper_mm: int = 80
+    roll_capacity: int = 0  # receipts a full roll holds, for the paper-low estimate; 0: not counted
+    paper_low_at: float = 0.9  # share of roll_capacity printed that counts as paper low
     status_timeout_s: float = 1.0
     job_timeout_s: float = 15.0
 
@@ -220,6 +233,35 @@ class HelpSettings:
 
 
 @dataclass(frozen=True)
+class StaffSettings:
+    """[staff]: the badges (card UIDs, hex) that open the maintenance menu. The set_staff_badges
+    command replaces the list at run time (kept in the state directory)."""
+
+    badges: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IdCardSettings:
+    """[idcard]: the resident ID card's SAM reader module (GA/T 467) on a serial line."""
+
+    kind: str = "none"  # none | serial
+    port: str = "/dev/ttyUSB1"  # best a /dev/serial/by-id/ link
+    baudrate: int = 115200
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """[controller]: the cabinet's co-processor (door, tamper, temperature, fan, watchdog)."""
+
+    kind: str = "none"  # none | serial
+    port: str = "/dev/ttyACM1"
+    baudrate: int = 115200
+    watchdog_timeout_s: int = 60  # no kick from the UI's main loop this long: power-cycle
+    grace_s: int = 180  # never during the board's first boot this long (the Pi boots meanwhile)
+    temperature_high_c: float = 55.0  # an event (and the heartbeat) above this
+
+
+@dataclass(frozen=True)
 class Config:
     terminal: TerminalSettings = field(default_factory=TerminalSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
@@ -232,6 +274,9 @@ class Config:
     help: HelpSettings = field(default_factory=HelpSettings)
     scanner: ScannerSettings = field(default_factory=ScannerSettings)
     camera: CameraSettings = field(default_factory=CameraSettings)
+    staff: StaffSettings = field(default_factory=StaffSettings)
+    idcard: IdCardSettings = field(default_factory=IdCardSettings)
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
 
 
 def _name(key: object) -> str:
@@ -373,7 +418,7 @@ def _check_pixel_density(display: DisplaySettings) -> None:
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Build a Config from a TOML document's tables; raise ConfigError naming what is wrong."""
     known = {"terminal", "display", "card", "printer", "hub", "mqtt", "automation", "speech",
-             "help", "scanner", "camera"}
+             "help", "scanner", "camera", "staff", "idcard", "controller"}
     unknown_sections = sorted(set(data) - known)
     if unknown_sections:
         raise ConfigError(f"unknown section(s): {', '.join(map(_name, unknown_sections))}")
@@ -441,6 +486,8 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         paper_mm=s.get("paper_mm", dp.paper_mm, above=57, below=81),
         status_timeout_s=s.get("status_timeout_s", dp.status_timeout_s, above=0.05, below=10),
         job_timeout_s=s.get("job_timeout_s", dp.job_timeout_s, above=1, below=120),
+        roll_capacity=s.get("roll_capacity", dp.roll_capacity, above=-1, below=100_000),
+        paper_low_at=s.get("paper_low_at", dp.paper_low_at, above=0.0, below=1.0001),
     )
     if printer.paper_mm not in (58, 80):
         raise ConfigError("[printer] paper_mm must be 58 or 80")
@@ -570,12 +617,47 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     if camera.source.startswith("http://"):
         _checked_url("[camera] source", camera.source)
 
+    s = sections["staff"]
+    # Imported here: the badge rules (UID lengths) live with the badge list.
+    from terminal.staff_badges import BadgeListError, normalise  # noqa: PLC0415
+
+    badges = s.get_strings("badges", max_items=500)
+    try:
+        staff = StaffSettings(tuple(sorted(normalise(badges))))
+    except BadgeListError as e:
+        raise ConfigError(f"[staff] badges: {e}") from None
+
+    s = sections["idcard"]
+    did = IdCardSettings()
+    idcard = IdCardSettings(
+        kind=s.get("kind", did.kind, choices=("none", "serial")),
+        port=s.get("port", did.port),
+        baudrate=s.get("baudrate", did.baudrate, above=1199, below=1_000_001),
+    )
+    if idcard.kind == "serial":
+        _checked_path("[idcard] port", idcard.port)
+
+    s = sections["controller"]
+    dco = ControllerSettings()
+    controller = ControllerSettings(
+        kind=s.get("kind", dco.kind, choices=("none", "serial")),
+        port=s.get("port", dco.port),
+        baudrate=s.get("baudrate", dco.baudrate, above=1199, below=1_000_001),
+        watchdog_timeout_s=s.get("watchdog_timeout_s", dco.watchdog_timeout_s, above=4,
+                                 below=3601),
+        grace_s=s.get("grace_s", dco.grace_s, above=-1, below=3601),
+        temperature_high_c=s.get("temperature_high_c", dco.temperature_high_c, above=20,
+                                 below=100),
+    )
+    if controller.kind == "serial":
+        _checked_path("[controller] port", controller.port)
+
     typos = [f"[{name}] {_name(option)}" for name, sec in sorted(sections.items())
              for option in sec.unread()]
     if typos:
         raise ConfigError(f"unknown option(s), check the spelling: {', '.join(typos)}")
     return Config(terminal, display, card, printer, hub, mqtt, automation, speech, help_settings,
-                  scanner, camera)
+                  scanner, camera, staff, idcard, controller)
 
 
 def parse_config_bytes(raw: bytes, source: str = "config") -> Config:

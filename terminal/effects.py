@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from devices.base import CardHolder, DeviceError, DeviceState, Receipt
+from devices.base import CardHolder, DeviceError, DeviceState, Receipt, StaffBadge
 from flows.effect_specs import LANES, spec_of
 from flows.hub import (
     ApplicationHub,
@@ -34,6 +34,7 @@ from flows.hub_queries import (
     HubQuery,
     SlotsQuery,
 )
+from flows.maintenance_report import MaintenanceTask
 from flows.steps import (
     AskHub,
     Captured,
@@ -44,9 +45,11 @@ from flows.steps import (
     Failed,
     Lodge,
     Lodged,
+    Maintain,
     PrintReceipt,
     ReadCard,
     RecordEvent,
+    ResolveCode,
     RunErrand,
     SubmitRating,
     Succeeded,
@@ -56,7 +59,19 @@ log = logging.getLogger(__name__)
 
 
 class CardReader(Protocol):
-    def read_holder(self, reader: str) -> CardHolder: ...
+    def read_card(self, reader: str) -> CardHolder | StaffBadge: ...
+
+
+class IdentityResolver(Protocol):
+    """The hub's e-ID resolution (flows.hub.IdentityHub)."""
+
+    def resolve_code(self, code: str, terminal_id: str) -> CardHolder: ...
+
+
+class MaintenanceDesk(Protocol):
+    """The staff menu's tasks (terminal.maintenance.MaintenanceDesk)."""
+
+    def perform(self, task: MaintenanceTask) -> object: ...
 
 
 class Printer(Protocol):
@@ -104,6 +119,13 @@ class _NoSubmissions:
         return None
 
 
+class _NoMaintenance:
+    """Until the desk is built (just after the first screen), a task fails plainly."""
+
+    def perform(self, task: MaintenanceTask) -> object:
+        raise DeviceError(reason="not_ready")
+
+
 class _NoCamera:
     def capture_page(self, material_id: str, page: int) -> Captured:
         raise DeviceError(reason="absent")
@@ -125,6 +147,8 @@ class EffectRunner:
         applications: ApplicationHub | None = None,
         submissions: Submissions | None = None,
         camera: Camera | None = None,
+        identities: IdentityResolver | None = None,
+        maintenance: MaintenanceDesk | None = None,
     ) -> None:
         self._card = card
         self._printer = printer
@@ -136,6 +160,8 @@ class EffectRunner:
         self._applications = applications
         self._submissions: Submissions = submissions or _NoSubmissions()
         self._camera: Camera = camera or _NoCamera()
+        self._identities = identities
+        self.maintenance: MaintenanceDesk = maintenance or _NoMaintenance()
         self._workers = {
             lane: ThreadPoolExecutor(1, thread_name_prefix=f"effect-{lane}")
             for lane in LANES  # which worker runs which effect: flows.effect_specs
@@ -182,8 +208,13 @@ class EffectRunner:
         try:
             match effect:
                 case ReadCard(reader=reader):
-                    holder = self._card.read_holder(reader)
-                    return Succeeded(holder)
+                    return Succeeded(self._card.read_card(reader))
+                case ResolveCode(code=code):
+                    if self._identities is None:
+                        return Failed("hub_unavailable")
+                    return Succeeded(self._identities.resolve_code(code, self._terminal_id))
+                case Maintain(task=task):
+                    return Succeeded(self.maintenance.perform(task))
                 case CheckPrinter():
                     state = self._printer.status()
                     return Succeeded(state) if state.usable else Failed(state.reason or "fault")

@@ -48,8 +48,12 @@ def version() -> str:
         return "0.0.0+unknown"
 
 
-def terminal_state(in_session: bool, devices: dict[str, DeviceState]) -> TerminalState:
+def terminal_state(
+    in_session: bool, devices: dict[str, DeviceState], *, maintenance: bool = False
+) -> TerminalState:
     """The heartbeat's one-word summary: without a card reader nothing can be done at all."""
+    if maintenance:  # staff are at the cabinet: whatever else is wrong, they are on it
+        return "maintenance"
     if in_session:
         return "in_session"
     reader = devices.get("card_reader")
@@ -71,8 +75,10 @@ class OperationsLink:
         counters: DailyCounters,
         devices: Callable[[], dict[str, DeviceState]],
         in_session: Callable[[], bool],
+        in_maintenance: Callable[[], bool] = lambda: False,
     ) -> None:
         self._config = config
+        self._in_maintenance = in_maintenance
         self._outbox = outbox
         self._counters = counters
         self._devices = devices
@@ -195,7 +201,8 @@ class OperationsLink:
 
         def snapshot() -> TerminalSnapshot:
             devices = self._devices()
-            state = terminal_state(self._in_session(), devices)
+            state = terminal_state(self._in_session(), devices,
+                                   maintenance=self._in_maintenance())
             return TerminalSnapshot(state, devices, self._counters.snapshot())
 
         agent = TelemetryAgent(

@@ -32,6 +32,7 @@ from devices.base import (
     DeviceState,
     DeviceTimeout,
     DeviceUnavailable,
+    StaffBadge,
     UnsupportedCard,
 )
 from devices.card import protocol
@@ -242,6 +243,14 @@ class CardReaderDriver:
         Raises CardRemoved, UnsupportedCard, CardDataInvalid, DeviceTimeout (the whole read is
         bounded by ``read_timeout_s``) or DeviceUnavailable. Never sends a PIN.
         """
+        card = self.read_card(reader)
+        if not isinstance(card, CardHolder):
+            raise UnsupportedCard("a card without the SSSE application", reason="unsupported_card")
+        return card
+
+    def read_card(self, reader: str) -> CardHolder | StaffBadge:
+        """As ``read_holder``, but a card without the SSSE application that has a UID (a staff
+        badge, if listed) comes back as a ``StaffBadge`` instead of UnsupportedCard."""
         deadline = time.monotonic() + self._read_timeout_s
         return _run_bounded(lambda: self._read(reader, deadline), self._read_timeout_s, "read")
 
@@ -273,7 +282,7 @@ class CardReaderDriver:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def _read(self, reader: str, deadline: float) -> CardHolder:
+    def _read(self, reader: str, deadline: float) -> CardHolder | StaffBadge:
         context = self._borrow_context()
         try:
             holder = self._read_with(context, reader, deadline)
@@ -319,7 +328,9 @@ class CardReaderDriver:
                 return
         scard.SCardReleaseContext(context)
 
-    def _read_with(self, context: Any, reader: str, deadline: float) -> CardHolder:
+    def _read_with(
+        self, context: Any, reader: str, deadline: float
+    ) -> CardHolder | StaffBadge:
         # The reader's event counter now, so a failed transmit can tell "card pulled" apart.
         hresult, states = scard.SCardGetStatusChange(
             context, 0, [(reader, scard.SCARD_STATE_UNAWARE)]
@@ -336,7 +347,7 @@ class CardReaderDriver:
         card, active_protocol = self._connect(context, reader, deadline)
         link = _Link(context, reader, card, active_protocol, before, deadline)
         try:
-            session = protocol.read_holder_session()
+            session = protocol.read_card_session()
             command = next(session)
             while True:
                 if time.monotonic() > deadline:
@@ -344,8 +355,8 @@ class CardReaderDriver:
                 try:
                     command = session.send(link.transmit(command))
                 except StopIteration as finished:
-                    holder: CardHolder = finished.value
-                    return holder
+                    card_read: CardHolder | StaffBadge = finished.value
+                    return card_read
         finally:
             scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
 

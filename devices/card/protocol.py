@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 
-from devices.base import CardDataInvalid, CardHolder, Sex, UnsupportedCard
+from devices.base import CardDataInvalid, CardHolder, Sex, StaffBadge, UnsupportedCard
 
 # "sx1.sh." + GBK "社会保障": the fixed SSSE application identifier.
 SSSE_AID = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")
@@ -44,6 +44,11 @@ EF06_RECORDS: tuple[tuple[int, int], ...] = (
     (0x0A, 1),  # 性别: ASCII '1' male, '2' female
     (0x0D, 4),  # 出生日期: BCD YYYYMMDD
 )
+
+# PC/SC part 3 GET DATA: the reader answers with the contactless card's UID (a staff badge's
+# identity). A contact-only reader or a contact card answers 6A81/6D00.
+GET_UID = bytes([0xFF, 0xCA, 0x00, 0x00, 0x00])
+UID_LENGTHS = frozenset({4, 7, 10})  # ISO 14443 single, double and triple size UIDs
 
 TLV_HEADER = 2  # tag byte + length byte in front of every record value
 
@@ -307,3 +312,20 @@ def read_holder_session() -> Generator[bytes, bytes, CardHolder]:
     ef05 = yield from _read_records(EF_CARD_INFO, EF05_RECORDS)
     ef06 = yield from _read_records(EF_PERSONAL, EF06_RECORDS)
     return holder_from_records(ef05, ef06)
+
+
+def read_card_session() -> Generator[bytes, bytes, CardHolder | StaffBadge]:
+    """Whatever card is in: a social security card's holder, or the UID of a card without the SSSE
+    application (a staff badge, if the terminal lists it). Raises UnsupportedCard for a card with
+    neither (a contact bank card), CardDataInvalid as ``read_holder_session`` does."""
+    selected = yield from t0_exchange(select_ssse())
+    if selected.ok:
+        ef05 = yield from _read_records(EF_CARD_INFO, EF05_RECORDS)
+        ef06 = yield from _read_records(EF_PERSONAL, EF06_RECORDS)
+        return holder_from_records(ef05, ef06)
+    uid = yield from t0_exchange(GET_UID)
+    if uid.ok and len(uid.data) in UID_LENGTHS:
+        return StaffBadge(uid.data.hex().upper())
+    raise UnsupportedCard(
+        f"SELECT SSSE answered {selected.sw:04X}, no UID", reason="unsupported_card"
+    )

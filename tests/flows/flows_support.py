@@ -21,6 +21,8 @@ HOLDER = CardHolder(
     region_code="110105",
     expires=None,
 )
+STAFF_UID = "04A1B2C3D4E580"  # a listed staff badge
+
 DOCUMENT = ErrandDocument(
     errand_id="ssc_enrollment_proof",
     title="社会保险参保证明",
@@ -60,6 +62,7 @@ class Kiosk:
         countdown_visible_s: int = 20,
         effect_timeout_s: int = 120,
         now: dt.datetime | None = None,
+        staff_badges: frozenset[str] = frozenset({STAFF_UID}),
     ) -> None:
         self.clock = FakeClock(now)
         self.engine = SessionEngine(
@@ -70,6 +73,7 @@ class Kiosk:
             countdown_visible_s=countdown_visible_s,
             effect_timeout_s=effect_timeout_s,
             calendar=packaged_calendar(),
+            staff_badges=staff_badges,
         )
         self.outputs: list[Output] = [self.engine.start()]
 

@@ -14,7 +14,7 @@ import pytest
 from flows_support import DOCUMENT, receipt_strings
 
 from contracts.rating import RATING_LEVELS
-from devices.base import DeviceState
+from devices.base import DeviceState, IdentityDocument, StaffBadge
 from flows.catalogue import Catalogue, ItemKind, parse_catalogue
 from flows.home import SERVICE_FLOWS, menu_items
 from flows.hub import (
@@ -38,6 +38,15 @@ from flows.hub_queries import (
     CasesQuery,
     SlotsQuery,
 )
+from flows.maintenance_report import (
+    SELF_TEST_DEVICES,
+    CheckResult,
+    DeviceCheck,
+    MaintenanceTask,
+    PrinterDetail,
+    SelfTestReport,
+    TerminalStatus,
+)
 from flows.platform import EndReason, EndSession, Flow, FlowError, step
 from flows.registry import FLOWS
 from flows.steps import (
@@ -55,14 +64,17 @@ from flows.steps import (
     Failed,
     Form,
     Guide,
+    IdCardPresented,
     Lodge,
     Lodged,
+    Maintain,
     Menu,
     Message,
     PrintReceipt,
     Progress,
     ReadCard,
     RecordEvent,
+    ResolveCode,
     RunErrand,
     Screen,
     ShowQr,
@@ -502,7 +514,7 @@ def test_no_personal_data_in_events_or_reprs(catalogue: Catalogue) -> None:
 def test_every_registered_flow_declares_a_valid_graph() -> None:
     assert set(FLOWS) == {"identify", "home", "proof", "guide", "guides", "rating", "slip",
                           "progress", "report", "appointment",
-                          "intake"}
+                          "intake", "maintenance"}
     for flow in FLOWS.values():
         assert flow.INITIAL in flow.SPEC
         assert all(spec.to <= set(flow.SPEC) for spec in flow.SPEC.values())
@@ -558,7 +570,16 @@ OUTCOMES: dict[type, list[Succeeded | Failed]] = {
         Succeeded(HOLDER),
         Succeeded(BAD_CHECK_DIGIT),
         Succeeded("junk"),
+        Succeeded(StaffBadge(flows_support.STAFF_UID)),
+        Succeeded(StaffBadge("04FFFFFFFFFFFF")),  # a badge nobody listed
         *(Failed(r) for r in ("card_removed", "unsupported_card", "card_data_invalid", "timeout")),
+    ],
+    ResolveCode: [
+        Succeeded(dataclasses.replace(HOLDER, document=IdentityDocument.E_CODE)),
+        Succeeded(dataclasses.replace(HOLDER, id_number="110105194912310021")),  # bad check digit
+        Succeeded("junk"),
+        *(Failed(r) for r in ("code_expired", "code_used", "code_unknown", "hub_unavailable",
+                              "hub_error")),
     ],
     CheckPrinter: [
         Succeeded(DeviceState.ok()),
@@ -623,7 +644,40 @@ HUB_OUTCOMES[AddressQuery] = [Succeeded(PostalAddress("浙江省温州市瑞安�
                               Succeeded(None), *HUB_FAILURES]
 TYPED = {"phone": "13812345678"}
 SCANS = (CodeScanned("receipt", "SB20250314000001"), CodeScanned("appointment", "A1B2C3"),
-         CodeScanned("unknown"))
+         CodeScanned("unknown"), CodeScanned("e_id", "EID1:" + "k" * 30))
+ID_CARD = dataclasses.replace(HOLDER, document=IdentityDocument.RESIDENT_ID_CARD, card_number="",
+                              expires=dt.date(2035, 1, 1))
+PRESENTED = (
+    IdCardPresented(ID_CARD),
+    IdCardPresented(dataclasses.replace(ID_CARD, expires=dt.date(2020, 1, 1))),  # expired
+    *(IdCardPresented(None, r) for r in ("residence_permit", "foreign_permanent_resident",
+                                         "unknown_card_type", "card_removed", "read_failed")),
+)
+SELF_TEST = SelfTestReport(tuple(DeviceCheck(d, CheckResult.PASSED, detail="3 ms")
+                                 for d in SELF_TEST_DEVICES))
+STATUS = TerminalStatus(
+    "T-0001", "示范镇便民服务中心", "1.4.0", "2026.12.01", ("eth0 192.168.1.20",),
+    PrinterDetail(DeviceState.degraded("paper_near_end"), True, False, False, 361, 400),
+    {"sessions": 12, "completed_errands": 9, "receipts": 10,
+     "ratings": {"1": 0, "2": 0, "3": 1, "4": 2, "5": 6}},
+)
+MAINTAIN_OUTCOMES: dict[MaintenanceTask, list[Succeeded | Failed]] = {
+    MaintenanceTask.SELF_TEST: [
+        Succeeded(SELF_TEST),
+        Succeeded(SelfTestReport((DeviceCheck("printer", CheckResult.FAILED, "paper_out"),
+                                  DeviceCheck("camera", CheckResult.NOT_FITTED)))),
+        Succeeded("junk"), Failed("internal_error"),
+    ],
+    MaintenanceTask.STATUS: [
+        Succeeded(STATUS),
+        Succeeded(dataclasses.replace(STATUS, printer=dataclasses.replace(
+            STATUS.printer, paper_near_end=None, paper_out=None, cover_open=None,
+            roll_capacity=0))),
+        Failed("internal_error"),
+    ],
+    MaintenanceTask.PAPER_REFILLED: [Succeeded(None), Failed("disk_full")],
+    MaintenanceTask.RESTART: [Succeeded(None), Failed("internal_error")],
+}
 
 
 def outcomes_for(effect: Effect) -> list[Succeeded | Failed]:
@@ -639,6 +693,8 @@ def outcomes_for(effect: Effect) -> list[Succeeded | Failed]:
                 Failed("too_large")]
     if isinstance(effect, AskHub):
         return HUB_OUTCOMES[type(effect.query)]
+    if isinstance(effect, Maintain):
+        return MAINTAIN_OUTCOMES[effect.task]
     return OUTCOMES[type(effect)]
 
 
@@ -667,6 +723,9 @@ def replay(catalogue: Catalogue, path: tuple[Move, ...]) -> tuple[Kiosk, bool]:
             k.send(TextEntered(*arg))
         elif kind == "scan":
             assert isinstance(arg, CodeScanned)
+            k.send(arg)
+        elif kind == "present":
+            assert isinstance(arg, IdCardPresented)
             k.send(arg)
         else:
             assert isinstance(arg, Succeeded | Failed)
@@ -706,6 +765,7 @@ def explore(catalogue: Catalogue) -> list[Kiosk]:
             moves.append(("wait", float(screen.idle_timeout_s)))
         if screen.screen == "attract":
             moves += [("scan", scan) for scan in SCANS]
+            moves += [("present", presented) for presented in PRESENTED]
         if isinstance(screen, Form):
             # A resident types a good value at once (the keypad's own taps are explored too).
             moves += [("text", (f"field.{f.id}", TYPED[f.id])) for f in screen.fields
@@ -754,6 +814,16 @@ def test_exploration_reaches_every_step_and_screen(reached: list[Kiosk]) -> None
         "error.unsupported_card",
         "error.invalid_id",
         "error.card_read",
+        "error.id_card_expired",
+        "error.residence_permit",
+        "error.foreign_permanent_resident",
+        "error.id_card_unknown_type",
+        "error.id_card_moved",
+        "error.id_card_read",
+        "error.code_expired",
+        "error.code_used",
+        "error.code_foreign",
+        "error.code_not_checked",
     } <= screens
 
 

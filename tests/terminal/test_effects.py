@@ -26,7 +26,7 @@ class Card:
     def __init__(self) -> None:
         self.error: Exception | None = None
 
-    def read_holder(self, reader: str) -> CardHolder:
+    def read_card(self, reader: str) -> CardHolder:
         if self.error:
             raise self.error
         return HOLDER
