@@ -13,6 +13,7 @@ sim: setup
 test: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
+	$(VENV)/mypy --config-file devices/controller/firmware/mypy.ini devices/controller/firmware
 	$(VENV)/lint-imports
 	scripts/test_lanes.sh -m "not long"
 
@@ -20,18 +21,21 @@ test: setup
 test-long: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
+	$(VENV)/mypy --config-file devices/controller/firmware/mypy.ini devices/controller/firmware
 	$(VENV)/lint-imports
 	scripts/test_lanes.sh
 
 lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
+	$(VENV)/mypy --config-file devices/controller/firmware/mypy.ini devices/controller/firmware
 	$(VENV)/lint-imports
 
 # The terminal's figures, then the fleet side's (ingest, a 10,000-terminal fleet, detection); the
 # exit status says whether every budget was met.
 bench: setup
 	$(VENV)/python -m bench; status=$$?; $(VENV)/python -m bench.camera || status=1; \
+	$(VENV)/python -m bench.controller || status=1; \
 	$(VENV)/python -m bench.fleet || status=1; exit $$status
 
 # The property-based fuzz suite at full strength: 100,000 examples per property (make test runs

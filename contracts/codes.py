@@ -1,4 +1,4 @@
-"""The codes the terminal prints on receipts and scans back: progress and appointment URLs."""
+"""The codes the terminal scans: the progress and appointment URLs it prints, and e-ID codes."""
 
 from __future__ import annotations
 
@@ -28,10 +28,17 @@ _API_VERSION: Final = "v1"
 
 
 class CodeKind(enum.StrEnum):
-    """What a printed code leads to."""
+    """What a scanned code leads to."""
 
     PROGRESS = "progress"  # a case's progress (办件进度), from a submission receipt
     APPOINTMENT = "appointment"  # a booked appointment (预约), from an appointment slip
+    # An e-ID code (电子社保卡 / 一码办) on the resident's phone: identifies them once the hub has
+    # resolved it. Never printed by a terminal, so it has no URL form and no check of ours.
+    E_ID = "e_id"
+
+
+# The kinds a terminal prints, and so ``parse_code`` gives back.
+PRINTED_KINDS: Final = frozenset({CodeKind.PROGRESS, CodeKind.APPOINTMENT})
 
 
 # The path segment of each kind: part of the contract, as printed on paper already out there.
@@ -139,3 +146,25 @@ def parse_code(text: str) -> PrintedCode | None:
     if check != check_code(kind, reference):
         return None
     return PrintedCode(kind, reference)
+
+
+# --- e-ID codes -----------------------------------------------------------------------------------
+#
+# ``EID1:`` then a token of 22-64 characters of base64url's alphabet (A-Z a-z 0-9 _ -), nothing
+# else, case as issued. The hub makes the token at random (at least 128 bits) and alone knows
+# whom it stands for, until when, and whether it was used: the token is opaque, and nothing on
+# the terminal decodes it or reads anything from it. The prefix tells it from a printed code (a
+# URL) and from anything else a scanner may read, and its version digit leaves room for another
+# form later; a code of another form is not sent to the hub at all.
+
+E_ID_PREFIX: Final = "EID1:"
+E_ID_TOKEN_PATTERN: Final = r"[A-Za-z0-9_-]{22,64}"
+E_ID_PATTERN: Final = re.escape(E_ID_PREFIX) + E_ID_TOKEN_PATTERN
+_E_ID = re.compile(E_ID_PATTERN)
+
+
+def is_e_id_code(text: str) -> bool:
+    """True if ``text`` is exactly an e-ID code's form (blanks around it are the caller's to
+    strip); says nothing of whether the hub issued it or it is still valid."""
+    # fullmatch, not match with $: "$" would take a code followed by a newline.
+    return isinstance(text, str) and _E_ID.fullmatch(text) is not None

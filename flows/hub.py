@@ -7,6 +7,8 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
+from devices.base import CardHolder
+
 
 class HubError(Exception):
     """Base of hub errors; ``reason`` is a stable code shown to nobody but translated on screen."""
@@ -25,14 +27,22 @@ class HubUnavailable(HubError):
     reason = "hub_unavailable"
 
 
+# Why the hub may not resolve an e-ID code into a person: it timed out on the phone's screen
+# (expired), it was resolved once already (used: a code identifies one session only), or the hub
+# never issued it (unknown: a foreign hub's code, made up, or damaged).
+CODE_REFUSAL_REASONS = frozenset({"code_expired", "code_used", "code_unknown"})
 # Why the hub may refuse an errand, each with its own message on screen; an adapter reports any
 # other refusal as the generic "refused", so an unknown string never reaches a translation key.
-REFUSAL_REASONS = frozenset(
-    {
-        "not_enrolled", "suspended", "deceased", "invalid_id", "unknown_errand",
-        "slot_taken", "case_unknown", "materials_incomplete", "not_eligible", "already_booked",
-    }
-)
+REFUSAL_REASONS = (
+    frozenset(
+        {
+            "not_enrolled", "suspended", "deceased", "invalid_id", "unknown_errand",
+            "slot_taken", "case_unknown", "materials_incomplete", "not_eligible",
+            "already_booked",
+        }
+    )
+    | CODE_REFUSAL_REASONS
+)  # fmt: skip
 # Answers that trying again will not change: the known refusals, a refusal without a known reason
 # (``refused``) and an answer the terminal cannot use (``bad_answer``). The resident is told it is
 # final, not "try again later".
@@ -310,5 +320,49 @@ class ApplicationHub(Protocol):
         ...
 
 
-class Hub(ServiceHub, ApplicationHub, Protocol):
+# --- identity: e-ID codes (电子社保卡 / 一码办) ---------------------------------------------------
+
+
+class CodeRefused(ErrandRefused):
+    """The hub will not resolve this e-ID code; ``reason`` is one of ``CODE_REFUSAL_REASONS``.
+
+    Final for this code: the resident needs a fresh one from their phone, not another try.
+    """
+
+    reason = "code_unknown"
+
+
+class CodeExpired(CodeRefused):
+    """The code was valid once, but its short life is over."""
+
+    reason = "code_expired"
+
+
+class CodeUsed(CodeRefused):
+    """The code was resolved before (here or at another terminal); each is good for one use."""
+
+    reason = "code_used"
+
+
+class CodeUnknown(CodeRefused):
+    """The hub never issued this code: another hub's, made up, damaged, or not an e-ID code."""
+
+    reason = "code_unknown"
+
+
+class IdentityHub(Protocol):
+    """Identification through the hub (same rules as ``ServiceHub``: a timeout, HubError)."""
+
+    def resolve_code(self, code: str, terminal_id: str) -> CardHolder:
+        """Who an e-ID code (``contracts.codes.E_ID_PATTERN``, as scanned) stands for.
+
+        The code is opaque: only the hub can tell. It resolves once, within its short life:
+        CodeUsed, CodeExpired or CodeUnknown otherwise, HubUnavailable when the hub cannot be
+        asked. The holder has ``document`` E_CODE, no card number, the ID number's first six
+        digits as ``region_code`` and no expiry.
+        """
+        ...
+
+
+class Hub(ServiceHub, ApplicationHub, IdentityHub, Protocol):
     """Everything the terminal asks the hub: the reference adapter implements all of it."""

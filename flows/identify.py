@@ -86,7 +86,10 @@ _PRESENTED_FAREWELLS: dict[str, Farewell] = {
     "residence_permit": farewells.RESIDENCE_PERMIT,
     "foreign_permanent_resident": farewells.FOREIGN_PERMANENT_RESIDENT,
     "unknown_card_type": farewells.ID_CARD_UNKNOWN_TYPE,
+    # Lifted off before the read was done (the answer cut off, or gone by the select).
     "card_removed": farewells.ID_CARD_MOVED,
+    "answer_cut_off": farewells.ID_CARD_MOVED,
+    "no_card": farewells.ID_CARD_MOVED,
 }
 
 # Why the hub would not resolve an e-ID code -> what the resident is told.

@@ -8,7 +8,7 @@ only here; ``wipe`` drops them.
 
 from __future__ import annotations
 
-from devices.base import DeviceState, Receipt
+from devices.base import DeviceState, IdentityDocument, Receipt
 from flows.catalogue import CatalogueItem
 from flows.device_text import printer_line
 from flows.event_names import EventType
@@ -44,6 +44,7 @@ from flows.steps import (
     Returned,
     RunErrand,
     SummaryRow,
+    Tap,
     Tone,
     Transition,
     t,
@@ -163,12 +164,24 @@ class ProofFlow(Flow):
             reason = code(ev.outcome.reason)
             failed = errand_failed(item, "print", reason)
             return Transition(self.print_failed(reason, "finish"), (failed,))
-        screen_done = Done(
-            self.screen_id("done"),
-            self.text("done", "title"),
-            (self.text("done", "body"),),
-            idle_timeout_s=self.ctx.idle_timeout_s,
-        )
+        holder = self.ctx.session.holder
+        if holder is not None and holder.document is not IdentityDocument.SOCIAL_SECURITY_CARD:
+            # An ID card or an e-ID code is not in any reader: nothing to take out, so the
+            # resident goes on to the rating with a tap instead of by taking the card.
+            screen_done = Done(
+                self.screen_id("done"),
+                self.text("done", "title"),
+                (self.text("done", "body_no_card"),),
+                (self.action("done", "rate", primary=True),),
+                idle_timeout_s=self.ctx.idle_timeout_s,
+            )
+        else:
+            screen_done = Done(
+                self.screen_id("done"),
+                self.text("done", "title"),
+                (self.text("done", "body"),),
+                idle_timeout_s=self.ctx.idle_timeout_s,
+            )
         return Transition(
             screen_done,
             (
@@ -184,7 +197,10 @@ class ProofFlow(Flow):
     def step_done(self, ev: Event) -> FlowResult | None:
         if isinstance(ev, Returned):
             return Finish()
-        # The engine passes the session card's CardPulled here, the one step that expects it.
+        # The engine passes the session card's CardPulled here, the one step that expects it; a
+        # session without a card in a reader goes on by the ``rate`` button instead.
+        if isinstance(ev, Tap) and ev.target != "rate":
+            return None
         document = self._document
         if document is None:
             raise FlowError("no document issued in this session")

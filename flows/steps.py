@@ -336,11 +336,16 @@ class Returned:
         return f"Returned({self.flow!r}, <value>)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CodeScanned:
-    """The scanner read a code the terminal printed: ``kind`` is ``receipt`` (a case's
-    progress QR), ``appointment`` or ``unknown``; ``reference`` is what a known code carries
-    (never the raw text of an unknown one, which may be personal)."""
+    """The scanner read a code: ``kind`` is ``receipt`` (a case's progress QR),
+    ``appointment``, ``e_id`` (an e-ID code from a phone) or ``unknown``; ``reference`` is what
+    a known code carries (the case or appointment reference; an e-ID code's whole text, a
+    credential that goes to the hub and nowhere else), never the raw text of an unknown one,
+    which may be personal."""
+
+    def __repr__(self) -> str:
+        return f"CodeScanned({self.kind!r}, <reference>)"
 
     kind: str
     reference: str = ""

@@ -43,3 +43,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+# The co-processor firmware's MicroPython stubs, in a directory of their own: in site-packages
+# their time.pyi, select.pyi and __builtins__.pyi would shadow CPython's for every other check.
+stubs=.venv/micropython-stubs
+if [ ! -f "$stubs/.installed" ]; then
+  echo "setup: installing the MicroPython stubs for the co-processor firmware"
+  .venv/bin/pip install -q --upgrade --no-deps --target "$stubs" \
+    "micropython-rp2-rpi-pico-stubs==1.29.0.post1" "micropython-stdlib-stubs==1.29.0.post2"
+  touch "$stubs/.installed"
+fi

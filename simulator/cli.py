@@ -32,10 +32,19 @@ from simulator.panel import (
     ReceiptEntry,
 )
 from simulator.pcsc import pcscd_answering
-from simulator.rig import DEFAULT_CAMERA_PORT, SCANNER_LINK_NAME, RigOptions, SimulatorRig
+from simulator.rig import (
+    CONTROLLER_LINK_NAME,
+    DEFAULT_CAMERA_PORT,
+    IDCARD_LINK_NAME,
+    SCANNER_LINK_NAME,
+    RigOptions,
+    SimulatorRig,
+)
 from simulator.vcamera import VirtualCamera
 from simulator.vcard import VirtualCard
+from simulator.vcontroller import VirtualController
 from simulator.vprinter import PrintedReceipt, PrinterStatus
+from simulator.vsam import CardType, VirtualSam
 from simulator.vscanner import SERIAL_CHUNK, SERIAL_GAP_S, ScannerUnplugged, VirtualScanner
 from terminal.config import ConfigError, TerminalSettings, load_config
 
@@ -81,6 +90,8 @@ class RigBackend:
         self._scanning = threading.Lock()
         # Receipts never change once printed; their QR data is worked out once.
         self._receipt_codes: dict[tuple[int, str], list[str]] = {}
+        self._frozen = False  # the panel froze the terminal (SIGSTOP) ...
+        self._frozen_at = 0  # ... during this boot of it (rig.terminal_restarts)
 
     def terminal_zone(self) -> ZoneInfo:
         # The config the rig wrote for the terminal, so the panel shows the zone the terminal
@@ -99,6 +110,8 @@ class RigBackend:
     def insert_card(self, kind: str, id_number: str | None, name: str | None) -> None:
         if kind == "other":
             card = VirtualCard.other()
+        elif kind == "badge":
+            card = VirtualCard.badge()
         else:
             card = VirtualCard.ssse(id_number=id_number or DEFAULT_PERSON["id_number"],
                                     name=name or DEFAULT_PERSON["name"])
@@ -191,6 +204,78 @@ class RigBackend:
     def set_camera_fault(self, mode: str) -> None:
         self._camera().set_fault(mode)
 
+    def _sam(self) -> VirtualSam:
+        if self._rig.sam is None:
+            if self._rig.idcard_path:
+                raise BackendUnavailableError(
+                    "no virtual ID card reader: the simulator reads a real one (--idcard-serial); "
+                    "lay a real card on it")
+            raise BackendUnavailableError("the virtual ID card reader is not running")
+        return self._rig.sam
+
+    def place_id_card(self, id_number: str, name: str, *, valid_until: str | None,
+                      card_type: str, sex: str | None) -> None:
+        if sex is None:
+            # A real card's sex agrees with the number's 17th digit (odd: male); a made-up
+            # person gets the same agreement.
+            digit = id_number[16:17]
+            sex = ("1" if int(digit) % 2 else "2") if digit.isdigit() else "0"
+        # The panel checked card_type against ID_CARD_TYPES, VirtualSam's own names.
+        self._sam().place(id_number, name, sex=sex, valid_until=valid_until,
+                          card_type=cast(CardType, card_type))
+
+    def remove_id_card(self) -> None:
+        self._sam().remove()
+
+    def set_id_card_fault(self, mode: str) -> None:
+        self._sam().fault(mode)
+
+    def set_id_card_plugged(self, plugged: bool) -> None:
+        sam = self._sam()
+        if plugged:
+            sam.replug()
+        else:
+            sam.unplug()
+
+    def _controller(self) -> VirtualController:
+        if self._rig.controller is None:
+            if self._rig.controller_path:
+                raise BackendUnavailableError(
+                    "no virtual co-processor: the simulator talks to a real board "
+                    "(--controller-serial); use its switches")
+            raise BackendUnavailableError("the virtual co-processor is not running")
+        return self._rig.controller
+
+    def set_door(self, open: bool) -> None:
+        self._controller().door(open)
+
+    def set_tamper(self, triggered: bool) -> None:
+        self._controller().tamper(triggered)
+
+    def set_temperature(self, celsius: float) -> None:
+        self._controller().temperature(celsius)
+
+    def freeze_terminal(self, frozen: bool) -> None:
+        try:
+            self._rig.freeze_terminal(frozen)
+        except RuntimeError as e:
+            raise BackendUnavailableError(str(e)) from None
+        self._frozen = frozen
+        self._frozen_at = self._rig.terminal_restarts
+
+    def issue_e_code(self, id_number: str, name: str, ttl_s: float | None) -> str:
+        hub = self._rig.hub
+        if hub is None:
+            raise BackendUnavailableError(
+                "no simulated hub: the simulator talks to a real one (--hub), which issues its "
+                "codes to residents' phones itself")
+        try:
+            if ttl_s is None:
+                return hub.issue_code(id_number, name)
+            return hub.issue_code(id_number, name, ttl_s=ttl_s)
+        except RuntimeError as e:  # stopped, or between a stop and a start
+            raise BackendUnavailableError(str(e)) from None
+
     def list_receipts(self) -> list[ReceiptEntry]:
         if self._rig.printer is None:
             return []
@@ -233,6 +318,8 @@ class RigBackend:
             summary["fleet_url"] = self._fleet.url
             summary["fleet_token"] = self._fleet.token
         self._summarise_scanner(summary)
+        self._summarise_idcard(summary)
+        self._summarise_controller(summary)
         self._summarise_camera(summary)
         return summary
 
@@ -243,6 +330,33 @@ class RigBackend:
             summary["scanner_state"] = "plugged" if scanner.plugged else "unplugged"
         else:
             summary["scanner_state"] = "external" if self._rig.scanner_path else "none"
+
+    def _summarise_idcard(self, summary: DeviceSummary) -> None:
+        sam = self._rig.sam
+        summary["idcard_path"] = self._rig.idcard_path
+        if sam is None:
+            outside = "external" if self._rig.idcard_path else "none"
+            summary["idcard_state"] = summary["idcard_fault"] = outside
+            return
+        if not sam.plugged:
+            summary["idcard_state"] = "unplugged"
+        else:
+            summary["idcard_state"] = "placed" if sam.card_present else "empty"
+        summary["idcard_fault"] = sam.mode
+
+    def _summarise_controller(self, summary: DeviceSummary) -> None:
+        controller = self._rig.controller
+        if controller is None:
+            summary["controller_state"] = "external" if self._rig.controller_path else "none"
+            return
+        summary["controller_state"] = "running" if controller.running else "stopped"
+        summary["door_open"] = controller.door_open
+        summary["tamper"] = controller.tamper_triggered
+        summary["temperature_c"] = controller.celsius
+        summary["fan_on"] = controller.fan_on
+        summary["power_cycles"] = controller.power_cycles
+        # A power cycle restarts the terminal, which thaws it.
+        summary["terminal_frozen"] = self._frozen and self._rig.terminal_restarts == self._frozen_at
 
     def _summarise_camera(self, summary: DeviceSummary) -> None:
         camera = self._rig.camera
@@ -293,9 +407,9 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
-def _scanner_port(value: str) -> str:
-    """A real scanner's tty: any path a serial port can have; it need not exist yet (plugged
-    in later, the terminal's driver picks it up)."""
+def _serial_port(value: str) -> str:
+    """A real serial device's tty (the scanner, the ID card reader): any path a serial port can
+    have; it need not exist yet (plugged in later, the terminal's driver picks it up)."""
     if not value or any(not char.isprintable() for char in value):
         raise argparse.ArgumentTypeError(f"not a device path: {value!r}")
     return value
@@ -353,11 +467,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="use a real service hub at this base URL, e.g. "
                         "https://hub.example:8443 (default: the simulated hub on "
                         "http://127.0.0.1:8702, or a free port when 8702 is taken)")
-    parser.add_argument("--scanner-serial", type=_scanner_port, metavar="PATH",
+    parser.add_argument("--scanner-serial", type=_serial_port, metavar="PATH",
                         help="read codes from a real QR/barcode scanner on this serial port, best "
                         "a /dev/serial/by-id/... link; any suffix (CR, LF or CR LF) is taken "
                         "(default: a virtual scanner on a pty, its port linked at "
                         f"WORKDIR/{SCANNER_LINK_NAME}, codes scanned from the control panel)")
+    parser.add_argument("--idcard-serial", type=_serial_port, metavar="PATH",
+                        help="read resident ID cards with a real SAM_A reader module on this "
+                        "serial port, best a /dev/serial/by-id/... link (default: a virtual "
+                        f"module on a pty, its port linked at WORKDIR/{IDCARD_LINK_NAME}, cards "
+                        "laid on it from the control panel)")
+    parser.add_argument("--controller-serial", type=_serial_port, metavar="PATH",
+                        help="talk to a real co-processor board (door, temperature, fan, "
+                        "watchdog) on this serial port (default: the project's own firmware "
+                        "running in a virtual board on a pty, its port linked at "
+                        f"WORKDIR/{CONTROLLER_LINK_NAME}, driven from the control panel)")
     parser.add_argument("--camera", type=_camera_source, metavar="URL",
                         help="use a real document camera: an MJPEG stream's base URL "
                         "http://HOST:PORT (serving /stream.mjpg and /snapshot.jpg), or a UVC "
@@ -406,6 +530,9 @@ def _banner(rig: SimulatorRig, panel: ControlPanel, fleet: FleetSide | None) -> 
     """Where everything is, printed once the simulator is up."""
     scanner = "virtual: scan from the control panel" if rig.scanner is not None else "real"
     camera = "virtual: /stream.mjpg, /snapshot.jpg" if rig.camera is not None else "real"
+    idcard = "virtual: lay a card from the control panel" if rig.sam is not None else "real"
+    board = ("virtual: the real firmware, door and heat from the control panel"
+             if rig.controller is not None else "real")
     lines = [
         f"Control panel:   {panel.url}",
         f"Automation API:  {rig.automation_url}  (GET /screen, POST /tap)",
@@ -413,6 +540,8 @@ def _banner(rig: SimulatorRig, panel: ControlPanel, fleet: FleetSide | None) -> 
         f"Hub:             {rig.hub_url}",
         f"Broker:          mqtt://{rig.broker_address[0]}:{rig.broker_address[1]}",
         f"Scanner:         {rig.scanner_path}  ({scanner})",
+        f"ID card reader:  {rig.idcard_path}  ({idcard})",
+        f"Co-processor:    {rig.controller_path}  ({board})",
         f"Camera:          {rig.camera_url}  ({camera})",
         f"Receipts:        {rig.workdir / 'receipts'}",
         f"Terminal log:    {rig.workdir / 'terminal.log'}",
@@ -440,6 +569,8 @@ def main(argv: list[str] | None = None) -> int:
         hub_url=args.hub,
         real_reader=args.real_reader,
         scanner_serial=args.scanner_serial,
+        idcard_serial=args.idcard_serial,
+        controller_serial=args.controller_serial,
         camera=args.camera,
         automation_port=args.automation_port,
         heartbeat_interval_s=args.heartbeat,
@@ -448,6 +579,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.scanner_serial and not os.path.exists(args.scanner_serial):
         print(f"kiosk-sim: {args.scanner_serial} does not exist (yet); the terminal reports "
               "the scanner absent until it appears", file=sys.stderr)
+    if args.idcard_serial and not os.path.exists(args.idcard_serial):
+        print(f"kiosk-sim: {args.idcard_serial} does not exist (yet); the terminal reports "
+              "the ID card reader absent until it appears", file=sys.stderr)
+    if args.controller_serial and not os.path.exists(args.controller_serial):
+        print(f"kiosk-sim: {args.controller_serial} does not exist (yet); the terminal reports "
+              "the co-processor absent until it appears", file=sys.stderr)
     rig = SimulatorRig(options)
     stop = threading.Event()
     started = threading.Event()

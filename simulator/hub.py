@@ -4,7 +4,8 @@ It stands at the far end of the terminal's real HTTP adapter, so the adapter run
 answers for any valid ID number with synthetic records (see ``hub_records``) and keeps only what a
 real platform must keep: issued documents by verification code, ratings, cases with their scanned
 pages (``hub_cases``), appointments (``hub_slots``) and 办不成事 reports (``hub_reports``), each
-holder as a salted hash of the ID number (never the number), phones masked. Its clock can be
+holder as a salted hash of the ID number (never the number), phones masked; and e-ID codes
+(``hub_ecodes``), which hold their person only until they are used or expire. Its clock can be
 moved on (``advance``), so cases progress in a test as they would over days. Faults are set on
 command and apply to every endpoint.
 """
@@ -29,6 +30,7 @@ from flows.hub import RatingSubmission
 from simulator.hub_cases import CaseDesk, SimCase
 from simulator.hub_db import HubDatabase
 from simulator.hub_documents import DocumentDesk
+from simulator.hub_ecodes import DEFAULT_CODE_TTL_S, ECodeDesk, SimCode
 from simulator.hub_items import ApplicationItem, load_items
 from simulator.hub_records import (
     ERRAND_TITLES,
@@ -83,6 +85,7 @@ class _Desks:
     cases: CaseDesk
     appointments: AppointmentDesk
     reports: ReportDesk
+    e_codes: ECodeDesk
 
     def close(self) -> None:
         self.db.close()
@@ -93,7 +96,8 @@ class SimHub(StartsAndStops):
 
     Control hooks for tests and the control panel (plain methods, not part of the hub API):
     ``set_fault``; the clock: ``now``, ``advance``; cases: ``cases``, ``supply_materials``,
-    ``reject_case``; appointments: ``fill_slot``, ``appointments``; ``reports``; ``ratings``.
+    ``reject_case``; appointments: ``fill_slot``, ``appointments``; ``reports``; ``ratings``;
+    e-ID codes: ``issue_code``, ``codes``.
     """
 
     def __init__(
@@ -151,6 +155,7 @@ class SimHub(StartsAndStops):
                     cases=CaseDesk(db, items=items, now=self.now, pages_dir=pages_dir),
                     appointments=AppointmentDesk(db, now=self.now),
                     reports=ReportDesk(db, now=self.now),
+                    e_codes=ECodeDesk(db, now=self.now),
                 )
                 self._open_listener()
             except BaseException:
@@ -232,6 +237,22 @@ class SimHub(StartsAndStops):
     def reports(self) -> list[SimReport]:
         """Every 办不成事 report, in the order first received."""
         return self._running().reports.reports()
+
+    def issue_code(self, id_number: str, name: str, *, ttl_s: float = DEFAULT_CODE_TTL_S) -> str:
+        """A new e-ID code for this person, as their phone would show it (the control panel's
+        ``POST /api/ecode/issue``): it resolves once within ``ttl_s`` seconds of the hub's clock.
+
+        ValueError, naming the field but never its value, for an ID number that fails GB 11643
+        (shape, birth date or check digit), an empty or over-long name, or ``ttl_s`` not in
+        (0, 86400]. RuntimeError while the hub is not running.
+        """
+        code = self._running().e_codes.issue(id_number, name, ttl_s=ttl_s)
+        log.info("sim hub issued an e-ID code, valid %.0f s", ttl_s)
+        return code
+
+    def codes(self) -> list[SimCode]:
+        """Every e-ID code issued (never the code itself), in the order issued."""
+        return self._running().e_codes.codes()
 
     def _running(self) -> _Desks:
         desks = self._desks
@@ -325,6 +346,9 @@ class SimHub(StartsAndStops):
             case ("v1", "reports"):
                 require(method, "POST")
                 return self._desk().reports.file(request)
+            case ("v1", "identity", "codes", "resolve"):
+                require(method, "POST")
+                return self._desk().e_codes.resolve(request)
             case _:
                 return error(404, "not_found", "no such endpoint")
 

@@ -27,6 +27,9 @@ class HubDatabase:
     def __init__(self, db_path: Path) -> None:
         self.path = db_path
         self._db = sqlite3.connect(db_path, timeout=5.0, check_same_thread=False)
+        # What is blanked or deleted is overwritten in the file, not left in a free page: an
+        # e-ID code's person is blanked once the code is used, and must be gone then.
+        self._db.execute("PRAGMA secure_delete = ON")
         self._lock = threading.Lock()
         self.schema(
             """

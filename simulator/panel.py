@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import io
 import ipaddress
 import json
 import logging
 import math
 import re
 import threading
+import unicodedata
 import urllib.error
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -18,6 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NotRequired, Protocol, TypedDict, TypeVar, cast
 from zoneinfo import ZoneInfo
+
+import qrcode
+import qrcode.exceptions
 
 from flows.identity import is_valid_id_number, normalise_id_number
 from flows.receipt import PRINTED_TIME_FORMAT
@@ -27,7 +33,7 @@ _log = logging.getLogger(__name__)
 
 PAGE_PATH = Path(__file__).with_name("panel") / "index.html"
 
-CARD_KINDS = ("ssse", "other")
+CARD_KINDS = ("ssse", "other", "badge")
 # The values of simulator.vprinter.PrinterStatus and simulator.hub.FAULT_MODES; kept here as
 # plain strings so the page's contract does not move when a device module is refactored.
 PRINTER_STATUSES = (
@@ -42,6 +48,27 @@ PRINTER_STATUSES = (
 HUB_MODES = ("ok", "slow", "down", "error")
 # simulator.vcamera.CameraFault's values, plain strings for the same reason.
 CAMERA_FAULTS = ("ok", "absent", "black", "stall")
+# simulator.vsam's card types (CARD_TYPE_FLAGS) and fault modes (FAULT_MODES), likewise.
+ID_CARD_TYPES = (
+    "citizen",
+    "residence_permit",
+    "foreign_permanent_resident",
+    "foreign_permanent_resident_2023",
+    "unknown",
+)
+ID_CARD_FAULTS = (
+    "ok",
+    "no_card",
+    "sam_self_test",
+    "checksum",
+    "unknown_card_type",
+    "mid_frame",
+    "silent",
+    "garbage",
+)
+# GB/T 2261.1, as the ID card's sex field holds it: 1 male, 2 female, 0 unknown, 9 unstated.
+ID_CARD_SEXES = ("1", "2", "0", "9")
+ID_CARD_LONG_TERM = "长期"  # devices.idcard.protocol.LONG_TERM: a card without expiry
 
 # Limits on what the page may ask for. They are generous; they exist so a typo (an extra zero)
 # is refused with a message instead of wedging a virtual device for an afternoon.
@@ -58,7 +85,15 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_CALLS_IN_FLIGHT = 16
 # The SSSE card's name field (EF06 tag 09) is 30 bytes of GBK: reference/devices.md.
 MAX_NAME_GBK_BYTES = 30
+# The ID card's name field is 15 UCS-2 characters (reference/devices.md 2.3).
+MAX_ID_CARD_NAME_CHARS = 15
+# simulator.hub_ecodes.MAX_CODE_TTL_S: the hub refuses longer, and a test never needs more.
+MAX_E_CODE_TTL_S = 24 * 3600.0
+# An e-ID code is under 70 characters; the QR route draws anything up to this for the page.
+MAX_QR_BYTES = 1024
 _ID_NUMBER_SHAPE = re.compile(r"[0-9]{17}[0-9X]")  # ASCII digits only, and used with fullmatch
+# YYYY-MM-DD or YYYYMMDD, ASCII digits only, used with fullmatch.
+_DATE_SHAPE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})|([0-9]{4})([0-9]{2})([0-9]{2})")
 _RECEIPT_PNG_PATH = re.compile(r"^/api/receipts/([^/]+)\.png$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -104,7 +139,7 @@ class DeviceSummary(TypedDict):
     """The status line: one glance at every virtual device."""
 
     card_present: bool
-    card_kind: NotRequired[str | None]  # "ssse" / "other" while a card is in the slot
+    card_kind: NotRequired[str | None]  # "ssse" / "other" / "badge" while a card is in the slot
     printer_status: str  # one of PRINTER_STATUSES
     hub_mode: str  # one of HUB_MODES
     hub_delay_s: NotRequired[float]
@@ -129,6 +164,21 @@ class DeviceSummary(TypedDict):
     camera_fault: NotRequired[str]
     camera_documents: NotRequired[list[str]]
     camera_titles: NotRequired[dict[str, str]]
+    # The ID card's SAM reader: "placed" / "empty" (a card on the virtual one or not),
+    # "unplugged", "external" (a real one), "none"; its fault (one of ID_CARD_FAULTS, or
+    # "external" / "none") and the tty the terminal reads.
+    idcard_state: NotRequired[str]
+    idcard_fault: NotRequired[str]
+    idcard_path: NotRequired[str]
+    # The co-processor: "running" / "external" / "none", what its sensors read, how often its
+    # watchdog cut the terminal's power, and whether the terminal is frozen (to watch it fire).
+    controller_state: NotRequired[str]
+    door_open: NotRequired[bool]
+    tamper: NotRequired[bool]
+    temperature_c: NotRequired[float]
+    fan_on: NotRequired[bool]
+    power_cycles: NotRequired[int]
+    terminal_frozen: NotRequired[bool]
 
 
 class BackendError(Exception):
@@ -158,7 +208,8 @@ class PanelBackend(Protocol):
     """
 
     def insert_card(self, kind: str, id_number: str | None, name: str | None) -> None:
-        """Put a card in the slot: kind "ssse" or "other"; None means the backend's default."""
+        """Put a card in the slot: kind "ssse", "other" or "badge" (the simulator's listed staff
+        badge); None means the backend's default."""
 
     def remove_card(self) -> None:
         """Take the card out of the slot."""
@@ -201,6 +252,47 @@ class PanelBackend(Protocol):
 
     def set_camera_fault(self, mode: str) -> None:
         """Make the camera fail as a real one does, or work again: one of CAMERA_FAULTS."""
+
+    def place_id_card(
+        self,
+        id_number: str,
+        name: str,
+        *,
+        valid_until: str | None,
+        card_type: str,
+        sex: str | None,
+    ) -> None:
+        """Lay a resident ID card on the SAM reader, replacing any there. ``valid_until`` is
+        YYYYMMDD or ID_CARD_LONG_TERM, None for the backend's default (years ahead); ``sex`` one
+        of ID_CARD_SEXES, None for the one the ID number says. ValueError (-> 400) for what the
+        virtual card cannot hold."""
+
+    def remove_id_card(self) -> None:
+        """Take the ID card off the reader."""
+
+    def set_id_card_fault(self, mode: str) -> None:
+        """Make the SAM reader fail as a real one does, or work again: one of ID_CARD_FAULTS."""
+
+    def set_id_card_plugged(self, plugged: bool) -> None:
+        """Plug the virtual SAM reader in or pull its cable."""
+
+    def set_door(self, open: bool) -> None:
+        """The co-processor's door switch."""
+
+    def set_tamper(self, triggered: bool) -> None:
+        """The co-processor's tamper switch."""
+
+    def set_temperature(self, celsius: float) -> None:
+        """What the co-processor's temperature sensor reads (-40..125 °C, the RP2040's range)."""
+
+    def freeze_terminal(self, frozen: bool) -> None:
+        """Freeze (SIGSTOP) or thaw the terminal's process, to watch the co-processor's watchdog
+        power-cycle a terminal that stopped kicking it."""
+
+    def issue_e_code(self, id_number: str, name: str, ttl_s: float | None) -> str:
+        """The hub issues an e-ID code for this person, as their phone would show it; ``ttl_s``
+        None for the hub's default life. ValueError (-> 400, its message) for a person or a
+        life the hub refuses."""
 
     def list_receipts(self) -> list[ReceiptEntry]:
         """Every receipt printed so far, oldest first, with the data of their QR codes."""
@@ -383,6 +475,61 @@ def _validate_name(name: str) -> str:
     return name
 
 
+def _validate_id_card_name(raw: object) -> str:
+    """The name as the ID card's 15 UCS-2 characters can hold it."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise _bad("name must be a non-empty string")
+    name = raw.strip()
+    # UCS-2 has no surrogate pairs: a character beyond U+FFFF (a rare 𠮷, an emoji) cannot be
+    # written on the card at all, so the terminal could never be shown one.
+    if any(ord(char) > 0xFFFF or 0xD800 <= ord(char) <= 0xDFFF for char in name):
+        raise _bad("name must be writable in UCS-2, as the ID card stores it (no character "
+                   "beyond U+FFFF)")
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise _bad("name must not hold control characters")
+    if len(name) > MAX_ID_CARD_NAME_CHARS:
+        raise _bad(f"name is too long for the ID card: at most {MAX_ID_CARD_NAME_CHARS} "
+                   "characters")
+    return name
+
+
+def _validate_valid_until(raw: object, today: dt.date) -> tuple[str | None, str | None]:
+    """The card's valid-until as YYYYMMDD or 长期 (None: the backend's default), and a warning
+    when it has passed."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, str):
+        raise _bad(f"valid_until must be YYYY-MM-DD, YYYYMMDD or {ID_CARD_LONG_TERM}, or null")
+    text = raw.strip()
+    if not text:
+        return None, None
+    if text == ID_CARD_LONG_TERM:
+        return text, None
+    # Matched by hand: date.fromisoformat takes week dates and more that no card prints.
+    shape = _DATE_SHAPE.fullmatch(text)
+    if shape is None:
+        raise _bad(f"valid_until must be YYYY-MM-DD, YYYYMMDD or {ID_CARD_LONG_TERM}")
+    try:
+        day = dt.date(*(int(part) for part in shape.groups() if part is not None))
+    except ValueError:
+        raise _bad("valid_until is not a calendar date") from None
+    if day < today:
+        # Allowed on purpose, as a wrong check digit is: a tester needs an expired card to see
+        # the terminal decline it.
+        return f"{day:%Y%m%d}", (
+            f"the card expired on {day.isoformat()}; the terminal should decline it"
+        )
+    return f"{day:%Y%m%d}", None
+
+
+def qr_png(data: str) -> bytes:
+    """``data`` as a QR code PNG, drawn as a phone's screen would show it for a scanner."""
+    image = qrcode.make(data, box_size=6, border=4)
+    out = io.BytesIO()
+    image.save(out)
+    return out.getvalue()
+
+
 def zone_label(local: dt.datetime) -> str:
     """The zone as people read it ("CST", "CET"); one without letters as its offset ("+08:00")."""
     name = local.tzname() or ""
@@ -528,7 +675,7 @@ class ControlPanel:
             )
 
     def _route(self, method: str, path: str, raw_body: bytes) -> _Reply:
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         get_routes: dict[str, Callable[[], _Reply]] = {
             "/": self._page,
             "/index.html": self._page,
@@ -537,6 +684,7 @@ class ControlPanel:
             "/api/receipts": self._receipts,
             "/api/screen.png": self._screen_png,
             "/api/camera/documents": self._camera_documents,
+            "/api/qr.png": lambda: self._qr_png(query),
         }
         post_routes: dict[str, Callable[[dict[str, object]], _Reply]] = {
             "/api/card/insert": self._card_insert,
@@ -551,6 +699,15 @@ class ControlPanel:
             "/api/scanner/plug": self._scanner_plug,
             "/api/camera/document": self._camera_document,
             "/api/camera/fault": self._camera_fault,
+            "/api/idcard/place": self._idcard_place,
+            "/api/idcard/remove": self._idcard_remove,
+            "/api/idcard/fault": self._idcard_fault,
+            "/api/idcard/plug": self._idcard_plug,
+            "/api/controller/door": self._controller_door,
+            "/api/controller/tamper": self._controller_tamper,
+            "/api/controller/temperature": self._controller_temperature,
+            "/api/terminal/freeze": self._terminal_freeze,
+            "/api/ecode/issue": self._ecode_issue,
             "/api/touch": self._touch,
             "/api/tap": self._tap,
         }
@@ -567,6 +724,21 @@ class ControlPanel:
         if path in post_routes:
             raise _HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"{path} only answers POST")
         raise _HttpError(HTTPStatus.NOT_FOUND, f"no such page or API: {path}")
+
+    def _call_refusable(self, device: str, operation: Callable[[], _T]) -> _T:
+        """``_call``, with the device's ValueError (what it cannot do with these values) a 400
+        carrying its message rather than a 502."""
+
+        def attempt() -> _T | ValueError:
+            try:
+                return operation()
+            except ValueError as refusal:
+                return refusal
+
+        result = self._call(device, attempt)
+        if isinstance(result, ValueError):
+            raise _bad(str(result) or f"{device} refused the values")
+        return result
 
     def _call(self, device: str, operation: Callable[[], _T]) -> _T:
         """Run one backend operation with a deadline; turn its failure into a clear HTTP error."""
@@ -707,6 +879,22 @@ class ControlPanel:
             raise _HttpError(HTTPStatus.NOT_FOUND, f"no receipt {index}")
         return _Reply(HTTPStatus.OK, png, "image/png")
 
+    def _qr_png(self, query: str) -> _Reply:
+        try:
+            fields = urllib.parse.parse_qs(query, strict_parsing=True, errors="strict")
+        except (ValueError, UnicodeDecodeError):
+            fields = {}
+        data = fields.get("data", [])
+        if len(data) != 1 or not data[0]:
+            raise _bad("give the text to draw once, URL-encoded: /api/qr.png?data=TEXT")
+        if len(data[0].encode("utf-8")) > MAX_QR_BYTES:
+            raise _bad(f"data is longer than {MAX_QR_BYTES} bytes in UTF-8")
+        try:
+            png = qr_png(data[0])
+        except qrcode.exceptions.DataOverflowError:
+            raise _bad("data does not fit in a QR code") from None
+        return _Reply(HTTPStatus.OK, png, "image/png")
+
     def _screen_png(self) -> _Reply:
         png = self._call("terminal", self._backend.screenshot)
         size = _png_size(png) if isinstance(png, bytes) else None
@@ -723,7 +911,7 @@ class ControlPanel:
         id_number = _optional_text(body, "id_number")
         name = _optional_text(body, "name")
         warning: str | None = None
-        if kind == "other":
+        if kind in ("other", "badge"):
             # A non-SSSE card has no identity files; data for one means the caller meant "ssse".
             if id_number is not None or name is not None:
                 raise _bad("a non-social-security card carries no id_number or name")
@@ -834,6 +1022,105 @@ class ControlPanel:
         mode = _choice(body, "mode", CAMERA_FAULTS)
         self._call("camera", lambda: self._backend.set_camera_fault(mode))
         return _ok()
+
+    def _idcard_place(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("id_number", "name"), ("valid_until", "card_type", "sex"))
+        raw_number = body["id_number"]
+        if not isinstance(raw_number, str):
+            raise _bad("id_number must be a string")
+        id_number, number_warning = _validate_id_number(raw_number)
+        name = _validate_id_card_name(body["name"])
+        # "Today" where the terminal stands: that is the day it checks the card against.
+        valid_until, expiry_warning = _validate_valid_until(
+            body.get("valid_until"), dt.datetime.now(self._zone).date()
+        )
+        card_type = (
+            _choice(body, "card_type", ID_CARD_TYPES) if body.get("card_type") is not None
+            else "citizen"
+        )
+        sex = _choice(body, "sex", ID_CARD_SEXES) if body.get("sex") is not None else None
+        self._call_refusable(
+            "ID card reader",
+            lambda: self._backend.place_id_card(
+                id_number, name, valid_until=valid_until, card_type=card_type, sex=sex
+            ),
+        )
+        warnings = [w for w in (number_warning, expiry_warning) if w]
+        return _ok(warning="; ".join(warnings)) if warnings else _ok()
+
+    def _idcard_remove(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ())
+        self._call("ID card reader", self._backend.remove_id_card)
+        return _ok()
+
+    def _idcard_fault(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("mode",))
+        mode = _choice(body, "mode", ID_CARD_FAULTS)
+        self._call("ID card reader", lambda: self._backend.set_id_card_fault(mode))
+        return _ok()
+
+    def _idcard_plug(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("plugged",))
+        plugged = body["plugged"]
+        if not isinstance(plugged, bool):
+            raise _bad("plugged must be true (plug the reader in) or false (pull its cable)")
+        self._call("ID card reader", lambda: self._backend.set_id_card_plugged(plugged))
+        return _ok(plugged=plugged)
+
+    def _controller_door(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("open",))
+        opened = body["open"]
+        if not isinstance(opened, bool):
+            raise _bad("open must be true (open the cabinet door) or false (close it)")
+        self._call("co-processor", lambda: self._backend.set_door(opened))
+        return _ok(open=opened)
+
+    def _controller_tamper(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("triggered",))
+        triggered = body["triggered"]
+        if not isinstance(triggered, bool):
+            raise _bad("triggered must be true (the tamper switch trips) or false")
+        self._call("co-processor", lambda: self._backend.set_tamper(triggered))
+        return _ok(triggered=triggered)
+
+    def _controller_temperature(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("celsius",))
+        celsius = body["celsius"]
+        if (not isinstance(celsius, int | float) or isinstance(celsius, bool)
+                or not -40 <= celsius <= 125):
+            raise _bad("celsius must be a number from -40 to 125 (the sensor's range)")
+        value = float(celsius)
+        self._call("co-processor", lambda: self._backend.set_temperature(value))
+        return _ok(celsius=value)
+
+    def _terminal_freeze(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("frozen",))
+        frozen = body["frozen"]
+        if not isinstance(frozen, bool):
+            raise _bad("frozen must be true (freeze the terminal) or false (let it run)")
+        self._call("terminal", lambda: self._backend.freeze_terminal(frozen))
+        return _ok(frozen=frozen)
+
+    def _ecode_issue(self, body: dict[str, object]) -> _Reply:
+        _check_fields(body, ("id_number", "name"), ("ttl_s",))
+        raw_number, raw_name = body["id_number"], body["name"]
+        if not isinstance(raw_number, str) or not raw_number.strip():
+            raise _bad("id_number must be a non-empty string")
+        if not isinstance(raw_name, str) or not raw_name.strip():
+            raise _bad("name must be a non-empty string")
+        # The hub checks the person itself (GB 11643 in full: a code is never issued for a
+        # number the terminal would refuse); only the keyboard's padding and x are fixed here.
+        id_number, name = normalise_id_number(raw_number), raw_name.strip()
+        ttl_s: float | None = None
+        if body.get("ttl_s") is not None:
+            ttl_s = _float_in_range(body, "ttl_s", 0.0, MAX_E_CODE_TTL_S)
+            if ttl_s == 0:
+                raise _bad("ttl_s must be above 0")
+        code = self._call_refusable(
+            "hub", lambda: self._backend.issue_e_code(id_number, name, ttl_s)
+        )
+        # DESIGN 8 fixes this answer: the code alone.
+        return _json_reply(HTTPStatus.OK, {"code": code})
 
     def _touch(self, body: dict[str, object]) -> _Reply:
         _check_fields(body, ("x", "y"))

@@ -14,8 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +30,10 @@ from simulator.hub import SimHub
 from simulator.pcsc import DEFAULT_VPCD_PORT, Pcscd, pcscd_answering
 from simulator.processes import LOOPBACK, free_port, port_is_free, stop_process
 from simulator.vcamera import VirtualCamera
-from simulator.vcard import VirtualCardSlot
+from simulator.vcard import SIM_BADGE_UID, VirtualCardSlot
+from simulator.vcontroller import VirtualController
 from simulator.vprinter import VirtualPrinter
+from simulator.vsam import VirtualSam
 from simulator.vscanner import TERMINATORS, VirtualScanner
 from terminal.automation import DEVELOPMENT_MARKER
 
@@ -40,6 +45,9 @@ DEFAULT_CAMERA_PORT = 8704
 # The virtual scanner's port, a symlink to its pty in the workdir (as /dev/serial/by-id/... is to
 # a ttyUSBn), and the suffix it sends after each code: CR, the usual factory setting.
 SCANNER_LINK_NAME = "scanner.tty"
+IDCARD_LINK_NAME = "idcard.tty"  # the virtual SAM reader module's pty, likewise
+CONTROLLER_LINK_NAME = "controller.tty"  # the virtual co-processor's UART
+POWER_RETURN_WAIT_S = 60.0  # the relay's off time is seconds; longer means the board is gone
 SCANNER_TERMINATOR = "cr"
 
 # The reference screens' real diagonals (21.5" landscape, 15.6" portrait, the 7" panel).
@@ -66,6 +74,11 @@ class RigOptions:
     real_reader: bool = False  # use whatever PC/SC reader is present; no virtual card
     vpcd_port: int = DEFAULT_VPCD_PORT
     scanner_serial: str | None = None  # a real scanner's tty instead of the virtual one
+    idcard_serial: str | None = None  # a real SAM reader module's tty instead of the virtual one
+    controller_serial: str | None = None  # a real co-processor's tty instead of the virtual one
+    # The co-processor's watchdog as the terminal configures it ([controller]); tests shorten it.
+    watchdog_timeout_s: int = 60
+    watchdog_grace_s: int = 180
     camera: str | None = None  # a real document camera: MJPEG base URL (or a UVC /dev/videoN)
     camera_port: int = DEFAULT_CAMERA_PORT  # for the virtual camera; 0 = any free port
     pcscd: Pcscd | None = None  # an already running pcscd of ours to share (tests)
@@ -98,6 +111,13 @@ class SimulatorRig:
         self.card_slot: VirtualCardSlot | None = None
         self.printer: VirtualPrinter | None = None
         self.scanner: VirtualScanner | None = None  # None when a real one is used
+        self.sam: VirtualSam | None = None  # the ID card reader; None when a real one is used
+        self.controller: VirtualController | None = None  # None when a real board is used
+        self.controller_path = ""
+        self.terminal_restarts = 0  # boots after the co-processor cut the terminal's power
+        self._terminal_env: dict[str, str] = {}
+        self._terminal_config = Path()
+        self._stopping = threading.Event()
         self.camera: VirtualCamera | None = None  # None when a real one is used
         self.hub: SimHub | None = None
         self.broker: Mosquitto | None = None
@@ -108,6 +128,7 @@ class SimulatorRig:
         self.broker_address: tuple[str, int] = ("", 0)
         self.hub_url = ""
         self.scanner_path = ""  # what the terminal opens: the virtual scanner's link or a real tty
+        self.idcard_path = ""  # likewise for the ID card's SAM reader module
         self.camera_url = ""  # the virtual camera's base URL or the real camera's source
 
     # --- start and stop ------------------------------------------------------------------------
@@ -132,6 +153,8 @@ class SimulatorRig:
         else:
             self.printer_address = o.printer
         self._start_scanner()
+        self._start_idcard()
+        self._start_controller()
         self._start_camera()
         if o.hub_url is None:
             self.hub = SimHub(db_path=self.workdir / "hub.sqlite", port=_pick(o.hub_port))
@@ -172,6 +195,57 @@ class SimulatorRig:
                                       directory=self.workdir, name=SCANNER_LINK_NAME)
         self.scanner.start()
         self.scanner_path = self.scanner.path
+
+    def _start_idcard(self) -> None:
+        if self.options.idcard_serial is not None:
+            self.idcard_path = self.options.idcard_serial
+            return
+        self.sam = VirtualSam(directory=self.workdir, name=IDCARD_LINK_NAME)
+        self.sam.start()
+        self.idcard_path = self.sam.path
+
+    def _start_controller(self) -> None:
+        if self.options.controller_serial is not None:
+            self.controller_path = self.options.controller_serial
+            return
+        self.controller = VirtualController(directory=self.workdir, name=CONTROLLER_LINK_NAME,
+                                            on_power_cycle=self._power_cut)
+        self.controller.start()
+        self.controller_path = self.controller.path
+
+    def _power_cut(self, cycles: int) -> None:
+        # The board's relay cut the terminal's power (its watchdog fired): the terminal dies at
+        # once, as a Pi does, and boots again when the power comes back.
+        log.warning("co-processor cut the terminal's power (%d); it will boot again", cycles)
+        threading.Thread(target=self._boot_after_power_cut, name="sim-power-cycle",
+                         daemon=True).start()
+
+    def _boot_after_power_cut(self) -> None:
+        process = self.terminal
+        if process is None:
+            return  # no terminal of ours on this power (a bench starts its own)
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # a frozen process must still die
+            process.kill()
+            process.wait(10)
+        deadline = time.monotonic() + POWER_RETURN_WAIT_S
+        controller = self.controller
+        while controller is not None and not controller.host_powered:
+            if self._stopping.is_set() or time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
+        if self._stopping.is_set():
+            return
+        self.terminal_restarts += 1
+        self._spawn_terminal()
+
+    def freeze_terminal(self, frozen: bool) -> None:
+        """Stop (SIGSTOP) or resume the terminal's process, as a hang would: with it frozen the
+        co-processor hears no more kicks and, after its timeout, power-cycles it."""
+        process = self.terminal
+        if process is None or process.poll() is not None:
+            raise RuntimeError("the terminal is not running")
+        process.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
 
     def _start_camera(self) -> None:
         if self.options.camera is not None:
@@ -250,6 +324,20 @@ port = {automation_port}
 # The simulator's sound card: each utterance becomes a WAV file here (the last 50 are kept).
 wav_dir = "{self.workdir / "speech"}"
 
+[staff]
+# The virtual staff badge (the panel's "badge" card) opens the maintenance menu.
+badges = ["{SIM_BADGE_UID}"]
+
+[idcard]
+kind = "serial"
+port = {_toml_string(self.idcard_path)}
+
+[controller]
+kind = "serial"
+port = {_toml_string(self.controller_path)}
+watchdog_timeout_s = {o.watchdog_timeout_s}
+grace_s = {o.watchdog_grace_s}
+
 [scanner]
 {self._scanner_config()}
 [camera]
@@ -267,22 +355,29 @@ wav_dir = "{self.workdir / "speech"}"
             self.display = VirtualDisplay(*o.size)
             env["DISPLAY"] = self.display.start()
         self.automation_port = _pick(o.automation_port)
-        config_path = self.write_terminal_config(
+        self._terminal_config = self.write_terminal_config(
             self.workdir / "terminal.toml",
             state_dir=self.workdir / "terminal-state",
             automation_port=self.automation_port,
         )
+        self._terminal_env = env
+        self._spawn_terminal()
+        self.wait_for_screen("attract", timeout_s=60)
+
+    def _spawn_terminal(self) -> None:
         with (self.workdir / "terminal.log").open("ab") as log_file:
             self.terminal = subprocess.Popen(
-                [sys.executable, "-m", "terminal", "--config", str(config_path)],
-                env=env,
+                [sys.executable, "-m", "terminal", "--config", str(self._terminal_config)],
+                env=self._terminal_env,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
-        self.wait_for_screen("attract", timeout_s=60)
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self.terminal is not None and self.terminal.poll() is None:
+            self.terminal.send_signal(signal.SIGCONT)  # a frozen terminal must hear SIGTERM
         # The terminal's own clean stop (telemetry's last words, the outbox) is bounded well
         # inside this; only a hung one is killed.
         stop_process(self.terminal, timeout_s=25)
@@ -293,6 +388,8 @@ wav_dir = "{self.workdir / "speech"}"
             self.hub.stop if self.hub else None,
             self.camera.stop if self.camera else None,
             self.scanner.close if self.scanner else None,
+            self.sam.close if self.sam else None,
+            self.controller.close if self.controller else None,
             self.printer.stop if self.printer else None,
             self.card_slot.close if self.card_slot else None,
             self.pcscd.close if self.pcscd and self._owns_pcscd else None,
@@ -304,6 +401,8 @@ wav_dir = "{self.workdir / "speech"}"
                     log.exception("stopping %s failed", getattr(stop, "__qualname__", stop))
         self.display = self.broker = self.hub = self.printer = self.card_slot = None
         self.scanner = None
+        self.sam = None
+        self.controller = None
         self.camera = None
         if self._owns_pcscd:
             self.pcscd = None

@@ -21,13 +21,14 @@ from types import FrameType
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from devices.base import DeviceState
+from devices.base import DeviceState, Receipt
 from devices.card.driver import CardReaderDriver
 from flows.clock import SystemClock
 from flows.engine import SessionEngine
 from flows.event_names import EventType
 from flows.help_call import HelpDesk
 from flows.home import ERRAND_FLOWS
+from flows.maintenance import test_page
 from flows.steps import (
     CardInserted,
     CardPulled,
@@ -40,10 +41,12 @@ from flows.steps import (
     PrintReceipt,
     ReadCard,
     RecordEvent,
+    Succeeded,
     Tap,
     TextEntered,
     Tick,
 )
+from terminal.cabinet_parts import CabinetParts
 from terminal.config import Config, HubSettings, PrinterSettings, SpeechSettings
 from terminal.content_store import PACKAGED_CONTENT_DIR, ContentError, load_content
 from terminal.controller import TerminalController
@@ -59,6 +62,7 @@ from terminal.outbox import Outbox
 from terminal.ratings import RatingQueue
 from terminal.sd_notify import Notifier
 from terminal.speech import NullSpeech, Speech
+from terminal.staff_parts import StaffParts
 from terminal.ui.boot import KivySettings, configure_kivy
 
 if TYPE_CHECKING:
@@ -74,6 +78,7 @@ LOCALES_DIR = PACKAGE_DIR / "locales"
 TICK_INTERVAL_S = 0.25  # the idle countdown shows whole seconds; a quarter keeps it smooth
 WATCHDOG_INTERVAL_S = 10.0
 DEVICE_POLL_INTERVAL_S = 10.0
+CONTROLLER_KICK_INTERVAL_S = 1.0
 
 
 def build_printer(settings: PrinterSettings, *, keep: tuple[str, ...] = ()) -> ReceiptPrinter:
@@ -211,6 +216,7 @@ def run(config: Config) -> int:
         return 2
     catalogue = content.catalogue
     translator = Translator.load(LOCALES_DIR, extra=content.translations())
+    staff = StaffParts(config, state_dir)
     engine = SessionEngine(
         notices=content.notices,
         catalogue=catalogue,
@@ -225,6 +231,7 @@ def run(config: Config) -> int:
         site=config.terminal.site,
         links_base=config.hub.public_url or config.hub.url,
         calendar=content.calendar,
+        staff_badges=staff.badges.uids,
     )
 
     card = CardReaderDriver(
@@ -256,6 +263,7 @@ def run(config: Config) -> int:
         counters=counters,
         devices=lambda: monitor.states(),  # noqa: PLW0108 - the monitor is built below
         in_session=lambda: controller.serving,
+        in_maintenance=lambda: engine.in_maintenance,
     )
     def post(event: Event) -> None:
         """From any thread: hand ``event`` to the engine on the main thread."""
@@ -280,6 +288,21 @@ def run(config: Config) -> int:
 
     operations.add_commands(help_commands)
 
+    def apply_badges(uids: frozenset[str]) -> None:
+        Clock.schedule_once_free(lambda _dt: engine.set_staff_badges(uids), 0)
+
+    def restart_app() -> None:
+        # A clean stop (as SIGTERM's); systemd's Restart=always starts the terminal again.
+        log.info("restart asked for by staff or operations")
+        Clock.schedule_once(lambda _dt: ui.stop(), 0)
+
+    def print_test_page() -> Receipt:
+        return test_page(terminal_id, config.terminal.site, clock.now(), zone)
+
+    operations.add_commands(lambda agent: staff.register_commands(
+        agent, serving=lambda: controller.serving, apply_badges=apply_badges,
+        restart=restart_app, test_page=print_test_page, print_receipt=printer.print_receipt))
+
     def device_changed(name: str, state: DeviceState) -> None:
         operations.device_changed(name, state)
         # The screens tell the truth about the devices (no printing offered without paper).
@@ -287,11 +310,15 @@ def run(config: Config) -> int:
 
     errands = ErrandParts(config, hub, now=clock.now, zone=zone, post_code=post,
                           record=operations.record)
+    cabinet = CabinetParts(config, post=post, record=operations.record,
+                           in_maintenance=lambda: engine.in_maintenance)
     monitor = DeviceMonitor(
         # The outbox's storage is watched like a device: a full disk is a fault operations must
         # see in the heartbeat (and, once it can be written again, in an event).
-        {"card_reader": card.state, "printer": printer.status, "storage": outbox.health,
-         "content": content.health, "speech": speech.state, **errands.devices()},
+        {"card_reader": card.state, "printer": lambda: staff.printer_state(printer.status()),
+         "storage": outbox.health,
+         "content": content.health, "speech": speech.state, **errands.devices(),
+         **cabinet.devices()},
         interval_s=DEVICE_POLL_INTERVAL_S,
         on_change=device_changed,
     )
@@ -304,15 +331,17 @@ def run(config: Config) -> int:
         # What a job just learnt about its device is what heartbeats should say now. Polling
         # again would repeat the printer's status exchange that ended the job, on its wire.
         built = printer_part.built
+        if isinstance(done.effect, PrintReceipt) and isinstance(done.outcome, Succeeded):
+            staff.roll.printed()  # a test page takes paper too
         if isinstance(done.effect, CheckPrinter | PrintReceipt) and built is not None:
-            monitor.report("printer", built.last_state())
+            monitor.report("printer", staff.printer_state(built.last_state()))
         elif isinstance(done.effect, ReadCard) and isinstance(done.outcome, Failed):
             monitor.report("card_reader", card.state())  # the watcher's state, no pcscd call
 
     runner = EffectRunner(card=card, printer=printer, hub=hub, ratings=ratings,
                           events=operations, terminal_id=terminal_id,
                           deliver=deliver, applications=hub, submissions=errands,
-                          camera=errands.camera_port())
+                          camera=errands.camera_port(), identities=hub)
     notifier = Notifier()
     ready = threading.Event()
 
@@ -329,6 +358,21 @@ def run(config: Config) -> int:
             speech_part.warm()
             errands.build_queue(state_dir)
             errands.start()
+            runner.maintenance = staff.build_desk(
+                states={"card_reader": card.state, **errands.devices(), **cabinet.devices()},
+                printer_status=printer.status,
+                controller_ping=cabinet.ping if cabinet.controller is not None else None,
+                counters=counters.snapshot,
+                devices=monitor.states,
+                on_refilled=lambda: monitor.report(
+                    "printer", staff.printer_state(printer_part.built.last_state()
+                                                   if printer_part.built is not None
+                                                   else printer.status())),
+                request_restart=restart_app,
+                catalogue_version=catalogue.version,
+                catalogue_file=(config.terminal.content_dir or PACKAGED_CONTENT_DIR)
+                / "catalogue.toml",
+            )
             monitor.start()
             ratings.start()
             operations.start(after=monitor.polled)
@@ -377,9 +421,13 @@ def run(config: Config) -> int:
     def start_services(_dt: float) -> None:
         controller.start()
         Clock.schedule_interval(lambda _dt: controller.handle(Tick()), TICK_INTERVAL_S)
+        # The co-processor's watchdog hears from the main loop itself: if Kivy's loop freezes,
+        # the kicks stop even though every other thread runs on.
+        Clock.schedule_interval(lambda _dt: cabinet.kick(), CONTROLLER_KICK_INTERVAL_S)
         Clock.schedule_interval(lambda _dt: notifier.watchdog(), WATCHDOG_INTERVAL_S)
         card.watch(on_inserted=lambda reader: post(CardInserted(reader)),
                    on_removed=lambda reader: post(CardPulled(reader)))
+        cabinet.start()
         if automation is not None:
             automation.start()
 
@@ -394,6 +442,7 @@ def run(config: Config) -> int:
         _stop_quietly(
             automation.stop if automation else None,
             card.stop,
+            cabinet.stop,
             monitor.stop,
             runner.shutdown,
             errands.stop,  # the queue after the lanes that lodge in it

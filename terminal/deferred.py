@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from devices.base import DeviceState, Receipt
+from devices.base import CardHolder, DeviceState, Receipt
 from flows.hub import (
     Appointment,
     CaseAccepted,
@@ -118,6 +118,11 @@ class DeferredHub:
 
     def file_report(self, report: Report) -> ReportFiled:
         return self._applications().file_report(report)
+
+    # --- IdentityHub: e-ID codes ----------------------------------------------------------------
+
+    def resolve_code(self, code: str, terminal_id: str) -> CardHolder:
+        return self._get().resolve_code(code, terminal_id)
 
 
 class DeferredSpeech:

@@ -1,12 +1,13 @@
-"""The terminal's HTTPS + JSON adapter for the service hub ports (``flows.hub.ServiceHub`` and
-``flows.hub.ApplicationHub``).
+"""The terminal's HTTPS + JSON adapter for the service hub ports (``flows.hub.ServiceHub``,
+``flows.hub.ApplicationHub`` and ``flows.hub.IdentityHub``).
 
 Speaks the API of docs/hub-api.yaml with httpx. Failures come out as the port's errors, so the
 flows never see httpx: no answer in time, no connection, a 5xx -> ``HubUnavailable`` (try again
-later); the hub refusing -> ``ErrandRefused`` with its reason (``SlotTaken``, ``CaseUnknown`` for
-theirs); anything unreadable -> ``HubError("bad_answer")``. Personal values (an ID number, a
-phone, the pages) travel only in request bodies, so they never appear in a URL, an exception or
-a log line; answers are validated strictly before anything of them is used.
+later); the hub refusing -> ``ErrandRefused`` with its reason (``SlotTaken``, ``CaseUnknown``,
+``CodeExpired``, ``CodeUsed``, ``CodeUnknown`` for theirs); anything unreadable ->
+``HubError("bad_answer")``. Personal values (an ID number, a phone, the pages, an e-ID code)
+travel only in request bodies, so they never appear in a URL, an exception or a log line;
+answers are validated strictly before anything of them is used.
 
 Every call ends within its deadline whatever the far end does: name lookup, connect, TLS, the
 status line and headers (dripped, or an endless run of ``100 Continue``) and the body all count
@@ -39,6 +40,8 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from contracts.codes import is_e_id_code
+from devices.base import CardHolder, IdentityDocument, Sex
 from flows.hub import (
     REFUSAL_REASONS,
     Appointment,
@@ -47,6 +50,9 @@ from flows.hub import (
     CaseStatus,
     CaseSubmission,
     CaseUnknown,
+    CodeExpired,
+    CodeUnknown,
+    CodeUsed,
     DocumentField,
     ErrandDocument,
     ErrandRefused,
@@ -59,6 +65,7 @@ from flows.hub import (
     Slot,
     SlotTaken,
 )
+from flows.identity import InvalidIdNumber, validate_id_number
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -68,7 +75,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_REFUSAL_STATUSES = frozenset({404, 409, 422})
+# 410 Gone: an e-ID code that expired.
+_REFUSAL_STATUSES = frozenset({404, 409, 410, 422})
 # Statuses that say "later", not "never": a gateway's timeout and rate limit, besides any 5xx.
 # 401/403 come from an auth proxy or an expired credential in front of the hub: fixable, so
 # "try again later", never a final refusal of what was sent.
@@ -86,6 +94,9 @@ UPLOAD_BYTES_PER_S = 128 * 1024
 _TYPED_REFUSALS: dict[str, type[ErrandRefused]] = {
     SlotTaken.reason: SlotTaken,
     CaseUnknown.reason: CaseUnknown,
+    CodeExpired.reason: CodeExpired,
+    CodeUsed.reason: CodeUsed,
+    CodeUnknown.reason: CodeUnknown,
 }
 # The two lanes that call the hub (errands, ratings) need one connection each; a call waiting
 # for a free one still waits within its own deadline.
@@ -182,6 +193,14 @@ class _ReportFiledAnswer(_Strict):
     reference: str = _Reference
     hub_reference: str = _Id
     callback_by: AwareDatetime
+
+
+class _IdentityAnswer(_Strict):
+    id_number: str = Field(min_length=18, max_length=18)  # checked as an ID number after
+    # A name as the hub holds it: Chinese, or a minority name with its middle dot; no controls.
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
+    sex: Sex
+    birth_date: dt.date
 
 
 _Answer = TypeVar("_Answer", bound=_Strict)
@@ -411,6 +430,24 @@ class HttpServiceHub:
             raise HubError("hub answered for another report", reason="bad_answer")
         return ReportFiled(filed.reference, filed.hub_reference, _stdlib_zone(filed.callback_by))
 
+    # --- identity (flows.hub.IdentityHub) --------------------------------------------------------
+
+    def resolve_code(self, code: str, terminal_id: str) -> CardHolder:
+        """POST /v1/identity/codes/resolve: who an e-ID code stands for; it resolves once.
+
+        A code not of the e-ID form is CodeUnknown without asking: whatever else a scanner read
+        (it may be personal) never leaves the terminal. The answer is checked, not trusted: an
+        ID number failing its check digit, or a birth date other than the one it carries, is a
+        bad answer rather than a resident.
+        """
+        if not is_e_id_code(code):
+            raise CodeUnknown("not an e-ID code")
+        status, body = self._exchange(
+            "resolve_code", "/v1/identity/codes/resolve", {"code": code, "terminal_id": terminal_id}
+        )
+        person = _read_ok(status, body, _IdentityAnswer)
+        return _holder(person)
+
     # --- the wire ------------------------------------------------------------------------------
 
     def _exchange(self, operation: str, path: str, payload: dict[str, Any]) -> tuple[int, bytes]:
@@ -527,6 +564,26 @@ def _progress(answer: _CaseProgressAnswer) -> CaseProgress:
         received_on=answer.received_on,
         updated_at=_stdlib_zone(answer.updated_at),
         promised_by=answer.promised_by,
+    )
+
+
+def _holder(answer: _IdentityAnswer) -> CardHolder:
+    try:
+        id_number = validate_id_number(answer.id_number)
+    except InvalidIdNumber:
+        id_number = ""
+    # The birth date is in the ID number too; two that differ mean the answer is not one person.
+    if not id_number or id_number[6:14] != answer.birth_date.isoformat().replace("-", ""):
+        raise HubError("hub answered an identity that does not hold together", reason="bad_answer")
+    return CardHolder(
+        id_number=id_number,
+        name=answer.name,
+        sex=answer.sex,
+        birth_date=answer.birth_date,
+        card_number="",
+        region_code=id_number[:6],
+        expires=None,
+        document=IdentityDocument.E_CODE,
     )
 
 

@@ -2,7 +2,7 @@
 
 Nothing here does I/O or keeps time of its own (the wedge decoder is handed each key's time), so
 every rule is tested byte by byte. What a scanner read may be personal (an ID number on a barcode,
-later an e-ID code): ``ScannedCode`` never shows its text in a repr, ``describe`` is what to log.
+an e-ID code): ``ScannedCode`` never shows its text in a repr, ``describe`` is what to log.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
-from contracts.codes import CodeKind, parse_code
+from contracts.codes import CodeKind, is_e_id_code, parse_code
 from devices.base import DeviceError, DeviceUnavailable
 
 # A QR code holds at most 2,953 bytes (version 40, level L) and a PDF417 about 1,850, so a longer
@@ -163,14 +163,16 @@ class ScanKind(enum.StrEnum):
 
     RECEIPT = "receipt"  # a receipt's progress QR: the case's progress, no identification needed
     APPOINTMENT = "appointment"  # an appointment slip's QR
-    # The e-ID code (电子身份证 / 电子社保卡 QR) comes with identification, later: it identifies a
-    # resident, so its kind will be told here and its text handed only to the identify flow.
+    # An e-ID code (电子社保卡 / 一码办) from the resident's phone: it identifies them once the hub
+    # has resolved it, so it goes to the hub and nowhere else (never a log line or an event).
+    E_ID = "e_id"
     UNKNOWN = "unknown"
 
 
-_KIND_OF_PRINTED: Final = {
+_SCAN_KIND: Final = {
     CodeKind.PROGRESS: ScanKind.RECEIPT,
     CodeKind.APPOINTMENT: ScanKind.APPOINTMENT,
+    CodeKind.E_ID: ScanKind.E_ID,
 }
 
 
@@ -179,24 +181,31 @@ class ScannedCode:
     """One code as scanned: its kind, the reference a receipt or slip carries, and the raw text.
 
     The text may be personal (an ID number on a barcode, an e-ID code): the repr shows only the
-    kind and the length, so a code in a traceback or a log line gives nothing away.
+    kind and the length, so a code in a traceback or a log line gives nothing away. For an e-ID
+    code, ``reference`` is the code itself without the blanks around it: what the hub resolves,
+    opaque here, and as secret as the identity it stands for while it is valid.
     """
 
     kind: ScanKind
     text: str
-    reference: str | None = None  # the case number, local reference or appointment code
+    # The case number, local reference or appointment code; an e-ID code's whole code.
+    reference: str | None = None
 
     def __repr__(self) -> str:
         return f"ScannedCode(kind={self.kind.value}, length={len(self.text)})"
 
 
 def classify(text: str) -> ScannedCode:
-    """Tell a receipt's or appointment slip's code (printed by any terminal of the hub) from
-    anything else; the reference is taken only from a code whose check is right."""
-    printed = parse_code(text.strip())
+    """Tell a receipt's or appointment slip's code (printed by any terminal of the hub) and an
+    e-ID code from anything else; the reference is taken only from a printed code whose check is
+    right, or from a code of exactly the e-ID form (whether the hub issued it is the hub's say)."""
+    stripped = text.strip()
+    if is_e_id_code(stripped):
+        return ScannedCode(ScanKind.E_ID, text, stripped)
+    printed = parse_code(stripped)
     if printed is None:
         return ScannedCode(ScanKind.UNKNOWN, text)
-    return ScannedCode(_KIND_OF_PRINTED[printed.kind], text, printed.reference)
+    return ScannedCode(_SCAN_KIND[printed.kind], text, printed.reference)
 
 
 def describe(code: ScannedCode) -> str:

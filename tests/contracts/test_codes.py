@@ -1,18 +1,23 @@
-"""Printed codes: the URLs on receipts and appointment slips, and telling them back when scanned."""
+"""Scanned codes: the URLs on receipts and slips told back, and e-ID codes told apart from them."""
 
 import base64
 import hashlib
+import secrets
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from contracts.codes import (
+    E_ID_PATTERN,
+    E_ID_PREFIX,
+    PRINTED_KINDS,
     REFERENCE_PATTERN,
     CodeKind,
     PrintedCode,
     appointment_url,
     check_code,
+    is_e_id_code,
     is_reference,
     parse_code,
     progress_url,
@@ -51,7 +56,7 @@ def test_checks_are_pinned() -> None:
     assert check_code(CodeKind.APPOINTMENT, LOCAL) == "A65Q"
 
 
-@given(kind=st.sampled_from(CodeKind), base=hosts, reference=references)
+@given(kind=st.sampled_from(sorted(PRINTED_KINDS)), base=hosts, reference=references)
 def test_every_printed_code_parses_back(kind: CodeKind, base: str, reference: str) -> None:
     url = (progress_url if kind is CodeKind.PROGRESS else appointment_url)(base, reference)
     assert parse_code(url) == PrintedCode(kind, reference)
@@ -158,3 +163,75 @@ def test_one_damaged_character_in_the_reference_is_caught(
     assume(check_code(CodeKind.PROGRESS, damaged) != check_code(CodeKind.PROGRESS, reference))
     url = progress_url(HUB, reference).replace(f"/{reference}?", f"/{damaged}?")
     assert parse_code(url) is None
+
+
+# --- e-ID codes ----------------------------------------------------------------------------------
+
+e_id_codes = st.from_regex(E_ID_PATTERN, fullmatch=True)
+TOKEN = "hS2x7Qm0vXk4JrN9bWc1Tz8pLd6Ye3Ua5Fg0Ho2Ki7M"  # as a hub issues: token_urlsafe(32)
+
+
+def test_the_e_id_form_is_the_documented_one() -> None:
+    assert E_ID_PREFIX == "EID1:"
+    assert is_e_id_code(E_ID_PREFIX + TOKEN)
+    assert is_e_id_code("EID1:" + "a" * 22) and is_e_id_code("EID1:" + "-_" * 32)
+    # What a hub issues fits, however the random bytes fall.
+    assert all(is_e_id_code(E_ID_PREFIX + secrets.token_urlsafe(32)) for _ in range(200))
+    assert CodeKind.E_ID.value == "e_id" and CodeKind.E_ID not in PRINTED_KINDS
+
+
+@given(e_id_codes)
+def test_an_e_id_code_is_never_taken_for_a_printed_code(code: str) -> None:
+    assert is_e_id_code(code)
+    assert parse_code(code) is None
+
+
+@given(kind=st.sampled_from(sorted(PRINTED_KINDS)), base=hosts, reference=references)
+def test_a_printed_code_is_never_taken_for_an_e_id_code(
+    kind: CodeKind, base: str, reference: str
+) -> None:
+    url = (progress_url if kind is CodeKind.PROGRESS else appointment_url)(base, reference)
+    assert not is_e_id_code(url)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "EID1:" + "a" * 21,  # token too short: fewer than 128 bits
+        "EID1:" + "a" * 65,  # too long
+        "EID1:",
+        "EID1",
+        "eid1:" + TOKEN,  # the prefix is exact
+        "EID2:" + TOKEN,  # a form this terminal does not know
+        "EID1 :" + TOKEN,
+        "EID1::" + TOKEN,
+        " EID1:" + TOKEN,  # blanks are the scanner's to strip, not part of the code
+        "EID1:" + TOKEN + "\n",
+        "EID1:" + TOKEN + " ",
+        "EID1:" + TOKEN[:20] + "+/" + TOKEN[22:],  # base64's other alphabet
+        "EID1:" + TOKEN[:20] + "==",
+        "EID1:" + TOKEN[:20] + "Ａ" + TOKEN[21:],  # a full-width letter
+        "EID1:" + TOKEN[:20] + "٣" + TOKEN[21:],  # a digit of another script
+        "EID1:" + TOKEN[:20] + "张" + TOKEN[21:],
+        "https://hub.example.gov.cn/EID1:" + TOKEN,
+        "11010519491231002X",
+        TOKEN,  # a token without its prefix
+        "",
+    ],
+)
+def test_a_malformed_e_id_code_is_not_one(text: str) -> None:
+    assert not is_e_id_code(text)
+    assert parse_code(text) is None
+
+
+@given(st.text(max_size=120) | st.builds(lambda tail: E_ID_PREFIX + tail, st.text(max_size=70)))
+def test_is_e_id_code_never_raises_and_takes_only_the_form(text: str) -> None:
+    if is_e_id_code(text):
+        token = text.removeprefix(E_ID_PREFIX)
+        assert text.startswith(E_ID_PREFIX) and text.isascii() and 22 <= len(token) <= 64
+        assert all(char.isalnum() or char in "_-" for char in token)
+
+
+def test_what_is_not_a_string_is_no_e_id_code() -> None:
+    assert not is_e_id_code(None)  # type: ignore[arg-type]
+    assert not is_e_id_code(("EID1:" + TOKEN).encode())  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from contracts.codes import appointment_url, progress_url
+from contracts.codes import E_ID_PATTERN, appointment_url, progress_url
 from devices.scanner.protocol import (
     CodeFramer,
     Discarded,
@@ -217,6 +217,8 @@ def test_blanks_around_a_code_do_not_matter() -> None:
         "WIFI:S:kiosk;T:WPA;P:secret;;",
         "6901234567892",
         "张三 11010519491231002X",
+        "EID1:short",  # an e-ID prefix on what is not one
+        "EID2:hS2x7Qm0vXk4JrN9bWc1Tz8pLd6Ye3Ua5Fg0Ho2Ki7M",
     ],
 )
 def test_anything_else_is_unknown_and_its_repr_and_description_leak_nothing(
@@ -243,3 +245,50 @@ def test_a_receipts_repr_shows_no_reference_either() -> None:
     code = classify(progress_url("https://hub.example.gov.cn", "SB20261207000123"))
     assert "SB2026" not in repr(code) and "SB2026" not in describe(code)
     assert describe(code) == f"receipt code, {len(code.text)} characters"
+
+
+E_ID = "EID1:hS2x7Qm0vXk4JrN9bWc1Tz8pLd6Ye3Ua5Fg0Ho2Ki7M"
+
+
+def test_an_e_id_code_is_e_id_and_carries_the_code_for_the_hub() -> None:
+    assert classify(E_ID) == ScannedCode(ScanKind.E_ID, E_ID, E_ID)
+    assert ScanKind.E_ID.value == "e_id"
+
+
+def test_blanks_around_an_e_id_code_are_left_out_of_what_goes_to_the_hub() -> None:
+    code = classify(f" {E_ID}  ")
+    assert (code.kind, code.reference, code.text) == (ScanKind.E_ID, E_ID, f" {E_ID}  ")
+
+
+@given(st.from_regex(E_ID_PATTERN, fullmatch=True))
+def test_every_code_of_the_e_id_form_is_e_id(code: str) -> None:
+    assert classify(code).kind is ScanKind.E_ID
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        progress_url("https://hub.example.gov.cn", "SB20261207000123"),
+        appointment_url("http://127.0.0.1:8702", "A7K29QX4X"),
+        ID_NUMBER,
+        E_ID.lower(),
+        E_ID[:-22],  # too short a token
+    ],
+)
+def test_nothing_else_is_taken_for_an_e_id_code(text: str) -> None:
+    assert classify(text).kind is not ScanKind.E_ID
+
+
+def test_an_e_id_codes_repr_and_description_leak_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    code = classify(E_ID)
+    shown = [repr(code), str(code), f"{code}", repr([code]), describe(code)]
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("test.scanner").info("scanned %s %r %s", code, code, describe(code))
+    shown += caplog.messages
+    token = E_ID.removeprefix("EID1:")
+    for line in shown:
+        assert "EID1" not in line
+        # No run of the token, however short a piece of it: eight characters in a row are enough.
+        assert not any(token[i : i + 8] in line for i in range(len(token) - 7))
+    assert describe(code) == f"e_id code, {len(E_ID)} characters"
+    assert repr(code) == f"ScannedCode(kind=e_id, length={len(E_ID)})"

@@ -216,3 +216,26 @@ def test_the_attract_screen_names_only_the_ways_whose_devices_work(catalogue: Ca
     k.send(DeviceChanged("id_reader", DeviceState.fault("offline")))
     assert "attract.id_card" not in keys(k)
     assert all(isinstance(line, Text) for line in k.screen.lines)
+
+
+def test_the_proof_errand_goes_on_to_the_rating_by_a_tap_when_no_card_is_held(
+    catalogue: Catalogue,
+) -> None:
+    from flows_support import DOCUMENT  # noqa: PLC0415
+
+    from flows.steps import CheckPrinter, PrintReceipt, RunErrand  # noqa: PLC0415
+
+    k = Kiosk(catalogue)
+    k.send(IdCardPresented(ID_CARD))
+    k.tap("continue")
+    k.tap("errand.ssc_enrollment_proof")
+    k.tap("confirm")
+    k.succeed(CheckPrinter, DeviceState.ok())
+    k.succeed(RunErrand, DOCUMENT)
+    k.succeed(PrintReceipt)
+    assert k.screen_id == "proof.done"
+    assert [a.id for a in k.screen.actions] == ["rate"]
+    k.send(CardPulled(READER))  # somebody else's card: nothing of this session's
+    assert k.screen_id == "proof.done"
+    k.tap("rate")
+    assert k.screen_id == "rating.choose"

@@ -11,7 +11,8 @@ from simulator.cli import build_parser
 
 # DESIGN section 5 fixes these names for swapping a virtual device for a real endpoint.
 FIXED_OPTIONS = (
-    "--printer", "--broker", "--hub", "--real-reader", "--scanner-serial", "--camera",
+    "--printer", "--broker", "--hub", "--real-reader", "--scanner-serial", "--idcard-serial",
+    "--controller-serial", "--camera",
     "--heartbeat",
 )
 

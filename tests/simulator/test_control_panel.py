@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email.message
 import io
 import json
@@ -10,6 +11,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,9 +21,12 @@ import pytest
 from PIL import Image
 
 from simulator.panel import (
+    ID_CARD_FAULTS,
+    ID_CARD_TYPES,
     PRINTER_STATUSES,
     BackendError,
     BackendUnavailableError,
+    CameraDocuments,
     ControlPanel,
     DeviceSummary,
     PresetPerson,
@@ -30,6 +35,7 @@ from simulator.panel import (
 )
 
 SCREEN_SIZE = (800, 480)
+E_CODE = "EID1:" + "A" * 43  # the shape of one the simulated hub issues
 
 
 def _png(width: int, height: int, colour: str) -> bytes:
@@ -92,6 +98,63 @@ class FakeBackend:
 
     def terminal_zone(self) -> ZoneInfo:
         return self.zone
+
+    def scan_code(self, code: str) -> None:
+        self._record("scan_code", code)
+
+    def set_scanner_plugged(self, plugged: bool) -> None:
+        self._record("set_scanner_plugged", plugged)
+
+    def camera_documents(self) -> CameraDocuments:
+        self._record("camera_documents")
+        return CameraDocuments(
+            documents=["empty", "application_form"],
+            current="empty",
+            titles={"empty": "空台面", "application_form": "申请表"},
+            fault="ok",
+        )
+
+    def set_camera_document(self, name: str) -> None:
+        self._record("set_camera_document", name)
+
+    def set_camera_fault(self, mode: str) -> None:
+        self._record("set_camera_fault", mode)
+
+    def place_id_card(
+        self,
+        id_number: str,
+        name: str,
+        *,
+        valid_until: str | None,
+        card_type: str,
+        sex: str | None,
+    ) -> None:
+        self._record("place_id_card", id_number, name, valid_until, card_type, sex)
+
+    def remove_id_card(self) -> None:
+        self._record("remove_id_card")
+
+    def set_id_card_fault(self, mode: str) -> None:
+        self._record("set_id_card_fault", mode)
+
+    def set_id_card_plugged(self, plugged: bool) -> None:
+        self._record("set_id_card_plugged", plugged)
+
+    def issue_e_code(self, id_number: str, name: str, ttl_s: float | None) -> str:
+        self._record("issue_e_code", id_number, name, ttl_s)
+        return E_CODE
+
+    def set_door(self, open: bool) -> None:
+        self._record("set_door", open)
+
+    def set_tamper(self, triggered: bool) -> None:
+        self._record("set_tamper", triggered)
+
+    def set_temperature(self, celsius: float) -> None:
+        self._record("set_temperature", celsius)
+
+    def freeze_terminal(self, frozen: bool) -> None:
+        self._record("freeze_terminal", frozen)
 
     def set_printer_status(self, status: str) -> None:
         self._record("set_printer_status", status)
@@ -278,6 +341,39 @@ VALID_CALLS: list[tuple[str, object, tuple[str, tuple[object, ...]]]] = [
     ("/api/pcscd/restart", {}, ("restart_pcscd", ())),
     ("/api/touch", {"x": 10, "y": 470}, ("touch", (10, 470))),
     ("/api/tap", {"target": "start"}, ("tap", ("start",))),
+    # The ID card: the number normalised as for the card slot, a date in either form as
+    # YYYYMMDD, 长期 as it is; card type citizen and sex "from the number" unless given.
+    (
+        "/api/idcard/place",
+        {"id_number": " 11010519491231002x ", "name": " 张三 "},
+        ("place_id_card", ("11010519491231002X", "张三", None, "citizen", None)),
+    ),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "valid_until": "2999-12-31"},
+        ("place_id_card", ("11010519491231002X", "张三", "29991231", "citizen", None)),
+    ),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "valid_until": "29990101",
+         "card_type": "residence_permit", "sex": "2"},
+        ("place_id_card", ("11010519491231002X", "张三", "29990101", "residence_permit", "2")),
+    ),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "valid_until": "长期",
+         "card_type": None, "sex": None},
+        ("place_id_card", ("11010519491231002X", "张三", "长期", "citizen", None)),
+    ),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "欧阳娜娜" * 3 + "abc", "valid_until": " "},
+        ("place_id_card", ("11010519491231002X", "欧阳娜娜" * 3 + "abc", None, "citizen", None)),
+    ),
+    ("/api/idcard/remove", {}, ("remove_id_card", ())),
+    ("/api/idcard/fault", {"mode": "ok"}, ("set_id_card_fault", ("ok",))),
+    ("/api/idcard/fault", {"mode": "mid_frame"}, ("set_id_card_fault", ("mid_frame",))),
+    ("/api/idcard/fault", {"mode": "sam_self_test"}, ("set_id_card_fault", ("sam_self_test",))),
 ]
 
 
@@ -315,6 +411,108 @@ def test_the_card_pull_fault_is_armed_and_disarmed(
     assert answer.status == 200, answer.body
     assert answer.json() == {"ok": True, "armed": body.get("armed", True)}
     assert backend.calls == [expected]
+
+
+@pytest.mark.parametrize("plugged", [True, False])
+def test_the_id_card_reader_is_plugged_and_unplugged(
+    panel: ControlPanel, backend: FakeBackend, plugged: bool
+) -> None:
+    answer = call(panel, "POST", "/api/idcard/plug", {"plugged": plugged})
+    assert answer.status == 200, answer.body
+    assert answer.json() == {"ok": True, "plugged": plugged}
+    assert backend.calls == [("set_id_card_plugged", (plugged,))]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"id_number": "11010519491231002X", "name": "张三"},
+            ("issue_e_code", ("11010519491231002X", "张三", None)),
+        ),
+        # Padding and a lower-case x are the keyboard's; the hub checks the person itself.
+        (
+            {"id_number": " 11010519491231002x", "name": " 张三 ", "ttl_s": 30},
+            ("issue_e_code", ("11010519491231002X", "张三", 30.0)),
+        ),
+        (
+            {"id_number": "11010519491231002X", "name": "张三", "ttl_s": None},
+            ("issue_e_code", ("11010519491231002X", "张三", None)),
+        ),
+    ],
+)
+def test_an_e_id_code_is_issued_and_answered_as_the_design_fixes(
+    panel: ControlPanel,
+    backend: FakeBackend,
+    body: dict[str, object],
+    expected: tuple[str, tuple[object, ...]],
+) -> None:
+    answer = call(panel, "POST", "/api/ecode/issue", body)
+    assert answer.status == 200, answer.body
+    assert answer.json() == {"code": E_CODE}
+    assert backend.calls == [expected]
+    assert [type(arg) for arg in backend.calls[0][1]] == [type(arg) for arg in expected[1]]
+
+
+def test_a_person_the_hub_refuses_is_a_400_with_the_hubs_message(
+    panel: ControlPanel, backend: FakeBackend
+) -> None:
+    backend.failures["issue_e_code"] = ValueError("not a valid ID number (check_digit)")
+    answer = call(panel, "POST", "/api/ecode/issue",
+                  {"id_number": "110105194912310021", "name": "张三"})
+    assert answer.status == 400
+    assert answer.error() == "not a valid ID number (check_digit)"
+
+
+def test_a_card_the_virtual_reader_cannot_hold_is_a_400_with_its_message(
+    panel: ControlPanel, backend: FakeBackend
+) -> None:
+    backend.failures["place_id_card"] = ValueError("the ID number holds no calendar date")
+    answer = call(panel, "POST", "/api/idcard/place",
+                  {"id_number": "110105194913310021", "name": "张三"})
+    assert answer.status == 400
+    assert answer.error() == "the ID number holds no calendar date"
+
+
+def test_an_id_card_with_a_wrong_check_digit_or_a_past_date_is_placed_with_warnings(
+    panel: ControlPanel, backend: FakeBackend
+) -> None:
+    # Testers need such cards to watch the terminal decline them: allowed, but flagged.
+    answer = call(panel, "POST", "/api/idcard/place",
+                  {"id_number": "110105194912310021", "name": "张三", "valid_until": "2020-01-31"})
+    assert answer.status == 200
+    warning = str(answer.json()["warning"])
+    assert "check digit" in warning
+    assert "expired on 2020-01-31; the terminal should decline it" in warning
+    assert backend.calls == [
+        ("place_id_card", ("110105194912310021", "张三", "20200131", "citizen", None))]
+
+
+def test_an_id_card_valid_until_today_is_not_expired(
+    panel: ControlPanel, backend: FakeBackend
+) -> None:
+    # "Today" where the terminal stands (Asia/Shanghai), not where the panel's machine is.
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    answer = call(panel, "POST", "/api/idcard/place",
+                  {"id_number": "11010519491231002X", "name": "张三",
+                   "valid_until": today.isoformat()})
+    assert answer.json() == {"ok": True}
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    answer = call(panel, "POST", "/api/idcard/place",
+                  {"id_number": "11010519491231002X", "name": "张三", "valid_until": yesterday})
+    assert "expired" in str(answer.json()["warning"])
+
+
+def test_the_qr_route_draws_the_text_a_phone_would_show(panel: ControlPanel) -> None:
+    answer = call(panel, "GET", "/api/qr.png?data=" + urllib.parse.quote(E_CODE + "+/?"))
+    assert answer.status == 200 and answer.content_type == "image/png"
+    image = Image.open(io.BytesIO(answer.body))
+    assert image.width == image.height and image.width >= 21 * 6  # version 1 at 6 px a module
+    for query in ("", "?data=", "?other=1", "?data=a&data=b", "?data=%ff",
+                  "?data=" + "x" * 1025):
+        answer = call(panel, "GET", "/api/qr.png" + query)
+        assert answer.status == 400, query
+        assert "data" in answer.error()
 
 
 def test_post_without_a_body_counts_as_an_empty_object(
@@ -401,6 +599,97 @@ INVALID_CALLS: list[tuple[str, object, str]] = [
     ("/api/tap", {"target": ""}, "non-empty string"),
     ("/api/tap", {"target": 3}, "non-empty string"),
     ("/api/tap", {"target": "x" * 201}, "longer than 200"),
+    ("/api/idcard/place", {}, "missing field(s): id_number, name"),
+    ("/api/idcard/place", {"id_number": "11010519491231002X"}, "missing field(s): name"),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "photo": "x"},
+        "unknown field(s): photo",
+    ),
+    ("/api/idcard/place", {"id_number": 11010519491231002, "name": "张三"}, "must be a string"),
+    ("/api/idcard/place", {"id_number": "1101051949123100", "name": "张三"}, "18 characters"),
+    ("/api/idcard/place", {"id_number": "11010519491231002Y", "name": "张三"}, "18 characters"),
+    ("/api/idcard/place", {"id_number": "11010519491231002X", "name": ""}, "non-empty string"),
+    ("/api/idcard/place", {"id_number": "11010519491231002X", "name": None}, "non-empty"),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张" * 16},
+        "too long for the ID card: at most 15 characters",
+    ),
+    ("/api/idcard/place", {"id_number": "11010519491231002X", "name": "𠮷三"}, "UCS-2"),
+    ("/api/idcard/place", {"id_number": "11010519491231002X", "name": "😀"}, "UCS-2"),
+    ("/api/idcard/place", {"id_number": "11010519491231002X", "name": "张\n三"}, "control"),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "valid_until": "2036/12/31"},
+        "valid_until must be YYYY-MM-DD, YYYYMMDD or 长期",
+    ),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "valid_until": "2036-W01-1"},
+        "valid_until must be YYYY-MM-DD",
+    ),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "valid_until": "2036-1231"},
+        "valid_until must be YYYY-MM-DD",
+    ),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "valid_until": "20360231"},
+        "valid_until is not a calendar date",
+    ),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "valid_until": 20361231},
+        "valid_until must be",
+    ),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "card_type": "passport"},
+        "card_type must be one of citizen, residence_permit",
+    ),
+    (
+        "/api/idcard/place",
+        {"id_number": "11010519491231002X", "name": "张三", "sex": "M"},
+        "sex must be one of 1, 2, 0, 9",
+    ),
+    ("/api/idcard/remove", {"now": True}, "unknown field(s): now"),
+    ("/api/idcard/fault", {}, "missing field(s): mode"),
+    ("/api/idcard/fault", {"mode": "smoke"}, "mode must be one of ok, no_card, sam_self_test"),
+    ("/api/idcard/plug", {}, "missing field(s): plugged"),
+    ("/api/idcard/plug", {"plugged": "yes"}, "plugged must be true"),
+    ("/api/idcard/plug", {"plugged": 0}, "plugged must be true"),
+    ("/api/ecode/issue", {}, "missing field(s): id_number, name"),
+    ("/api/ecode/issue", {"id_number": "11010519491231002X"}, "missing field(s): name"),
+    ("/api/ecode/issue", {"id_number": "", "name": "张三"}, "id_number must be a non-empty"),
+    ("/api/ecode/issue", {"id_number": 1, "name": "张三"}, "id_number must be a non-empty"),
+    ("/api/ecode/issue", {"id_number": "11010519491231002X", "name": " "}, "name must be a"),
+    (
+        "/api/ecode/issue",
+        {"id_number": "11010519491231002X", "name": "张三", "ttl_s": 0},
+        "ttl_s must be above 0",
+    ),
+    (
+        "/api/ecode/issue",
+        {"id_number": "11010519491231002X", "name": "张三", "ttl_s": -5},
+        "ttl_s must not be negative",
+    ),
+    (
+        "/api/ecode/issue",
+        {"id_number": "11010519491231002X", "name": "张三", "ttl_s": 86401},
+        "ttl_s must be at most 86400",
+    ),
+    (
+        "/api/ecode/issue",
+        {"id_number": "11010519491231002X", "name": "张三", "ttl_s": "60"},
+        "ttl_s must be a number",
+    ),
+    (
+        "/api/ecode/issue",
+        {"id_number": "11010519491231002X", "name": "张三", "code": "x"},
+        "unknown field(s): code",
+    ),
 ]
 
 
@@ -603,6 +892,22 @@ BACKEND_FAILURES = [
         ),
         502,
         "terminal refused: HTTP 404 no enabled target 'gone' on screen",
+    ),
+    Failure(
+        "set_id_card_plugged",
+        "/api/idcard/plug",
+        {"plugged": False},
+        BackendUnavailableError("no virtual ID card reader: the simulator reads a real one"),
+        503,
+        "ID card reader not reachable: no virtual ID card reader: the simulator reads a real one",
+    ),
+    Failure(
+        "issue_e_code",
+        "/api/ecode/issue",
+        {"id_number": "11010519491231002X", "name": "张三"},
+        BackendUnavailableError("no simulated hub"),
+        503,
+        "hub not reachable: no simulated hub",
     ),
     Failure(
         "insert_card",
@@ -853,6 +1158,24 @@ KEY_CONTROLS = [
     "pcscd-restart",
     "receipts",
     "status",
+    "idcard-preset",
+    "idcard-number",
+    "idcard-name",
+    "idcard-valid-until",
+    "idcard-type",
+    "idcard-sex",
+    "idcard-place",
+    "idcard-remove",
+    "idcard-fault",
+    "idcard-plug",
+    "idcard-unplug",
+    "idcard-state",
+    "ecode-ttl",
+    "ecode-issue",
+    "ecode-scan",
+    "ecode-qr",
+    "ecode-text",
+    "card-insert-badge",
 ]
 
 
@@ -865,6 +1188,14 @@ def test_page_has_the_key_controls(panel: ControlPanel) -> None:
         assert f'id="{control}"' in page, control
     for status in PRINTER_STATUSES:
         assert f'data-status="{status}"' in page, status
+    for mode in ID_CARD_FAULTS:
+        assert f'data-fault="{mode}"' in page, mode
+    for card_type in ID_CARD_TYPES:
+        assert f'<option value="{card_type}">' in page, card_type
+    # The issued code is drawn as a QR, and the scan button sends it to the virtual scanner.
+    for shown in ("api/qr.png?data=", "scan this code", "idcard_state", "idcard_fault",
+                  "idcard_path", "电子社保卡", "身份证"):
+        assert shown in page, shown
     assert "terminal not reachable" in page
     # Times as the terminal shows them, and the card pull fault's state beside its button.
     for shown in ("printed_at_local", "card_pulled_at_local", "card_pull_armed", "timeZone"):
@@ -913,3 +1244,43 @@ def test_requests_are_not_logged_to_stderr(
     call(panel, "GET", "/api/state")
     call(panel, "POST", "/api/tap", {"target": ""})
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/api/controller/door", {"open": True}, ("set_door", (True,))),
+        ("/api/controller/door", {"open": False}, ("set_door", (False,))),
+        ("/api/controller/tamper", {"triggered": True}, ("set_tamper", (True,))),
+        ("/api/controller/temperature", {"celsius": 61.5}, ("set_temperature", (61.5,))),
+        ("/api/controller/temperature", {"celsius": -40}, ("set_temperature", (-40.0,))),
+        ("/api/terminal/freeze", {"frozen": True}, ("freeze_terminal", (True,))),
+    ],
+)
+def test_the_co_processor_routes_reach_the_backend(
+    panel: ControlPanel, backend: FakeBackend, path: str, body: dict[str, object],
+    expected: tuple[str, tuple[object, ...]],
+) -> None:
+    answer = call(panel, "POST", path, body)
+    assert answer.status == 200, answer.body
+    assert backend.calls == [expected]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/controller/door", {"open": "yes"}),
+        ("/api/controller/door", {}),
+        ("/api/controller/tamper", {"triggered": 1}),
+        ("/api/controller/temperature", {"celsius": 126}),
+        ("/api/controller/temperature", {"celsius": True}),
+        ("/api/controller/temperature", {"celsius": "hot"}),
+        ("/api/terminal/freeze", {"frozen": None}),
+    ],
+)
+def test_the_co_processor_routes_refuse_bad_bodies(
+    panel: ControlPanel, backend: FakeBackend, path: str, body: dict[str, object]
+) -> None:
+    answer = call(panel, "POST", path, body)
+    assert answer.status == 400 and answer.json()["error"]
+    assert backend.calls == []

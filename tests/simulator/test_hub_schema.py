@@ -4,7 +4,9 @@ documented schema and type, and never a 5xx.
 
 Bounded so the file runs in seconds: a few examples per operation, no shrinking. The hub is seeded
 with a case, an appointment and a report first, so an operation's success answer is among those
-checked, not only its refusals.
+checked, not only its refusals. An e-ID code is random and resolves once, so no example in the
+document can reach its success answer: that operation's answers are checked once more, one of
+each, with codes the hub issued.
 """
 
 from __future__ import annotations
@@ -88,7 +90,30 @@ def test_the_document_names_every_operation_the_hub_serves() -> None:
         "POST /v1/residents/appointments",
         "POST /v1/appointments/{appointment_id}/cancel",
         "POST /v1/reports",
+        "POST /v1/identity/codes/resolve",
     }
+
+
+def test_each_answer_to_resolving_an_e_id_code_is_as_documented(tmp_path: Path) -> None:
+    # issued -> 200 with the person; the same again -> 409 code_used; another left past its
+    # life -> 410 code_expired; one this hub never issued -> 404 code_unknown.
+    operation = schema["/v1/identity/codes/resolve"]["POST"]
+    with SimHub(db_path=tmp_path / "hub.sqlite", clock=lambda: EXAMPLES_DAY) as hub:
+        used = hub.issue_code(PERSON, "张三")
+        expired = hub.issue_code(PERSON, "张三", ttl_s=60)
+        never_issued = "EID1:" + "A" * 43
+        answers = []
+        for code in (used, used, expired, never_issued):
+            if code == expired:
+                hub.advance(61)
+            case = operation.Case(
+                body={"code": code, "terminal_id": "T-0001"}, media_type="application/json"
+            )
+            response = case.call_and_validate(base_url=hub.url, checks=CHECKS, timeout=10)
+            answers.append((response.status_code, response.json().get("error")))
+    assert answers == [
+        (200, None), (409, "code_used"), (410, "code_expired"), (404, "code_unknown")
+    ]
 
 
 # --- seeding: one of each, through the API ---------------------------------------------------

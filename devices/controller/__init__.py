@@ -1,0 +1,1 @@
+"""The MicroPython co-processor: door and tamper switches, temperature and fan, light, watchdog."""
