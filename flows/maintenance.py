@@ -243,7 +243,8 @@ class MaintenanceFlow(Flow):
                        _verdict(check.result, check.reason, check.detail))
             for check in report.checks
         )
-        summary = "all_passed" if report.passed else "some_failed"
+        summary = ("some_failed" if report.failed
+                   else "all_passed" if report.passed else "some_warnings")
         return Confirm(
             self.screen_id("self_test"),
             self.text("self_test", "title"),
@@ -306,9 +307,12 @@ def test_page(terminal_id: str, site: str, now: dt.datetime, zone: dt.tzinfo) ->
 
 
 def _verdict(result: CheckResult, reason: str, detail: str) -> Text:
-    extra = "；".join(part for part in (reason, detail) if part)
-    if extra:
-        return t(f"maintenance.result.{result.value}_detail", detail=extra)
+    # Reason codes stay as they are (paper_out): staff quote them to operations.
+    if reason and detail:
+        both = t("maintenance.result.pair", first=reason, second=detail)
+        return t(f"maintenance.result.{result.value}_detail", detail=both)
+    if reason or detail:
+        return t(f"maintenance.result.{result.value}_detail", detail=reason or detail)
     return t(f"maintenance.result.{result.value}")
 
 

@@ -58,6 +58,11 @@ class SelfTestReport:
     def passed(self) -> bool:
         return all(c.result in (CheckResult.PASSED, CheckResult.NOT_FITTED) for c in self.checks)
 
+    @property
+    def failed(self) -> bool:
+        """Some device cannot be used (a warning leaves it usable)."""
+        return any(c.result is CheckResult.FAILED for c in self.checks)
+
 
 @dataclass(frozen=True)
 class PrinterDetail:

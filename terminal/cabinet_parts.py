@@ -12,6 +12,7 @@ the kicks even though the driver's own thread lives on, and the board power-cycl
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -102,7 +103,12 @@ class CabinetParts:
         """The self-test's round trip to the co-processor (raises its driver's errors)."""
         if self.controller is None:
             raise DeviceError(reason="absent")
-        return self.controller.request("ping")
+        # A fresh token each time: the answer must be to this ping, not an echo of an old one.
+        token = secrets.randbits(32)
+        answer = self.controller.request("ping", token=token)
+        if answer.get("token") != token:
+            raise DeviceError(reason="wrong_answer")
+        return answer
 
     def cabinet_state(self) -> DeviceState:
         """tamper is a fault (someone forced the cabinet); an open door or heat needs a look."""

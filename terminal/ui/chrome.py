@@ -150,10 +150,15 @@ class Frame(BoxLayout):  # type: ignore[misc]
         switches = self._switches(model, m, activate)
         # The countdown only counts down: its first text is the widest it will be.
         countdown_width = self._countdown.width_for(model.countdown or "")
-        one_row = (
-            countdown_width + sum(b.width for b in switches) + m.gap * len(switches) + 2 * m.pad
-            <= m.width
-        )
+        switches_width = sum(b.width for b in switches) + m.gap * len(switches)
+        one_row = countdown_width + switches_width + 2 * m.pad <= m.width
+        # Large type on a portrait panel: four switches are wider than the screen. Help stays
+        # top right, where every screen has it; the others go to the second row.
+        lower: list[TargetButton] = []
+        if switches_width + 2 * m.pad > m.width:
+            help_id = model.help_button.id
+            lower = [b for b in switches if b.target_id != help_id]
+            switches = [b for b in switches if b.target_id == help_id]
         if one_row:
             row.add_widget(self._countdown)
         for button in switches:
@@ -172,18 +177,29 @@ class Frame(BoxLayout):  # type: ignore[misc]
             _fill(row, theme.ACCENT)
             return row
         bar = BoxLayout(orientation="vertical", size_hint_y=None)
+        rows: list[BoxLayout] = [row]
+        if lower:
+            # Under the help switch, right-aligned like the row above.
+            switch_row = BoxLayout(orientation="horizontal", size_hint_y=None, spacing=m.gap,
+                                   padding=(m.pad, 0, m.pad, m.gap * 0.4),
+                                   height=max(b.height for b in lower) + m.gap * 0.4)
+            switch_row.add_widget(Widget())
+            for button in lower:
+                switch_row.add_widget(button)
+            rows.append(switch_row)
         second = AnchorLayout(anchor_x="right", anchor_y="top", size_hint_y=None,
                               padding=(m.pad, 0, m.pad, m.gap * 0.6))
         second.add_widget(self._countdown)
+        rows.append(second)
 
         def fit(*_: Any) -> None:
             second.height = self._countdown.height + m.gap * 0.6
-            bar.height = row.height + second.height
+            bar.height = sum(r.height for r in rows)
 
         self._countdown.bind(height=fit)
         fit()
-        bar.add_widget(row)
-        bar.add_widget(second)
+        for part in rows:
+            bar.add_widget(part)
         _fill(bar, theme.ACCENT)
         return bar
 

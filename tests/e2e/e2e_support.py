@@ -59,7 +59,7 @@ def settle_to_attract(rig: SimulatorRig, timeout_s: float = 20.0) -> None:
         if screen["screen"] == "attract":
             return
         targets = {t["id"] for t in screen["targets"] if t["enabled"]}
-        for way_out in ("continue", "finish", "skip", "cancel", "back"):
+        for way_out in ("continue", "finish", "skip", "cancel", "back", "leave"):
             if way_out in targets:
                 rig.api("POST", "/tap", {"target": way_out})
                 break

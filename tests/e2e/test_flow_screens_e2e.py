@@ -184,3 +184,86 @@ def test_the_home_language_comes_from_the_config(shared_pcscd: Pcscd, tmp_path: 
         assert [t["label"] for t in screen["targets"] if t["id"] == "lang.toggle"] == ["中文"]
     finally:
         rig.stop()
+
+
+@pytest.mark.parametrize("size", [
+    pytest.param(size, id=f"{size[0]}x{size[1]}",
+                 marks=() if size == (800, 480) else pytest.mark.long)
+    for size in SIZES])
+def test_identity_and_maintenance_screens_fit(
+    size: tuple[int, int], shared_pcscd: Pcscd, tmp_path: Path
+) -> None:
+    """The ID card's and the e-ID code's identity screens, their refusals, and every page of the
+    staff badge's maintenance menu, checked and shot like the errand's steps."""
+    width, height = size
+    out = ARTIFACTS / "screenshots" / "identify" / f"{width}x{height}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    rig = SimulatorRig(RigOptions(
+        workdir=tmp_path, size=size, printer_port=0, hub_port=0, automation_port=0,
+        camera_port=0, pcscd=shared_pcscd, force_xvfb=True,
+    ))
+    rig.start()
+    issues: list[str] = []
+    try:
+        assert rig.sam is not None and rig.hub is not None and rig.scanner is not None
+        assert rig.card_slot is not None
+        for language, elder in PASSES:
+            lang = f"{language}-elder" if elder else language
+            rig.wait_for_screen("attract")
+            if language == "en":
+                rig.tap("lang.toggle")
+            if elder:
+                rig.tap("mode.toggle")
+                wait_for_mode(rig, "elder")
+            rig.sam.place("34052419800101001X", "欧阳娜娜")
+            rig.wait_for_screen("identify.identity", timeout_s=10)
+            issues += check_and_shoot(rig, out, f"01-identity-id-card-{lang}")
+            rig.sam.remove()
+            rig.tap("cancel")
+            rig.wait_for_screen("attract")
+            time.sleep(0.6)  # the reader sees the card gone before the next one comes
+            if language == "en":
+                rig.tap("lang.toggle")
+            if elder:
+                rig.tap("mode.toggle")
+            rig.sam.place("34052419800101001X", "欧阳娜娜", valid_until="20200101")
+            rig.wait_for_screen("error.id_card_expired", timeout_s=10)
+            issues += check_and_shoot(rig, out, f"02-id-card-expired-{lang}")
+            rig.sam.remove()
+            rig.tap("continue")
+            rig.wait_for_screen("attract")
+            if language == "en":
+                rig.tap("lang.toggle")
+            if elder:
+                rig.tap("mode.toggle")
+            rig.scanner.scan(rig.hub.issue_code("34052419800101001X", "欧阳娜娜"))
+            rig.wait_for_screen("identify.identity", timeout_s=10)
+            issues += check_and_shoot(rig, out, f"03-identity-e-code-{lang}")
+            rig.tap("cancel")
+            rig.wait_for_screen("attract")
+            if language == "en":
+                rig.tap("lang.toggle")
+            if elder:
+                rig.tap("mode.toggle")
+            rig.card_slot.insert(VirtualCard.badge())
+            rig.wait_for_screen("maintenance.menu", timeout_s=10)
+            rig.card_slot.remove()
+            issues += check_and_shoot(rig, out, f"04-maintenance-menu-{lang}")
+            for number, page in enumerate(("self_test", "printer", "counters", "about"), 5):
+                tap_tile(rig, page)
+                rig.wait_for_screen(f"maintenance.{page}", timeout_s=20)
+                issues += check_and_shoot(rig, out, f"{number:02d}-maintenance-{page}-{lang}")
+                rig.tap("back")
+                rig.wait_for_screen("maintenance.menu")
+            tap_tile(rig, "restart")
+            rig.wait_for_screen("maintenance.confirm_restart")
+            issues += check_and_shoot(rig, out, f"09-maintenance-confirm-restart-{lang}")
+            rig.tap("back")
+            rig.wait_for_screen("maintenance.menu")
+            rig.tap("leave")
+            rig.wait_for_screen("attract")
+            wait_for_mode(rig, "normal")
+    finally:
+        rig.stop()
+    assert not issues, "\n".join(issues)

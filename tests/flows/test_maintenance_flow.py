@@ -161,3 +161,12 @@ def test_a_failed_task_says_so_and_leads_back(catalogue: Catalogue) -> None:
     assert k.screen_id == "maintenance.failed"
     k.tap("back")
     assert k.screen_id == "maintenance.menu"
+
+
+def test_a_warning_is_not_a_failure(catalogue: Catalogue) -> None:
+    k = in_maintenance(catalogue)
+    k.tap("self_test")
+    k.succeed(Maintain, SelfTestReport((DeviceCheck("printer", CheckResult.WARNING,
+                                                    "paper_near_end"),
+                                        DeviceCheck("camera", CheckResult.NOT_FITTED))))
+    assert k.screen.lines[0].key == "maintenance.self_test.some_warnings"
