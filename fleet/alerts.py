@@ -45,6 +45,8 @@ class Severity(enum.StrEnum):
 # Printer reasons with an alert of their own (what a technician brings or does differs).
 _PRINTER_CAUSES = {
     "paper_near_end": (Cause.PAPER_NEAR_END, Severity.WARNING),
+    # The terminal's own estimate from its roll counter, for printers with no near-end sensor.
+    "paper_low_estimated": (Cause.PAPER_NEAR_END, Severity.WARNING),
     "paper_out": (Cause.PAPER_OUT, Severity.CRITICAL),
     "cover_open": (Cause.COVER_OPEN, Severity.CRITICAL),
 }

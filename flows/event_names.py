@@ -35,6 +35,8 @@ class EventType(enum.StrEnum):
     MAINTENANCE_ENTERED = "maintenance_entered"
     MAINTENANCE_LEFT = "maintenance_left"
     PAPER_REFILLED = "paper_refilled"
+    PAPER_LOW = "paper_low"
+    PAPER_OUT = "paper_out"
     DOOR_OPENED = "door_opened"
     DOOR_CLOSED = "door_closed"
     TAMPER = "tamper"

@@ -64,6 +64,9 @@ def terminal_state(
     return "idle"
 
 
+PAPER_LOW_REASONS = frozenset({"paper_near_end", "paper_low_estimated"})
+
+
 class OperationsLink:
     """Counts every operations event and hands it to telemetry (when MQTT is on)."""
 
@@ -127,6 +130,13 @@ class OperationsLink:
             severity = "critical" if state.health is Health.FAULT else "warning"
             self.record(RecordEvent(EventType.DEVICE_FAULT, severity,
                                     {"device": name, "reason": state.reason or "unknown"}))
+            # The paper's own events, which the fleet side names (DESIGN 6): someone must bring
+            # a roll, whatever the printer calls it.
+            if name == "printer" and state.reason in PAPER_LOW_REASONS:
+                self.record(RecordEvent(EventType.PAPER_LOW, "warning",
+                                        {"reason": state.reason}))
+            elif name == "printer" and state.reason == "paper_out":
+                self.record(RecordEvent(EventType.PAPER_OUT, "critical"))
         with self._lock:
             agent = self._agent
         if agent is not None:

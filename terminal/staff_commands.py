@@ -60,7 +60,7 @@ def restart_app_handler(
     return handle
 
 
-def test_print_handler(
+def print_test_page_handler(
     serving: Callable[[], bool],
     page: Callable[[], Receipt],
     print_receipt: Callable[[Receipt], None],

@@ -102,13 +102,13 @@ class StaffParts:
         from terminal.staff_commands import (  # noqa: PLC0415
             NoArgs,
             SetStaffBadgesArgs,
+            print_test_page_handler,
             restart_app_handler,
             set_staff_badges_handler,
-            test_print_handler,
         )
 
         agent.register_command("set_staff_badges", SetStaffBadgesArgs,
                                set_staff_badges_handler(self.badges, apply_badges))
         agent.register_command("restart_app", NoArgs, restart_app_handler(serving, restart))
         agent.register_command("test_print", NoArgs,
-                               test_print_handler(serving, test_page, print_receipt))
+                               print_test_page_handler(serving, test_page, print_receipt))

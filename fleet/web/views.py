@@ -26,7 +26,7 @@ from fleet.store import (
 )
 
 # Printer reasons an operations team sends someone with paper for.
-PAPER_REASONS = frozenset({"paper_near_end", "paper_out", "paper_low"})
+PAPER_REASONS = frozenset({"paper_near_end", "paper_out", "paper_low", "paper_low_estimated"})
 PAPER_CAUSES = frozenset({Cause.PAPER_NEAR_END, Cause.PAPER_OUT})
 ACTIVE_ALERT_STATES = frozenset({AlertState.OPEN, AlertState.ACKNOWLEDGED})
 # How far back the help page looks; a call stays open for the alert rules' window.

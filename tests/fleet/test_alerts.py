@@ -45,6 +45,8 @@ def test_an_offline_terminal_s_old_device_states_raise_nothing_more() -> None:
 
 @pytest.mark.parametrize(("printer", "cause", "severity"), [
     ({"state": "degraded", "reason": "paper_near_end"}, Cause.PAPER_NEAR_END, Severity.WARNING),
+    ({"state": "degraded", "reason": "paper_low_estimated"}, Cause.PAPER_NEAR_END,
+     Severity.WARNING),
     ({"state": "fault", "reason": "paper_out"}, Cause.PAPER_OUT, Severity.CRITICAL),
     ({"state": "fault", "reason": "cover_open"}, Cause.COVER_OPEN, Severity.CRITICAL),
     ({"state": "fault", "reason": "cutter_error"}, Cause.PRINTER_FAULT, Severity.CRITICAL),

@@ -30,6 +30,24 @@ def test_terminal_state_summary() -> None:
         "out_of_service")
     assert terminal_state(False, {"card_reader": ok, "printer": fault}) == "degraded"
     assert terminal_state(False, {"card_reader": ok, "printer": ok}) == "idle"
+    # Staff at the cabinet: whatever else holds, that is what operations see.
+    assert terminal_state(False, {"printer": fault}, maintenance=True) == "maintenance"
+
+
+def test_the_paper_has_events_of_its_own(tmp_path: Path) -> None:
+    config = parse_config({"terminal": {"state_dir": str(tmp_path)}, "mqtt": {"enabled": False}})
+    recorded: list[RecordEvent] = []
+    link = OperationsLink(config, outbox=Outbox(tmp_path / "outbox.sqlite"),
+                          counters=DailyCounters(lambda: dt.date(2026, 12, 7)),
+                          devices=lambda: {}, in_session=lambda: False)
+    link.record = recorded.append  # type: ignore[method-assign]
+    link.device_changed("printer", DeviceState.degraded("paper_low_estimated"))
+    link.device_changed("printer", DeviceState.degraded("paper_near_end"))
+    link.device_changed("printer", DeviceState.fault("paper_out"))
+    link.device_changed("printer", DeviceState.fault("cover_open"))
+    assert [str(e.type) for e in recorded] == [
+        "device_fault", "paper_low", "device_fault", "paper_low", "device_fault", "paper_out",
+        "device_fault"]
 
 
 def test_events_before_start_arrive_in_order(mosquitto: Mosquitto, tmp_path: Path) -> None:
@@ -61,9 +79,9 @@ def test_events_before_start_arrive_in_order(mosquitto: Mosquitto, tmp_path: Pat
         assert counters.snapshot()["sessions"] == 1, "counted at once, agent or not"
         link.start()
         with arrived:
-            assert arrived.wait_for(lambda: len(received) >= 3, timeout=10), received
-        assert [e["type"] for e in received[:3]] == [
-            "session_started", "device_fault", "session_ended"]
+            assert arrived.wait_for(lambda: len(received) >= 4, timeout=10), received
+        assert [e["type"] for e in received[:4]] == [
+            "session_started", "device_fault", "paper_out", "session_ended"]
         assert received[1]["reason"] == "paper_out"
     finally:
         link.stop()
