@@ -3,9 +3,9 @@
     .venv/bin/python -m bench [--runs 5] [--cycles 9] [--taps 20] [--rounds 8] [--size WxH]
                               [--only ...]
 
-Runs bench.startup, bench.identity, bench.tap, bench.memory and bench.application on one shared
-environment (Xvfb, pcscd with the vpcd reader, the virtual printer, hub, broker, scanner and
-document camera), prints each one's figures, then a summary table with PASS/FAIL against the
+Runs bench.startup, bench.identity, bench.idcard, bench.tap, bench.memory and bench.application on
+one shared environment (Xvfb, pcscd with the vpcd reader, the virtual printer, hub, broker,
+scanner, ID card module, co-processor and document camera), prints each one's figures, then a summary table with PASS/FAIL against the
 budgets. Exit status: 0 all within budget, 1 a budget missed, 2 a benchmark could not run. Not
 part of `make test`: timings on a shared machine are figures to read, not a gate for every commit
 (``make bench`` runs this).
@@ -17,7 +17,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from bench import application, identity, memory, startup, tap
+from bench import application, idcard, identity, memory, startup, tap
 from bench.harness import (
     DEFAULT_SIZE,
     BenchEnv,
@@ -29,7 +29,7 @@ from bench.harness import (
 from simulator.automation_client import AutomationError
 from simulator.display import parse_size
 
-NAMES = ("startup", "identity", "tap", "memory", "application")
+NAMES = ("startup", "identity", "idcard", "tap", "memory", "application")
 
 
 def main() -> int:
@@ -37,7 +37,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5,
                         help="start-up: measured runs per side, interleaved (default 5)")
     parser.add_argument("--cycles", type=int, default=9,
-                        help="identity: measured card insertions (default 9)")
+                        help="identity, idcard: measured card insertions and ID card "
+                             "placements (default 9)")
     parser.add_argument("--taps", type=int, default=20,
                         help="tap: measured taps per side (default 20)")
     parser.add_argument("--rounds", type=int, default=memory.ROUNDS,
@@ -64,6 +65,7 @@ def main() -> int:
     runners: dict[str, Callable[[BenchEnv], Verdict]] = {
         "startup": lambda env: startup.report(startup.measure(env, args.runs)),
         "identity": lambda env: identity.report(identity.measure(env, args.cycles)),
+        "idcard": lambda env: idcard.report(idcard.measure(env, args.cycles)),
         "tap": lambda env: tap.report(tap.measure(env, args.taps)),
         "memory": lambda env: memory.report(memory.measure(env, args.rounds)),
         "application": lambda env: application.report(

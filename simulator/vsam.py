@@ -189,6 +189,7 @@ class VirtualSam(StartsAndStops):
         self._framer = RequestFramer()
         self._card: bytes | None = None  # the text block of the card lying on the reader
         self._selected = False
+        self._found_at: float | None = None  # when a find first found the card lying there
         self._mode: str = "ok"
         self._received: collections.deque[Command | None] = collections.deque(maxlen=1000)
         self._stop = threading.Event()
@@ -221,6 +222,13 @@ class VirtualSam(StartsAndStops):
     def card_present(self) -> bool:
         with self._lock:
             return self._card is not None
+
+    @property
+    def found_at(self) -> float | None:
+        """``time.monotonic()`` when a find first found the card placed last (None: not yet):
+        where a reader's poll met the card, the start of any read, raw or not."""
+        with self._lock:
+            return self._found_at
 
     def received(self) -> list[Command | None]:
         """The commands received so far (None for an unknown one), oldest first."""
@@ -325,6 +333,7 @@ class VirtualSam(StartsAndStops):
         with self._lock:
             self._card = block
             self._selected = False
+            self._found_at = None
 
     def place_text_block(self, block: bytes) -> None:
         """Lay a card holding exactly ``block`` (malformed fields, other layouts)."""
@@ -333,6 +342,7 @@ class VirtualSam(StartsAndStops):
         with self._lock:
             self._card = bytes(block)
             self._selected = False
+            self._found_at = None
 
     def remove(self) -> None:
         """Take the card away."""
@@ -414,6 +424,8 @@ class VirtualSam(StartsAndStops):
             self._selected = False
             if card is None or mode == "no_card":
                 return answer_frame(Status.NO_CARD)
+            if self._found_at is None:
+                self._found_at = time.monotonic()
             return answer_frame(Status.FIND_OK, bytes(4))
         if command is Command.SELECT:
             if card is None or mode == "no_card":
