@@ -5,9 +5,10 @@
 
 Runs bench.startup, bench.identity, bench.idcard, bench.tap, bench.memory and bench.application on
 one shared environment (Xvfb, pcscd with the vpcd reader, the virtual printer, hub, broker,
-scanner, ID card module, co-processor and document camera), prints each one's figures, then a summary table with PASS/FAIL against the
-budgets. Exit status: 0 all within budget, 1 a budget missed, 2 a benchmark could not run. Not
-part of `make test`: timings on a shared machine are figures to read, not a gate for every commit
+scanner, ID card module, co-processor and document camera), prints each one's figures, then a
+summary table with PASS/FAIL against the budgets. Exit status: 0 all within budget, 1 a budget
+missed, 2 a benchmark could not run. Not part of `make test`: timings on a shared machine are
+figures to read, not a gate for every commit
 (``make bench`` runs this).
 """
 

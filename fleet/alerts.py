@@ -166,6 +166,8 @@ def _event_conditions(events: list[RecentEvent], now: dt.datetime, rules: AlertR
         hold(Cause.ERRAND_FAILURES, Severity.WARNING, f"{len(failures)} in the last hour")
     for event in sorted(events, key=lambda e: e.received, reverse=True):
         if event.type in _EVENT_CAUSES and within(event, rules.event_holds_s):
+            if event.type == "door_opened" and event.fields.get("in_maintenance") is True:
+                continue  # staff opened it from the maintenance menu: no break-in
             hold(*_EVENT_CAUSES[event.type])
     cancelled = {e.fields.get("help_id") for e in events if e.type == "help_cancelled"}
     for event in events:

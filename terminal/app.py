@@ -299,9 +299,13 @@ def run(config: Config) -> int:
     def print_test_page() -> Receipt:
         return test_page(terminal_id, config.terminal.site, clock.now(), zone)
 
+    def print_counted(receipt: Receipt) -> None:
+        printer.print_receipt(receipt)
+        staff.roll.printed()  # a test page takes paper like any receipt
+
     operations.add_commands(lambda agent: staff.register_commands(
         agent, serving=lambda: controller.serving, apply_badges=apply_badges,
-        restart=restart_app, test_page=print_test_page, print_receipt=printer.print_receipt))
+        restart=restart_app, test_page=print_test_page, print_receipt=print_counted))
 
     def device_changed(name: str, state: DeviceState) -> None:
         operations.device_changed(name, state)

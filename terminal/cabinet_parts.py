@@ -110,6 +110,19 @@ class CabinetParts:
             raise DeviceError(reason="wrong_answer")
         return answer
 
+    def _send_thermal(self) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        settings = self._config.controller
+        try:
+            controller.request("set_thermal", fan_on_cc=round(settings.fan_on_c * 100),
+                               fan_off_cc=round(settings.fan_off_c * 100),
+                               alarm_cc=round(settings.temperature_high_c * 100))
+        except DeviceError as e:
+            # The board keeps its own defaults; it says so again at the next handshake.
+            log.warning("co-processor did not take the thermal settings: %s", e.reason)
+
     def cabinet_state(self) -> DeviceState:
         """tamper is a fault (someone forced the cabinet); an open door or heat needs a look."""
         with self._lock:
@@ -157,6 +170,10 @@ class CabinetParts:
                 with self._lock:
                     self._hot = False
             case BoardReset(cause=cause, power_cycles=cycles):
+                # A board that restarted has its firmware's defaults again: ours go to it, off
+                # this thread (the driver's own, which must go on to serve the request).
+                threading.Thread(target=self._send_thermal, name="controller-thermal",
+                                 daemon=True).start()
                 # A board found at start after a power-on is routine; its watchdog having cut our
                 # power, or its own firmware having hung, is what operations must look into.
                 severity = "warning" if cause in ("kick_timeout", "firmware_watchdog") else "info"

@@ -258,7 +258,12 @@ class ControllerSettings:
     baudrate: int = 115200
     watchdog_timeout_s: int = 60  # no kick from the UI's main loop this long: power-cycle
     grace_s: int = 180  # never during the board's first boot this long (the Pi boots meanwhile)
-    temperature_high_c: float = 55.0  # an event (and the heartbeat) above this
+    # Sent to the board at every handshake: the fan runs from fan_on_c until below fan_off_c
+    # (hysteresis); temperature_high (an event, the heartbeat's cabinet row) from
+    # temperature_high_c until 5 degrees below it.
+    fan_on_c: float = 45.0
+    fan_off_c: float = 40.0
+    temperature_high_c: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -487,10 +492,13 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         status_timeout_s=s.get("status_timeout_s", dp.status_timeout_s, above=0.05, below=10),
         job_timeout_s=s.get("job_timeout_s", dp.job_timeout_s, above=1, below=120),
         roll_capacity=s.get("roll_capacity", dp.roll_capacity, above=-1, below=100_000),
-        paper_low_at=s.get("paper_low_at", dp.paper_low_at, above=0.0, below=1.0001),
+        paper_low_at=s.get("paper_low_at", dp.paper_low_at, above=0.0, below=2.0),
     )
     if printer.paper_mm not in (58, 80):
         raise ConfigError("[printer] paper_mm must be 58 or 80")
+    if not 0 < printer.paper_low_at <= 1:
+        raise ConfigError(f"[printer] paper_low_at must be a share of the roll, above 0 and at "
+                          f"most 1, not {_shown(printer.paper_low_at)}")
     if printer.kind == "network" and not printer.host:
         raise ConfigError("[printer] host must be set for a network printer")
     if printer.host:
@@ -646,9 +654,14 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         watchdog_timeout_s=s.get("watchdog_timeout_s", dco.watchdog_timeout_s, above=4,
                                  below=3601),
         grace_s=s.get("grace_s", dco.grace_s, above=-1, below=3601),
+        fan_on_c=s.get("fan_on_c", dco.fan_on_c, above=20, below=100),
+        fan_off_c=s.get("fan_off_c", dco.fan_off_c, above=10, below=100),
         temperature_high_c=s.get("temperature_high_c", dco.temperature_high_c, above=20,
                                  below=100),
     )
+    if not controller.fan_off_c < controller.fan_on_c < controller.temperature_high_c:
+        raise ConfigError("[controller] needs fan_off_c < fan_on_c < temperature_high_c "
+                          "(the fan's hysteresis, then the alarm above it)")
     if controller.kind == "serial":
         _checked_path("[controller] port", controller.port)
 

@@ -45,6 +45,9 @@ class DailyCounters:
             match event.type:
                 case EventType.SESSION_STARTED:
                     self.sessions += 1
+                case EventType.MAINTENANCE_ENTERED:
+                    # The card read that opened it started a session: staff are no resident.
+                    self.sessions = max(0, self.sessions - 1)
                 case EventType.ERRAND_COMPLETED:
                     self.completed_errands += 1
                 case EventType.RECEIPT_PRINTED:

@@ -70,10 +70,17 @@ def settle_to_attract(rig: SimulatorRig, timeout_s: float = 20.0) -> None:
 def settle_devices(rig: SimulatorRig, timeout_s: float = 25.0) -> None:
     """Wait until the attract screen promises everything again: a fault a previous test set and
     cleared is seen as cleared only at the device monitor's next poll (every 10 s)."""
+    # Each way of identifying is promised once its device has answered the monitor's first poll:
+    # until then the attract screen is laid out again (and a touch read off it may miss).
+    promised = [line for device, line in ((rig.sam, "或将居民身份证放在感应区"),
+                                          (rig.scanner, "也可在扫码口出示电子社保卡二维码"))
+                if device is not None]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         screen = rig.screen()
-        if screen["screen"] == "attract" and not any("暂不可用" in t for t in screen["texts"]):
+        texts = screen["texts"]
+        if (screen["screen"] == "attract" and not any("暂不可用" in t for t in texts)
+                and (screen["language"] != "zh_CN" or all(line in texts for line in promised))):
             return
         time.sleep(0.2)
     raise AssertionError(f"devices did not come back: {rig.screen()}")

@@ -54,13 +54,14 @@ def sam(tmp_path: Path) -> Iterator[VirtualSam]:
 
 
 def cabinet(seen: Seen, *, idcard: str = "", controller: str = "",
-            watchdog_s: int = 60, grace_s: int = 180) -> CabinetParts:
+            watchdog_s: int = 60, grace_s: int = 180, **thermal: float) -> CabinetParts:
     sections: dict[str, dict[str, object]] = {}
     if idcard:
         sections["idcard"] = {"kind": "serial", "port": idcard}
     if controller:
         sections["controller"] = {"kind": "serial", "port": controller,
-                                  "watchdog_timeout_s": watchdog_s, "grace_s": grace_s}
+                                  "watchdog_timeout_s": watchdog_s, "grace_s": grace_s,
+                                  **thermal}
     return CabinetParts(parse_config(sections), post=seen.posted.append,
                         record=seen.recorded.append, in_maintenance=lambda: seen.maintenance)
 
@@ -157,3 +158,25 @@ def test_only_the_main_loop_keeps_the_watchdog_quiet(board: VirtualController) -
     finally:
         loop_alive.clear()
         parts.stop()
+
+
+def test_the_configured_thresholds_reach_the_board(board: VirtualController) -> None:
+    seen = Seen()
+    parts = cabinet(seen, controller=board.path, fan_on_c=35.0, fan_off_c=30.0,
+                    temperature_high_c=50.0)
+    parts.start()
+    try:
+        wait_for(lambda: parts.devices()["controller"]().health is Health.OK)
+        time.sleep(0.5)  # the thresholds go to the board right after the handshake
+        board.temperature(52.0)  # below the firmware's own 60 °C, above ours
+        wait_for(lambda: "temperature_high" in seen.types())
+        assert board.fan_on
+    finally:
+        parts.stop()
+
+
+def test_the_thermal_settings_must_make_sense() -> None:
+    from terminal.config import ConfigError  # noqa: PLC0415
+
+    with pytest.raises(ConfigError, match="fan_off_c < fan_on_c < temperature_high_c"):
+        parse_config({"controller": {"fan_on_c": 50.0, "temperature_high_c": 45.0}})
