@@ -39,12 +39,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import tty
 from collections.abc import Callable
 from pathlib import Path
 
 from devices.controller.firmware import config as board
 from simulator.processes import StartsAndStops
+from simulator.pty_link import close_linked_pty, open_linked_pty
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "devices" / "controller" / "firmware"
 
@@ -139,17 +139,7 @@ class VirtualController(StartsAndStops):
         with self._lock:
             if self._master is not None:
                 return
-            master, slave = os.openpty()
-            # Raw before anyone opens it: the default line discipline would echo our frames
-            # back to us and turn 0x0D into 0x0A.
-            tty.setraw(slave)
-            tty.setraw(master)
-            link = Path(self.path)
-            staging = link.with_name(f".{link.name}.new")
-            with contextlib.suppress(FileNotFoundError):
-                staging.unlink()
-            staging.symlink_to(os.ttyname(slave))
-            staging.replace(link)
+            master, slave, _device = open_linked_pty(Path(self.path), raw_master=True)
             self._master, self._slave = master, slave
             self._stopping = False
         self._spawn("power_on")
@@ -161,13 +151,9 @@ class VirtualController(StartsAndStops):
             process, self._process = self._process, None
             master, slave = self._master, self._slave
             self._master = self._slave = None
-            if self._directory is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    Path(self.path).unlink()
+            link = Path(self.path) if self._directory is not None else None
         _kill(process)
-        for fd in (master, slave):
-            if fd is not None:
-                os.close(fd)
+        close_linked_pty(link, master, slave)
 
     def reset(self, cause: str = "power_on") -> None:
         """Reset the board (its reset button, a brown-out): the firmware boots again; the port

@@ -33,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import tty
 from pathlib import Path
 from typing import Final, Literal
 
@@ -51,6 +50,7 @@ from devices.idcard.protocol import (
     read_answer_payload,
 )
 from simulator.processes import StartsAndStops
+from simulator.pty_link import close_linked_pty, open_linked_pty
 
 CardType = Literal[
     "citizen",
@@ -264,18 +264,7 @@ class VirtualSam(StartsAndStops):
         with self._lock:
             if self._master is not None:
                 return
-            master, slave = os.openpty()
-            # Raw before anyone opens it: the default line discipline would mangle binary frames
-            # (CR to LF, echo) on bytes that arrive before the driver sets its own mode.
-            tty.setraw(slave)
-            os.set_blocking(master, False)
-            device = os.ttyname(slave)
-            link = Path(self.path)
-            staging = link.with_name(f".{link.name}.new")
-            with contextlib.suppress(FileNotFoundError):
-                staging.unlink()
-            staging.symlink_to(device)
-            staging.replace(link)  # atomic: the driver never sees a half-made path
+            master, slave, device = open_linked_pty(Path(self.path))
             self._master, self._slave, self._device = master, slave, device
             self._generation += 1
             self._framer.reset()
@@ -288,13 +277,8 @@ class VirtualSam(StartsAndStops):
             self._master = self._slave = None
             self._device = ""
             self._generation += 1
-            if self._directory is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    Path(self.path).unlink()
-            # The master first: that is what hangs up the driver's side.
-            for fd in (master, slave):
-                if fd is not None:
-                    os.close(fd)
+            close_linked_pty(Path(self.path) if self._directory is not None else None,
+                             master, slave)
 
     def place(
         self,

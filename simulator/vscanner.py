@@ -17,10 +17,10 @@ import sys
 import tempfile
 import threading
 import time
-import tty
 from pathlib import Path
 
 from simulator.processes import StartsAndStops
+from simulator.pty_link import close_linked_pty, open_linked_pty
 
 # What each scanner "suffix" setting sends after a code.
 TERMINATORS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}
@@ -96,18 +96,7 @@ class VirtualScanner(StartsAndStops):
         with self._lock:
             if self._master is not None:
                 return
-            master, slave = os.openpty()
-            # Raw before anyone opens it: the default line discipline would turn CR into LF
-            # (ICRNL) and echo, on the bytes that arrive before the driver sets its own mode.
-            tty.setraw(slave)
-            os.set_blocking(master, False)
-            device = os.ttyname(slave)
-            link = Path(self.path)
-            staging = link.with_name(f".{link.name}.new")
-            with contextlib.suppress(FileNotFoundError):
-                staging.unlink()
-            staging.symlink_to(device)
-            staging.replace(link)  # atomic: the driver never sees a half-made path
+            master, slave, device = open_linked_pty(Path(self.path))
             self._master, self._slave, self._device = master, slave, device
 
     def unplug(self) -> None:
@@ -116,13 +105,8 @@ class VirtualScanner(StartsAndStops):
             master, slave = self._master, self._slave
             self._master = self._slave = None
             self._device = ""
-            if self._directory is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    Path(self.path).unlink()
-            # The master first: that is what hangs up the driver's side.
-            for fd in (master, slave):
-                if fd is not None:
-                    os.close(fd)
+            close_linked_pty(Path(self.path) if self._directory is not None else None,
+                             master, slave)
 
     def scan(
         self,

@@ -55,12 +55,10 @@ from devices.controller.protocol import (
     check_hello_answer,
     is_event,
 )
+from devices.serial_link import open_exclusive, open_failure
 
 log = logging.getLogger(__name__)
 
-_MISSING = frozenset({errno.ENOENT, errno.ENODEV, errno.ENXIO})
-_DENIED = frozenset({errno.EACCES, errno.EPERM})
-_LOCKED = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY})
 _READ_TIMEOUT_S = 0.05  # the thread's longest sleep in a read; request() wakes it sooner
 
 
@@ -635,11 +633,9 @@ class ControllerDriver:
 
     def _open(self) -> None:
         try:
-            link = serial.Serial(
-                self._path, self._baudrate, timeout=_READ_TIMEOUT_S, exclusive=True
-            )
+            link = open_exclusive(self._path, self._baudrate, _READ_TIMEOUT_S)
         except (OSError, ValueError) as exc:
-            self._set_state(DeviceState.fault(self._open_failure(exc)))
+            self._set_state(DeviceState.fault(open_failure(exc, seen=self._seen, log=log)))
             return
         self._framer.reset()
         with self._lock:
@@ -648,17 +644,6 @@ class ControllerDriver:
         self._in_session = False
         self._handshake_at = 0.0
         self._set_state(DeviceState.fault(ControllerReason.NO_ANSWER))
-
-    def _open_failure(self, exc: OSError | ValueError) -> str:
-        code = getattr(exc, "errno", None)
-        if code in _MISSING:
-            return ControllerReason.OFFLINE if self._seen else ControllerReason.ABSENT
-        if code in _DENIED:
-            return ControllerReason.NO_PERMISSION
-        if code in _LOCKED:
-            return ControllerReason.BUSY
-        log.debug("controller open failed: %s", exc)
-        return ControllerReason.OPEN_FAILED
 
     def _lost(self) -> None:
         log.warning("controller: port lost")

@@ -34,7 +34,6 @@ Nothing personal is logged: commands, status codes, lengths and reason codes onl
 
 from __future__ import annotations
 
-import errno
 import logging
 import termios
 import threading
@@ -68,15 +67,13 @@ from devices.idcard.protocol import (
     error_for_status,
     holder_from_read_answer,
 )
+from devices.serial_link import open_exclusive, open_failure
 
 log = logging.getLogger(__name__)
 
 PresentedCallback = Callable[[CardHolder | DeviceError], None]
 RemovedCallback = Callable[[], None]
 
-_MISSING = frozenset({errno.ENOENT, errno.ENODEV, errno.ENXIO})
-_DENIED = frozenset({errno.EACCES, errno.EPERM})
-_LOCKED = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY})
 
 # The port's own read timeout: how often a wait for an answer looks at its deadline and at stop().
 # A read returns as soon as a byte is in, so this costs no latency.
@@ -470,17 +467,10 @@ class IdCardReaderDriver:
     def _connect(self) -> serial.Serial:
         """Open the port or raise DeviceUnavailable with the reason; no state change."""
         try:
-            # pyserial opens with O_NONBLOCK, so a port whose modem lines are down does not hang
-            # here; exclusive: a second reader would take half of every answer.
-            return serial.Serial(
-                self._path,
-                self._baudrate,
-                timeout=min(_TICK_S, self._answer_timeout_s),
-                write_timeout=self._answer_timeout_s,
-                exclusive=True,
-            )
+            return open_exclusive(self._path, self._baudrate,
+                                  min(_TICK_S, self._answer_timeout_s), self._answer_timeout_s)
         except (OSError, ValueError) as exc:
-            reason = self._open_failure(exc)
+            reason = open_failure(exc, seen=self._seen, log=log)
             raise DeviceUnavailable("cannot open the reader's port", reason=reason) from None
 
     def _open(self) -> None:
@@ -496,17 +486,6 @@ class IdCardReaderDriver:
             self._link = link
         self._seen = True
         self._set_state(DeviceState.degraded(IdCardReason.CHECKING))
-
-    def _open_failure(self, exc: OSError | ValueError) -> str:
-        code = getattr(exc, "errno", None)
-        if code in _MISSING:
-            return IdCardReason.OFFLINE if self._seen else IdCardReason.ABSENT
-        if code in _DENIED:
-            return IdCardReason.NO_PERMISSION
-        if code in _LOCKED:
-            return IdCardReason.BUSY
-        log.debug("idcard open failed: %s", type(exc).__name__)
-        return IdCardReason.OPEN_FAILED
 
     def _lost(self, link: serial.Serial | None) -> list[Callable[[], None]]:
         """The port broke: close it, and report a presented card as gone (a replugged module

@@ -16,7 +16,6 @@ its kind and length.
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 import time
@@ -36,14 +35,12 @@ from devices.scanner.protocol import (
     classify,
     describe,
 )
+from devices.serial_link import open_exclusive, open_failure
 
 log = logging.getLogger(__name__)
 
 CodeCallback = Callable[[ScannedCode], None]
 
-_MISSING = frozenset({errno.ENOENT, errno.ENODEV, errno.ENXIO})
-_DENIED = frozenset({errno.EACCES, errno.EPERM})
-_LOCKED = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY})
 
 
 def _notify(on_code: CodeCallback, code: ScannedCode) -> None:
@@ -177,13 +174,9 @@ class SerialScanner:
 
     def _open(self) -> serial.Serial | None:
         try:
-            # pyserial opens with O_NONBLOCK, so a port whose modem lines are down does not hang
-            # here; exclusive: a second reader would steal half of every code.
-            link = serial.Serial(
-                self._port, self._baudrate, timeout=self._read_timeout_s, exclusive=True
-            )
+            link = open_exclusive(self._port, self._baudrate, self._read_timeout_s)
         except (OSError, ValueError) as exc:
-            self._set_state(DeviceState.fault(self._open_failure(exc)))
+            self._set_state(DeviceState.fault(open_failure(exc, seen=self._seen, log=log)))
             return None
         self._framer.reset()  # whatever was half-read before belongs to no code now
         with self._lock:
@@ -191,17 +184,6 @@ class SerialScanner:
         self._seen = True
         self._set_state(DeviceState.ok())
         return link
-
-    def _open_failure(self, exc: OSError | ValueError) -> str:
-        code = getattr(exc, "errno", None)
-        if code in _MISSING:
-            return ScannerReason.OFFLINE if self._seen else ScannerReason.ABSENT
-        if code in _DENIED:
-            return ScannerReason.NO_PERMISSION
-        if code in _LOCKED:
-            return ScannerReason.BUSY
-        log.debug("scanner open failed: %s", exc)
-        return ScannerReason.OPEN_FAILED
 
     def _lost(self) -> None:
         self._close()

@@ -195,8 +195,9 @@ class AttractBody(ScreenBody):
             content.add_widget(label)
         # What gives way where large type leaves no room (English on a 7-inch panel): first the
         # card's picture, then the notice (it is back at the next attract screen, in normal
-        # type), then the lines after the call to action; never the call to action itself.
-        optional: list[Widget] = list(reversed(lines[1:]))
+        # type), then the lines after the call to action from the last up (the hint before the
+        # other ways of identifying); never the call to action itself.
+        optional: list[Widget] = list(lines[1:])
         if model.notice is not None:
             optional.append(_notice_panel(model, m))
             content.add_widget(optional[-1])
