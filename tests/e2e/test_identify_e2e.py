@@ -262,3 +262,18 @@ def test_a_frozen_terminal_is_power_cycled_by_the_watchdog(
     reset = mqtt_tap.wait_for("/event", lambda p: p["type"] == "controller_reset"
                               and p["cause"] == "kick_timeout", timeout_s=30)
     assert reset["power_cycles"] >= 1
+
+
+def test_nothing_personal_left_the_terminal_whichever_way(
+    rig: SimulatorRig, mqtt_tap: MqttTap
+) -> None:
+    """Every MQTT message of this module's sessions (ID card, e-ID code, badge, cabinet) and the
+    terminal's log, searched for the residents' data and the staff badge's UID."""
+    with mqtt_tap.lock:
+        payloads = [payload.decode("utf-8", "replace") for _topic, payload in mqtt_tap.messages]
+    assert payloads, "the tap heard nothing"
+    log = (rig.workdir / "terminal.log").read_text(encoding="utf-8", errors="replace")
+    for text in (*payloads, log):
+        for secret in (PERSON_ID, PERSON_NAME, "1101**********002X", "欧***",
+                       VirtualCard.badge().uid, "04FFFFFFFFFFFF", "EID1:"):
+            assert secret not in text, secret
