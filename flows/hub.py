@@ -187,6 +187,9 @@ class CaseStatus(enum.StrEnum):
     """Where a case stands; what a progress lookup may show to anyone holding the receipt."""
 
     QUEUED = "queued"  # stored on the terminal, not yet at the hub
+    # Stored on the terminal, then refused by the hub (or unreadable): never a case there; the
+    # applicant takes the receipt to a window. The terminal's own status, like QUEUED.
+    NOT_SUBMITTED = "not_submitted"
     RECEIVED = "received"  # 已收件
     ACCEPTED = "accepted"  # 已受理
     IN_REVIEW = "in_review"  # 审查中

@@ -19,6 +19,7 @@ PRINTED_TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 STATUS_ZH: dict[CaseStatus, str] = {
     CaseStatus.QUEUED: "已在本终端登记，待发送",
+    CaseStatus.NOT_SUBMITTED: "未能提交，请到窗口办理",
     CaseStatus.RECEIVED: "已收件",
     CaseStatus.ACCEPTED: "已受理",
     CaseStatus.IN_REVIEW: "审查中",

@@ -555,7 +555,8 @@ def _read_ok(
 
 
 def _progress(answer: _CaseProgressAnswer) -> CaseProgress:
-    if answer.status is CaseStatus.QUEUED:  # the terminal's own status, never the hub's
+    if answer.status in (CaseStatus.QUEUED, CaseStatus.NOT_SUBMITTED):
+        # The terminal's own statuses, never the hub's.
         raise HubError("hub answered a status it cannot have", reason="bad_answer")
     return CaseProgress(
         case_number=answer.case_number,

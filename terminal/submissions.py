@@ -512,17 +512,18 @@ class SubmissionQueue:
 
     def lookup(self, reference: str) -> CaseProgress | None:
         """A case of this terminal by its local reference: QUEUED while it waits here, RECEIVED
-        with the case number once the hub took it; None for anything else (not ours, a report,
-        kept aside, forgotten)."""
+        with the case number once the hub took it, NOT_SUBMITTED once it was kept aside (the
+        hub refused it, or it could not be read back); None for anything else (not ours, a
+        report, forgotten)."""
         match = _REFERENCE.fullmatch(reference)
         if match is None or match["terminal"] != self._terminal_id:
             return None
         with self._lock:
-            rows = self._query("SELECT kind, item_id, received_at, answer, sent_at FROM lodged "
-                               "WHERE reference = ?", (reference,))
+            rows = self._query("SELECT kind, item_id, received_at, answer, sent_at, set_aside "
+                               "FROM lodged WHERE reference = ?", (reference,))
             unrecorded = self._unrecorded.get(reference)
-        kind, item_id, received_at, answer, sent_at = rows[0] if rows else (CASE, "", None,
-                                                                             None, None)
+        kind, item_id, received_at, answer, sent_at, aside = (
+            rows[0] if rows else (CASE, "", None, None, None, None))
         if kind != CASE:
             return None
         if unrecorded is not None:
@@ -532,6 +533,14 @@ class SubmissionQueue:
             return CaseProgress(case_number=str(answer), item_id=str(item_id),
                                 status=CaseStatus.RECEIVED, received_on=received_on,
                                 updated_at=dt.datetime.fromisoformat(str(sent_at)))
+        if aside:
+            # A receipt with this reference is in someone's hands: "unknown" would send them
+            # back to the terminal; this sends them to a window, where staff find it aside.
+            updated = (dt.datetime.fromisoformat(str(received_at)) if received_at
+                       else dt.datetime.combine(received_on, dt.time(), self._zone))
+            return CaseProgress(case_number=reference, item_id=str(item_id),
+                                status=CaseStatus.NOT_SUBMITTED, received_on=received_on,
+                                updated_at=updated)
         if self._records.exists(CASE, reference):
             updated = (dt.datetime.fromisoformat(str(received_at)) if received_at
                        else dt.datetime.combine(received_on, dt.time(), self._zone))

@@ -614,7 +614,10 @@ LODGED_REPORT = Lodged("L-T-0001-20250314-0001",
                                    dt.datetime(2025, 3, 15, 1, 0, tzinfo=dt.UTC)))
 HUB_FAILURES = [Failed("hub_unavailable"), Failed("case_unknown"), Failed("hub_error")]
 HUB_OUTCOMES: dict[type, list[Succeeded | Failed]] = {
-    CaseQuery: [Succeeded(CASE), *HUB_FAILURES],
+    CaseQuery: [Succeeded(CASE),
+                Succeeded(dataclasses.replace(CASE, case_number="L-T-0001-20250314-0009",
+                                              status=CaseStatus.NOT_SUBMITTED)),
+                *HUB_FAILURES],
     CasesQuery: [
         Succeeded(()),
         Succeeded((CASE,)),

@@ -396,7 +396,10 @@ def test_a_final_refusal_is_kept_aside_sealed_reported_and_not_retried(rig: Rig)
     asked = rig.hub.calls[refused]
     rig.queue.flush()
     assert rig.hub.calls[refused] == asked  # never again
-    assert rig.queue.lookup(refused) is None
+    # Its receipt is in someone's hands: a lookup says where to go, not "unknown".
+    progress = rig.queue.lookup(refused)
+    assert progress is not None and progress.status is CaseStatus.NOT_SUBMITTED
+    assert progress.case_number == refused
     assert rig.queue.backlog().set_aside == 1
     assert rig.queue.health().reason == "submissions_set_aside"
 
