@@ -439,7 +439,7 @@ _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class _Refused(Exception):
-    """Raised inside json.loads' hooks; turned into PayloadError by load_json_object."""
+    """Raised inside the JSON decoder's hooks; turned into PayloadError by load_json_object."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -469,6 +469,33 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
+# Two decoders built once (json.loads builds one, and its C scanner, per call). The number hooks
+# cost a Python call per number (a heartbeat has 17) and can only refuse a number of more than 40
+# characters or a float that overflows, which no float without an exponent does. So a text where
+# no digit comes right before an e or E (no number has an exponent) and no 41 number characters
+# come in a row (no number is that long) decodes to the same document without them; any other
+# text, even one where that happens inside a string, takes the checking decoder.
+_CHECKING_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_bounded_int,
+                                     parse_float=_bounded_float, object_pairs_hook=_unique_keys)
+_PLAIN_NUMBER_DECODER = json.JSONDecoder(parse_constant=_refuse_constant,
+                                         object_pairs_hook=_unique_keys)
+# bytes.translate and a substring search are C loops (a regex over a heartbeat costs more than
+# the hooks it would spare): digits become "d" and e, E "e" in one map; every character a JSON
+# number may hold becomes "n" in the other.
+_DIGITS_AND_E = bytes(ord("d") if chr(b).isascii() and chr(b).isdigit() else
+                      ord("e") if b in b"eE" else ord(" ") for b in range(256))
+_NUMBER_CHARACTERS = bytes(ord("n") if b in b"0123456789+-.eE" else ord(" ") for b in range(256))
+_LONG_NUMBER = b"n" * (_MAX_NUMBER_CHARS + 1)
+
+
+def _decoder_for(utf8: bytes) -> json.JSONDecoder:
+    """The decoder for a text whose UTF-8 form is ``utf8`` (a number's characters are ASCII)."""
+    if b"de" in utf8.translate(_DIGITS_AND_E) or _LONG_NUMBER in utf8.translate(
+            _NUMBER_CHARACTERS):
+        return _CHECKING_DECODER
+    return _PLAIN_NUMBER_DECODER
+
+
 def _nesting_too_deep(text: str) -> bool:
     if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
         return False  # too few brackets to nest that deep (a heartbeat has 6): no scan needed
@@ -487,24 +514,22 @@ def load_json_object(raw: bytes | str, *, max_bytes: int = MAX_PAYLOAD_BYTES) ->
     if len(raw) > max_bytes:
         raise PayloadError(f"payload larger than {max_bytes} bytes")
     if isinstance(raw, bytes):
+        utf8 = raw
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise PayloadError("payload is not UTF-8") from None
     else:
         text = raw
-        if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        utf8 = text.encode("utf-8", "surrogatepass")
+        if len(utf8) > max_bytes:
             raise PayloadError(f"payload larger than {max_bytes} bytes")
     if _nesting_too_deep(text):
         raise PayloadError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        document: Any = json.loads(
-            text,
-            parse_constant=_refuse_constant,
-            parse_int=_bounded_int,
-            parse_float=_bounded_float,
-            object_pairs_hook=_unique_keys,
-        )
+        if text.startswith("\ufeff"):  # as json.loads says it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        document: Any = _decoder_for(utf8).decode(text)
     except _Refused as e:
         raise PayloadError(f"malformed JSON: {e}") from None
     except json.JSONDecodeError as e:

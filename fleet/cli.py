@@ -5,6 +5,7 @@ dashboard, the JSON API and /metrics), and ``user add`` / ``token add`` (who may
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import json
 import logging
@@ -213,6 +214,11 @@ def _monitor(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # What start-up made (modules, classes, pydantic's validators: most of the heap) lives as
+    # long as the process: out of the collector's sight, each full collection no longer walks it
+    # (they cost ingest a fifth of its time). Cycles made from here on are collected as before.
+    gc.collect()
+    gc.freeze()
     monitor.start()
     log.info("monitor %s: broker %s:%d, store %s", args.client_id, host, port,
              redacted(args.db))

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -76,6 +75,57 @@ class _Arrival:
     received: dt.datetime
 
 
+class _Inbox:
+    """The bounded queue between the network thread and the writer.
+
+    The writer takes a whole batch under one lock, and is woken only when its first message is
+    in or the batch is full (a ``queue.Queue`` took a lock round per message, and woke the writer
+    for every message while its batch filled: a thread switch each). ``idle`` is set by a take
+    that finds the queue empty (the writer calls it only once its last batch is stored) and
+    cleared by every put, both under the lock: while it is set, everything put is stored.
+    """
+
+    def __init__(self, bound: int) -> None:
+        self._items: deque[_Arrival] = deque()
+        self._bound = bound
+        self._ready = threading.Condition(threading.Lock())
+        self._wanted = 0  # messages the waiting writer waits for; 0: it does not wait
+        self.idle = True
+
+    def put(self, arrival: _Arrival) -> bool:
+        """Queue ``arrival``; False when the queue is full."""
+        with self._ready:
+            if len(self._items) >= self._bound:
+                return False
+            self._items.append(arrival)
+            self.idle = False
+            if self._wanted and len(self._items) >= self._wanted:
+                self._wanted = 0
+                self._ready.notify()
+            return True
+
+    def take(self, most: int, first_wait_s: float, fill_wait_s: float) -> list[_Arrival]:
+        """Up to ``most`` messages, oldest first: waits up to ``first_wait_s`` for one, then up
+        to ``fill_wait_s`` for the batch to fill; nothing (and idle) when none came."""
+        with self._ready:
+            if not self._items:
+                self.idle = True  # the writer holds no batch: everything taken is stored
+                self._wanted = 1
+                self._ready.wait(first_wait_s)
+                self._wanted = 0
+                if not self._items:
+                    return []
+            if len(self._items) < most and fill_wait_s > 0:
+                self._wanted = most
+                self._ready.wait(fill_wait_s)
+                self._wanted = 0
+            items = self._items
+            return [items.popleft() for _ in range(min(most, len(items)))]
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 class _RateLimit:
     """A token bucket per terminal (network thread only); idle full buckets are forgotten."""
 
@@ -124,9 +174,7 @@ class MonitorCounts:
             return dict(self.messages), dict(self.rejected)
 
 
-def _kind(topic: str) -> str:
-    parts = topic.split("/")
-    return parts[-1] if parts[-1] in ("status", "heartbeat", "event", "ota", "ack") else "other"
+_KINDS = frozenset({"status", "heartbeat", "event", "ota", "ack"})
 
 
 class Monitor:
@@ -138,11 +186,9 @@ class Monitor:
         self._store = store
         self._clock = clock
         self.counts = MonitorCounts()
-        self._queue: queue.Queue[_Arrival] = queue.Queue(settings.queue_max)
+        self._inbox = _Inbox(settings.queue_max)
         self._limit = _RateLimit(settings.rate_per_s, settings.burst)
         self._stopping = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
         self._connected = threading.Event()
         self._refusal_logged: dict[str, float] = {}
         self._next_prune = time.monotonic()  # the lease holder prunes at once, then hourly
@@ -182,7 +228,7 @@ class Monitor:
         """Whether everything received so far is stored within ``timeout_s`` (tests, shutdown)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self._queue.empty() and self._idle.is_set():
+            if self._inbox.idle:
                 return True
             time.sleep(0.01)
         return False
@@ -231,24 +277,20 @@ class Monitor:
 
     def _on_message(self, client: paho.Client, _userdata: object,
                     message: paho.MQTTMessage) -> None:
-        kind = _kind(message.topic)
-        self.counts.add(kind=kind)
-        parts = message.topic.split("/")
+        topic = message.topic  # decoded from bytes at each read: once here
+        parts = topic.split("/")
+        self.counts.add(kind=parts[-1] if parts[-1] in _KINDS else "other")
         tid = parts[2] if len(parts) > 2 else ""
         if not self._limit.allow(tid, time.monotonic()):
             self.counts.add(rejected="rate_limited")
             self._ack(client, message.mid, message.qos)  # dropped on purpose: not again
             return
-        arrival = _Arrival(message.topic, bytes(message.payload), bool(message.retain),
+        arrival = _Arrival(topic, bytes(message.payload), bool(message.retain),
                            message.qos, message.mid, self._clock())
-        try:
-            self._queue.put_nowait(arrival)
-        except queue.Full:
+        if not self._inbox.put(arrival):
             # Left unacknowledged: the broker keeps a QoS 1 message for this session and sends it
             # again; a QoS 0 heartbeat is lost, and counted.
             self.counts.add(rejected="queue_full")
-            return
-        self._idle.clear()
 
     @staticmethod
     def _ack(client: paho.Client, mid: int, qos: int) -> None:
@@ -264,9 +306,9 @@ class Monitor:
             if time.monotonic() >= next_sweep:
                 next_sweep = time.monotonic() + self._settings.sweep_every_s
                 self._sweep()
-            batch = self._next_batch()
+            s = self._settings
+            batch = self._inbox.take(s.batch_size, 0.2, s.batch_wait_s)
             if not batch:
-                self._idle.set()
                 continue
             records: list[Seen] = []
             for arrival in batch:
@@ -302,23 +344,6 @@ class Monitor:
         if last is None or now - last >= REFUSAL_LOG_EVERY_S:
             self._refusal_logged[refusal.reason] = now
             log.warning("%s (terminal %s)", refusal.message, refusal.tid or "unknown")
-
-    def _next_batch(self) -> list[_Arrival]:
-        s = self._settings
-        try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + s.batch_wait_s
-        while len(batch) < s.batch_size:
-            left = deadline - time.monotonic()
-            try:
-                batch.append(self._queue.get(timeout=left) if left > 0 else
-                             self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return batch
 
     def _store_until_done(self, records: list[Seen]) -> None:
         failing_since: float | None = None

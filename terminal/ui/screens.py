@@ -203,19 +203,53 @@ class AttractBody(ScreenBody):
             content.add_widget(optional[-1])
         if art is not None:
             optional.append(art)  # the picture goes first: it only shows what the words say
-        view = centred_scroll(content, m, max_width=m.unit * 150)
+        max_width = m.unit * 150
+        view = centred_scroll(content, m, max_width=max_width)
         self.add_widget(view)
 
+        everything = list(reversed(content.children))  # top to bottom, as built
+
         def trim(*_: Any) -> None:
-            if optional and content.height > view.height + 1 and view.height > 1:
-                content.remove_widget(optional.pop())
+            # Decided on the heights the lines will have at the width they are about to get,
+            # not on the heights of this moment: at the first layout the column is still Kivy's
+            # default 100 px wide, every line wraps a character a row, and everything optional
+            # went (the notice and the picture even on a full-HD panel). And decided afresh from
+            # everything each time, so a size seen in passing takes nothing away for good.
+            if view.width <= 1 or view.height <= 1 or tuple(view.size) == (100, 100):
+                return  # not laid out yet: 100 x 100 is every Kivy widget's size before it is
+            width = min(max(1.0, view.width - 2 * m.pad), max_width)
+            shown = list(everything)
+            candidates = list(optional)  # the next to give way is the last
+
+            def height() -> float:
+                heights = [natural_height(widget, width) for widget in shown]
+                return float(sum(heights) + content.spacing * (len(heights) - 1))
+
+            while candidates and height() > view.height + 1:
+                shown.remove(candidates.pop())
+            if shown != list(reversed(content.children)):
+                content.clear_widgets()
+                for widget in shown:
+                    content.add_widget(widget)
 
         # Not inside the layout pass that changed the heights (a box must not lose a child while
         # it lays its children out), but in the same frame: a trim on the next frame forced a
         # full redraw before the first screen could settle (~70 ms of start-up at 1920x1080).
         later = Clock.create_trigger(trim, -1)  # between this frame's layout passes
-        content.bind(height=later)
-        view.bind(height=later)
+        view.bind(size=later)
+
+
+def natural_height(widget: Widget, width: float) -> float:
+    """How tall ``widget`` will be at ``width``: wrapped text by its lines, vertical stacks by
+    their children, spacing and padding, anything else as tall as it is (a fixed size)."""
+    if isinstance(widget, TextLabel):
+        return float(widget.height_at(width))
+    if isinstance(widget, BoxLayout) and widget.orientation == "vertical" and widget.children:
+        left, top, right, bottom = widget.padding
+        inner = width - left - right
+        heights = [natural_height(child, inner) for child in widget.children]
+        return float(sum(heights) + widget.spacing * (len(heights) - 1) + top + bottom)
+    return float(widget.height)
 
 
 def _notice_panel(model: ScreenModel, m: Metrics) -> BoxLayout:
