@@ -165,6 +165,9 @@ class KioskUi:
         self._view: View | None = None
         self._model: ScreenModel | None = None
         self._frame: Frame | None = None
+        # The attract screen comes back after every session, the same as it left: its frame is
+        # kept and shown again while its model and the metrics are unchanged.
+        self._attract: tuple[ScreenModel, Metrics, Frame] | None = None
         self._running = False
         # The language every resident starts in ([display] language); the switch is theirs.
         self._home_language = home_language
@@ -243,11 +246,22 @@ class KioskUi:
     def _render(self) -> None:
         if self._view is None or not self._running:
             return
-        if self._frame is not None:
+        kept = self._attract[2] if self._attract is not None else None
+        if self._frame is not None and self._frame is not kept:
             self._frame.dispose()
         self._root.clear_widgets()
         self._model = present(self._view, self._translator, self._language)
-        self._frame = Frame(self._model, self._metrics, self._activate)
+        if (self._attract is not None and self._attract[0] == self._model
+                and self._attract[1] == self._metrics):
+            self._frame = self._attract[2]
+            self._frame.set_countdown(self._model.countdown)
+        else:
+            if kept is not None:
+                kept.dispose()
+                self._attract = None
+            self._frame = Frame(self._model, self._metrics, self._activate)
+            if self._model.kind == "attract":
+                self._attract = (self._model, self._metrics, self._frame)
         self._root.add_widget(self._frame)
         if isinstance(self._frame.body, ScanBody) and self.camera_feed is not None:
             self._frame.body.attach_camera(self.camera_feed)

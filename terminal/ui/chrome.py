@@ -191,9 +191,12 @@ class Frame(BoxLayout):  # type: ignore[misc]
                               padding=(m.pad, 0, m.pad, m.gap * 0.6))
         second.add_widget(self._countdown)
         rows.append(second)
+        # A countdown that comes or goes rebuilds the screen, so a bar without one has no row
+        # for it (an empty one was a band of blue as tall as a switch).
+        counting = model.countdown is not None
 
         def fit(*_: Any) -> None:
-            second.height = self._countdown.height + m.gap * 0.6
+            second.height = self._countdown.height + m.gap * 0.6 if counting else 0
             bar.height = sum(r.height for r in rows)
 
         self._countdown.bind(height=fit)

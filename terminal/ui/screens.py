@@ -774,7 +774,10 @@ class ScanBody(ScreenBody):
         # A short panel beside a side rail (7 inches, large type): every line counts, and the
         # words need the width more than the picture needs the size.
         compact = m.side_rail and m.height < 600
-        share = 0.4 if compact else 0.55
+        # Large type on a portrait panel: the switches take a second row at the top, and the
+        # words and three tall buttons under the picture need what the picture gives up.
+        portrait_elder = not wide and m.elder
+        share = 0.4 if compact else 0.36 if portrait_elder else 0.5 if not wide else 0.55
         picture = FloatLayout(size_hint=(share, 1) if wide else (1, share))
         if model.scan_preview:
             # Imported here: Pillow's decoder and the camera package are not start-up's business.
@@ -804,9 +807,10 @@ class ScanBody(ScreenBody):
         self.add_widget(picture)
         tight = m.gap * (0.3 if compact else 0.6)
         side = vbox(m, spacing=tight)
-        if not compact:
-            # On a short panel the material's name and what to do say it all; the general
-            # instruction would push them off the screen.
+        if not compact and not portrait_elder:
+            # On a short panel, and under the picture in large type on a portrait one, the
+            # material's name and what to do say it all; the general instruction would push
+            # them off the screen (it is still said aloud).
             side.add_widget(TextLabel(model.title, m.font_title))
         if model.scan_material:
             side.add_widget(TextLabel(model.scan_material,
@@ -826,7 +830,7 @@ class ScanBody(ScreenBody):
         column.add_widget(centred_scroll(side, m, max_width=m.width))
         # Two by two beside a side rail (a 7-inch panel): one under another they leave no room
         # for the words.
-        buttons = GridLayout(cols=2 if m.side_rail else 1, spacing=tight,
+        buttons = GridLayout(cols=2 if m.side_rail or not wide else 1, spacing=tight,
                              size_hint_y=None)
         buttons.bind(minimum_height=buttons.setter("height"))
         for action in model.actions:

@@ -149,6 +149,14 @@ class DashedOutline:
                 at += dash + space
 
 
+@lru_cache(maxsize=1024)
+def _broken(text: str, width: float, measure: Callable[[str], float], balanced: bool) -> str:
+    """``break_lines``, its answers kept: a label breaks its text once to measure its height
+    and again to show it, and the screens that come back (attract, the menus) break the same
+    texts at the same widths each time they are built."""
+    return break_lines(text, width, measure, balanced=balanced)
+
+
 class TextLabel(Label):  # type: ignore[misc]
     """Text that wraps to its width and is exactly as tall as its lines, its baselines
     ``line_height_em`` apart (at least 1.3 em: 适老化 line spacing)."""
@@ -209,8 +217,8 @@ class TextLabel(Label):  # type: ignore[misc]
         return TextLabel(text, float(self.font_size), **self._style)
 
     def _lines_at(self, width: float) -> list[str]:
-        return break_lines(self.source_text, max(1.0, width) - WRAP_SLACK_PX, self._measure,
-                           balanced=self.halign == "center").split("\n")
+        return _broken(self.source_text, max(1.0, width) - WRAP_SLACK_PX, self._measure,
+                       self.halign == "center").split("\n")
 
     def _line_px(self) -> float:
         size = float(self.font_size)
@@ -220,12 +228,8 @@ class TextLabel(Label):  # type: ignore[misc]
         width = max(1.0, self.width)
         self.text_size = (width, None)
         # Centred text reads best in even lines; left-aligned paragraphs fill each line.
-        self.text = break_lines(
-            self.source_text,
-            width - WRAP_SLACK_PX,
-            self._measure,
-            balanced=self.halign == "center",
-        )
+        self.text = _broken(self.source_text, width - WRAP_SLACK_PX, self._measure,
+                            self.halign == "center")
 
     def _fit(self, *_: Any) -> None:
         self.height = self.texture_size[1]
