@@ -361,6 +361,11 @@ class ControllerDriver:
                 if self._stop.is_set():
                     break
                 self._lost()
+            except DeviceUnavailable:
+                # An exchange cut short by stop() (the only place it is raised in this thread).
+                if self._stop.is_set():
+                    break
+                raise
         self._close()
 
     def _duties(self) -> None:
