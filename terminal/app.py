@@ -121,15 +121,8 @@ def build_speech(settings: SpeechSettings) -> Speech:
 
 
 def build_hub(settings: HubSettings) -> HttpServiceHub:
-    """The HTTP hub adapter (httpx, pydantic, ssl: ~150 ms of imports, an event loop thread),
+    """The HTTP hub adapter (h11, pydantic, ssl: ~40 ms of imports, an event loop thread),
     likewise; ``close()`` it at the end."""
-    # httpx's __init__ also imports its command-line client (httpx._main: click, rich, pygments)
-    # whenever those happen to be installed, as in the development venv (import-linter brings
-    # click and rich): ~140 modules the terminal never runs, 5 MB resident for its whole life
-    # (bench.memory: +80.2 -> +75.1 MB over bare Kivy after 2 rounds; a production venv without
-    # click gains nothing and loses nothing). A None entry makes that import fail at once, and
-    # httpx falls back to a stub ``httpx.main`` (its own ``except ImportError``).
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     from terminal.hub_client import HttpServiceHub  # noqa: PLC0415
 
     return HttpServiceHub(settings.url, timeout_s=settings.timeout_s, ca_file=settings.ca_file)

@@ -1,18 +1,18 @@
 """The terminal's HTTPS + JSON adapter for the service hub ports (``flows.hub.ServiceHub``,
 ``flows.hub.ApplicationHub`` and ``flows.hub.IdentityHub``).
 
-Speaks the API of docs/hub-api.yaml with httpx. Failures come out as the port's errors, so the
-flows never see httpx: no answer in time, no connection, a 5xx -> ``HubUnavailable`` (try again
-later); the hub refusing -> ``ErrandRefused`` with its reason (``SlotTaken``, ``CaseUnknown``,
-``CodeExpired``, ``CodeUsed``, ``CodeUnknown`` for theirs); anything unreadable ->
-``HubError("bad_answer")``. Personal values (an ID number, a phone, the pages, an e-ID code)
-travel only in request bodies, so they never appear in a URL, an exception or a log line;
+Speaks the API of docs/hub-api.yaml over terminal.hub_wire. Failures come out as the port's errors,
+so the flows never see the wire: no answer in time, no connection, a 5xx -> ``HubUnavailable`` (try
+again later); the hub refusing -> ``ErrandRefused`` with its reason (``SlotTaken``,
+``CaseUnknown``, ``CodeExpired``, ``CodeUsed``, ``CodeUnknown`` for theirs); anything unreadable ->
+``HubError("bad_answer")``. Personal values (an ID number, a phone, the pages, an e-ID code) travel
+only in request bodies, so they never appear in a URL, an exception or a log line;
 answers are validated strictly before anything of them is used.
 
 Every call ends within its deadline whatever the far end does: name lookup, connect, TLS, the
 status line and headers (dripped, or an endless run of ``100 Continue``) and the body all count
-against it. httpx's own timeouts are per phase and per read, so the exchange runs on an asyncio
-event loop owned by the adapter, inside ``asyncio.timeout_at``. The deadline is ``timeout_s``,
+against it: the exchange runs on an asyncio event loop owned by the adapter, inside
+``asyncio.timeout_at``. The deadline is ``timeout_s``,
 except for a submission with scanned pages: its upload of up to several megabytes gets
 ``timeout_s`` plus the time its size takes at ``upload_bytes_per_s``.
 """
@@ -34,10 +34,9 @@ import time
 import weakref
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import quote, urlencode, urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlencode
 
-import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.codes import is_e_id_code
@@ -66,9 +65,9 @@ from flows.hub import (
     SlotTaken,
 )
 from flows.identity import InvalidIdNumber, validate_id_number
+from terminal.hub_wire import AnswerTooLarge, HubAddress, HubWire, WireError, describe
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
     from socket import _GetAddrInfoResult as _AddressInfo  # what asyncio's getaddrinfo returns
 
 log = logging.getLogger(__name__)
@@ -227,41 +226,28 @@ class HttpServiceHub:
         ca_file: Path | None = None,
         upload_bytes_per_s: float = UPLOAD_BYTES_PER_S,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise ValueError("hub base URL must be http(s)://host[:port][/path]")
         if not timeout_s > 0:
             raise ValueError("timeout_s must be positive")
         if not upload_bytes_per_s > 0:
             raise ValueError("upload_bytes_per_s must be positive")
         self._upload_bytes_per_s = upload_bytes_per_s
         self._base_url = base_url.rstrip("/")
-        try:
-            httpx.URL(self._base_url)
-        except httpx.InvalidURL:
-            raise ValueError("hub base URL must be http(s)://host[:port][/path]") from None
+        address = HubAddress.from_url(self._base_url)
         self._timeout_s = timeout_s
-        tls = ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
-        client = httpx.AsyncClient(
-            verify=tls,
-            trust_env=False,  # no proxies, certificates or netrc from the environment
-            follow_redirects=False,
-            # Per phase; the whole call is bounded by the deadline in ``_send``.
-            timeout=httpx.Timeout(timeout_s),
-            # No keep-alive: a connection idle for minutes behind a mobile uplink's NAT can be
-            # dead without either end knowing, and would cost a resident a timed-out errand.
-            limits=httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=0),
-            # identity: a compressed answer could inflate far past the size cap in one read.
-            headers={"Accept": "application/json", "Accept-Encoding": "identity"},
-        )
-        self._client = client
+        tls = (ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
+               if address.scheme == "https" else None)
+        # No keep-alive: a connection idle for minutes behind a mobile uplink's NAT can be dead
+        # without either end knowing, and would cost a resident a timed-out errand. No proxies,
+        # certificates or netrc from the environment either: only what the config says.
+        self._wire = HubWire(address, tls, max_connections=_MAX_CONNECTIONS,
+                             max_answer_bytes=_MAX_ANSWER_BYTES)
         self._loop = _HubLoop()
         self._thread = threading.Thread(target=self._loop.serve, name="hub-io", daemon=True)
         self._thread.start()
         self._lock = threading.Lock()
         self._closed = False
         # Also winds down the loop of an adapter dropped without close(): tests, a rebuilt one.
-        self._finalizer = weakref.finalize(self, self._loop.wind_down_soon, client)
+        self._finalizer = weakref.finalize(self, self._loop.wind_down_soon)
         self._finalizer.atexit = False  # a daemon thread; exiting needs nothing from it
 
     def __repr__(self) -> str:
@@ -495,37 +481,28 @@ class HttpServiceHub:
         failure: str
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._send_unbounded(method, path, body, content_type, deadline)
-        except (TimeoutError, httpx.TimeoutException):
+                return await self._wire.exchange(method, path, body, content_type, _check_status)
+        except TimeoutError:
             failure = "timed out"
-        except (httpx.TransportError, OSError) as exc:
+        except AnswerTooLarge:
+            failure = ""
+        except (WireError, OSError) as exc:
             # Refused, unreachable, TLS, resets, broken HTTP framing. Only the kind of failure is
-            # kept: httpx's messages may quote the answer and its errors hold the request.
+            # kept: an error's message may quote the answer, and its context holds the request.
             failure = _describe(exc)
-        # Raised here, outside the handlers, so that nothing of httpx is chained to it.
+        # Raised here, outside the handlers, so that nothing of the wire is chained to it.
+        if not failure:
+            raise HubError("hub answer too large", reason="bad_answer")
         raise HubUnavailable(f"hub not reachable: {failure}")
 
-    async def _send_unbounded(
-        self, method: str, path: str, body: bytes | None, content_type: str, deadline: float
-    ) -> tuple[int, bytes]:
-        headers = {} if body is None else {"Content-Type": content_type}
-        async with self._client.stream(
-            method,
-            self._base_url + path,
-            content=body,
-            headers=headers,
-            # httpx's per-phase limits are the whole call's, so a submission given longer than
-            # ``timeout_s`` is not cut off by the wait for its answer alone; the deadline rules.
-            timeout=httpx.Timeout(max(0.001, deadline - time.monotonic())),
-        ) as answer:
-            status = answer.status_code
-            if 500 <= status < 600 or status in _RETRY_LATER_STATUSES:
-                raise HubUnavailable(f"hub answered HTTP {status}")
-            # Not a final answer (101 Switching Protocols: what follows is not HTTP any more),
-            # or no status HTTP defines.
-            if not 200 <= status < 600:
-                raise HubError(f"hub answered HTTP {status}", reason="bad_answer")
-            return status, await _read_capped(answer)
+
+def _check_status(status: int) -> None:
+    """Give up on an answer by its status alone, before its body is read."""
+    if 500 <= status < 600 or status in _RETRY_LATER_STATUSES:
+        raise HubUnavailable(f"hub answered HTTP {status}")
+    # No status HTTP defines.
+    if not 200 <= status < 600:
+        raise HubError(f"hub answered HTTP {status}", reason="bad_answer")
 
 
 def _segment(value: str) -> str:
@@ -607,7 +584,7 @@ def _submission_body(submission: CaseSubmission) -> tuple[bytes, str]:
 
     A JSON part ``submission`` first, then one ``image/jpeg`` part ``page`` per page in the
     order the JSON's ``pages`` lists them, each with its SHA-256 so the hub can tell a page
-    damaged on the way from a page. Written by hand, not by httpx's ``files=``, so the framing
+    damaged on the way from a page. Written by hand, so the framing
     is exactly what docs/hub-api.yaml says and the size is known before anything is sent.
     """
     if submission.submitted_at.tzinfo is None:
@@ -700,32 +677,16 @@ def _refusal_or_error(status: int, body: bytes) -> HubError:
     return HubError(f"hub answered HTTP {status}", reason="bad_answer")
 
 
-async def _read_capped(answer: httpx.Response) -> bytes:
-    """The whole body as sent (never decompressed), within the size cap."""
-    chunks: list[bytes] = []
-    size = 0
-    # aclosing: a body cut off at the cap is closed now, not whenever its generator is collected.
-    raw = cast("AsyncGenerator[bytes, None]", answer.aiter_raw())  # typed as an iterator, is one
-    async with contextlib.aclosing(raw) as arriving:
-        async for chunk in arriving:
-            size += len(chunk)
-            if size > _MAX_ANSWER_BYTES:
-                raise HubError("hub answer too large", reason="bad_answer")
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _describe(exc: BaseException) -> str:
+    # A lookup error first: asyncio may wrap it, and its own message names the host.
     seen: BaseException | None = exc
-    while seen is not None:  # httpx wraps httpcore's error, which wraps the ssl or socket one
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return "TLS certificate not trusted"
+    while seen is not None:
         if isinstance(seen, _LookupsStuck):
             return "name lookups not answering"
         if isinstance(seen, socket.gaierror):
             return "hub name not resolved"
         seen = seen.__cause__ or seen.__context__
-    return type(exc).__name__
+    return describe(exc)
 
 
 class _LookupsStuck(socket.gaierror):
@@ -753,26 +714,25 @@ class _HubLoop(asyncio.SelectorEventLoop):
         finally:
             self.close()
 
-    def wind_down_soon(self, client: httpx.AsyncClient) -> None:
-        """Cancel the calls in flight, close ``client`` and stop; never blocks the caller.
+    def wind_down_soon(self) -> None:
+        """Cancel the calls in flight and stop; never blocks the caller.
 
         Safe from any thread: the garbage collector may call it on another adapter's loop.
         """
         with contextlib.suppress(RuntimeError):  # already closed
-            self.call_soon_threadsafe(self._start_winding_down, client)
+            self.call_soon_threadsafe(self._start_winding_down)
 
-    def _start_winding_down(self, client: httpx.AsyncClient) -> None:
+    def _start_winding_down(self) -> None:
         if self._winding_down is None:
-            self._winding_down = self.create_task(self._wind_down(client))
+            self._winding_down = self.create_task(self._wind_down())
 
-    async def _wind_down(self, client: httpx.AsyncClient) -> None:
+    async def _wind_down(self) -> None:
         try:
             async with asyncio.timeout(_CLOSE_WAIT_S):
                 calls = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
                 for call in calls:
                     call.cancel()
                 await asyncio.gather(*calls, return_exceptions=True)
-                await client.aclose()
                 await self.shutdown_asyncgens()
         except Exception:  # a stuck close must not keep the thread running
             log.warning("hub adapter did not close its connections in time")

@@ -118,5 +118,3 @@ def setup_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request at INFO; the hub adapter logs what matters (failures) itself.
-    logging.getLogger("httpx").setLevel(logging.WARNING)

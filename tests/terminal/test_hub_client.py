@@ -420,7 +420,10 @@ def test_an_answer_dripping_in_is_cut_off_at_the_timeout(
 
 
 @pytest.mark.parametrize(
-    "url", ["file:///etc/passwd", "ftp://hub.example/", "hub.example", "https://"]
+    "url",
+    ["file:///etc/passwd", "ftp://hub.example/", "hub.example", "https://",
+     "https://hub.example:99999/", "https://user:secret@hub.example/", "https://hub.example/?a=1",
+     "https://hub.example/a b", "https://hub.例子.example/"],
 )
 def test_only_http_urls_are_accepted(url: str) -> None:
     with pytest.raises(ValueError, match="http"):
@@ -509,6 +512,7 @@ class RawHub:
 
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
+        self.requests: list[bytes] = []  # as received, head and body
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -527,7 +531,7 @@ class RawHub:
     def _serve(self, connection: socket.socket) -> None:
         with connection:
             try:
-                read_request(connection)
+                self.requests.append(read_request(connection))
                 self.behaviour(connection)
             except OSError:  # the terminal hung up
                 pass
@@ -651,6 +655,92 @@ def test_an_endless_body_is_bad_answer_at_the_size_cap(
         client.close()
     assert time.monotonic() - started < DEADLINE_S / 2
     assert (type(caught.value), caught.value.reason) == (HubError, "bad_answer")
+
+
+# --- HTTP framing: what a proxy or another server in front of the hub may send -----------------
+
+
+def _answer_with(head: bytes, body_parts: tuple[bytes, ...] = ()) -> Behaviour:
+    def answer(connection: socket.socket) -> None:
+        connection.sendall(head)
+        for part in body_parts:
+            connection.sendall(part)
+    return answer
+
+
+def _chunked(body: bytes) -> bytes:
+    half = len(body) // 2
+    return b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in (body[:half], body[half:])
+                    ) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("framing", ["chunked", "until_close", "after_continue"])
+def test_an_answer_framed_any_way_http_allows_is_read_whole(
+    raw_hub: Callable[[Behaviour], RawHub], framing: str
+) -> None:
+    body = _document()
+    behaviour = {
+        "chunked": _answer_with(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                (_chunked(body),)),
+        # HTTP/1.0 style: no length, the body ends where the connection does.
+        "until_close": _answer_with(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", (body,)),
+        "after_continue": _answer_with(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode(), (body,)),
+    }[framing]
+    client = HttpServiceHub(raw_hub(behaviour).url, timeout_s=DEADLINE_S)
+    try:
+        assert client.run_errand(ERRAND, PERSON, TERMINAL).errand_id == ERRAND
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"errand_id\"",  # cut off
+        b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Length: 13\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",  # never asked for
+        b"SSH-2.0-OpenSSH_9.2\r\n",
+        b"",  # accepted, then closed
+    ],
+    ids=["cut_off", "two_lengths", "unasked_upgrade", "not_http", "closed"],
+)
+def test_an_answer_that_breaks_http_is_unavailable_without_its_bytes(
+    raw_hub: Callable[[Behaviour], RawHub], head: bytes
+) -> None:
+    client = HttpServiceHub(raw_hub(_answer_with(head)).url, timeout_s=DEADLINE_S)
+    started = time.monotonic()
+    try:
+        with pytest.raises(HubUnavailable) as caught:
+            client.run_errand(ERRAND, PERSON, TERMINAL)
+    finally:
+        client.close()
+    assert time.monotonic() - started < DEADLINE_S / 2  # known broken at once, not timed out
+    assert str(caught.value) == "hub not reachable: broken HTTP answer"
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+def test_the_request_names_the_host_under_its_base_path_and_asks_for_no_keep_alive(
+    raw_hub: Callable[[Behaviour], RawHub],
+) -> None:
+    server = raw_hub(answer_document)
+    port = server.url.rsplit(":", 1)[1]
+    client = HttpServiceHub(server.url + "/gateway/hub/", timeout_s=DEADLINE_S)
+    try:
+        assert client.run_errand(ERRAND, PERSON, TERMINAL).errand_id == ERRAND
+    finally:
+        client.close()
+    seen = server.requests
+    head = seen[0].partition(b"\r\n\r\n")[0].decode().split("\r\n")
+    assert head[0] == f"POST /gateway/hub/v1/errands/{ERRAND}/run HTTP/1.1"
+    pairs = (line.partition(":") for line in head[1:])
+    fields = {name.lower(): value.strip() for name, _, value in pairs}
+    assert fields["host"] == f"127.0.0.1:{port}"
+    assert fields["connection"] == "close"
+    assert fields["accept-encoding"] == "identity"
+    assert fields["content-type"] == "application/json"
+    assert int(fields["content-length"]) == len(seen[0].partition(b"\r\n\r\n")[2])
 
 
 def test_after_a_call_cut_off_at_the_deadline_the_next_one_is_answered(
@@ -817,3 +907,14 @@ def test_a_resolver_that_never_answers_costs_each_call_no_more_than_its_deadline
     assert lifetime < RESOLVER_TIMEOUT_S / 2
     resolver.settimeout(0)
     assert resolver.recv(512)  # the lookups did reach the silent resolver
+
+
+def test_the_adapter_brings_no_http_client_library_into_the_terminal() -> None:
+    # httpx with httpcore and anyio cost a terminal ~9 MB resident for its whole life
+    # (terminal/hub_wire.py); a later import of one of them through the adapter would quietly
+    # bring that back.
+    probe = ("import sys, terminal.hub_client; print(sorted("
+             "{m.split('.')[0] for m in sys.modules} & {'httpx', 'httpcore', 'anyio'}))")
+    found = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                           text=True, timeout=60, check=True)
+    assert found.stdout.strip() == "[]"
