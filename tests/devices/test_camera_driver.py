@@ -4,12 +4,14 @@ pure parts, which need no device (none exists on the development machine)."""
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import logging
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -147,6 +149,21 @@ def test_the_ui_thread_stops_without_waiting_and_may_start_again_at_once(
     assert wait_until(lambda: len(second.frames) >= 5, 5.0)
     assert second.frames[0].seq == 1  # a fresh run, its own numbering
     driver.stop_preview()
+
+
+def test_a_stopped_preview_lets_go_of_its_callbacks(driver: DocumentCamera) -> None:
+    # The callbacks are the preview widget's methods: held past stop_preview, they kept the
+    # whole scan screen (5 MB of textures at full HD) alive until the next preview.
+    def preview_once() -> weakref.ref[Recorder]:
+        seen = Recorder()
+        driver.start_preview(seen.frame, seen.state)
+        assert wait_until(lambda: len(seen.frames) >= 2, 5.0)
+        driver.stop_preview()
+        return weakref.ref(seen)
+
+    gone = preview_once()
+    gc.collect()
+    assert gone() is None
 
 
 def test_a_failing_consumer_does_not_end_the_preview(
