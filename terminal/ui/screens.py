@@ -7,7 +7,6 @@ summary), done, qr (a code to take away).
 from __future__ import annotations
 
 import functools
-import io
 import math
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -859,11 +858,23 @@ class ScanBody(ScreenBody):
 def _thumbnail(jpeg: bytes, m: Metrics) -> Widget:
     """The last page taken, in the picture's bottom-right corner, with a white edge: a quarter
     of the picture's height, enough to see that the page is whole and sharp."""
-    from kivy.core.image import Image as CoreImage  # noqa: PLC0415
+    from kivy.graphics.texture import Texture  # noqa: PLC0415
     from kivy.uix.image import Image  # noqa: PLC0415
 
-    # nocache: Kivy would keep every page shown in its texture cache, the resident's pages too.
-    texture = CoreImage(io.BytesIO(jpeg), ext="jpg", nocache=True).texture
+    from devices.camera import CameraError  # noqa: PLC0415
+    from devices.camera.imaging import decode  # noqa: PLC0415
+
+    # Decoded here, not through Kivy's image loader: that asks Pillow for the extensions it
+    # knows, which imports all forty of its format plugins (PIL.Image.init) for the terminal's
+    # whole life. No texture cache either: Kivy's would keep every page shown, the resident's
+    # pages too.
+    try:
+        page = decode(jpeg, draft=(max(1, m.width // 3), max(1, m.height // 2)))
+    except CameraError:
+        return Widget(size_hint=(0, 0))  # a page that cannot be shown is still taken
+    texture = Texture.create(size=page.size, colorfmt="rgb")
+    texture.flip_vertical()  # Pillow's rows run top to bottom, GL's bottom to top
+    texture.blit_buffer(page.tobytes(), colorfmt="rgb", bufferfmt="ubyte")
     # The page itself is white on the dark picture: no frame needed round it.
     return Image(texture=texture, size_hint=(0.3, 0.42), fit_mode="contain",
                  pos_hint={"right": 0.98, "y": 0.02})
