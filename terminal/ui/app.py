@@ -12,6 +12,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from terminal.ui import geometry, theme, touch
 from terminal.ui.chrome import Frame
 from terminal.ui.fonts import find_cjk_font, register_font
 from terminal.ui.mainthread import MainThread
-from terminal.ui.screens import CameraFeed, ScanBody
+from terminal.ui.screens import AttractBody, CameraFeed, ScanBody
 from terminal.ui.text_pixels import release_label_pixels
 from terminal.ui.theme import Metrics
 
@@ -251,9 +252,11 @@ class KioskUi:
             self._frame.dispose()
         self._root.clear_widgets()
         self._model = present(self._view, self._translator, self._language)
-        if (self._attract is not None and self._attract[0] == self._model
-                and self._attract[1] == self._metrics):
+        if self._attract is not None and self._attract[1] == self._metrics and (
+            self._attract[0] == self._model or self._rotated_notice(*self._attract)
+        ):
             self._frame = self._attract[2]
+            self._attract = (self._model, self._metrics, self._frame)
             self._frame.set_countdown(self._model.countdown)
         else:
             if kept is not None:
@@ -270,6 +273,16 @@ class KioskUi:
         self._fingerprint = None
         self._shown_at = time.time()
         self._announce()
+
+    def _rotated_notice(self, kept: ScreenModel, _metrics: Metrics, frame: Frame) -> bool:
+        """True when the new model is the kept attract screen with another notice, now shown
+        on it in place."""
+        model = self._model
+        if model is None or model.kind != "attract" or not isinstance(frame.body, AttractBody):
+            return False
+        if replace(model, notice=kept.notice, notice_urgent=kept.notice_urgent) != kept:
+            return False
+        return frame.body.show_notice(model)
 
     def _resized(self, _window: Any, width: int, height: int) -> None:
         # Portrait and landscape get different layouts, so a rotation redraws from scratch.

@@ -197,9 +197,12 @@ class AttractBody(ScreenBody):
         # type), then the lines after the call to action from the last up (the hint before the
         # other ways of identifying); never the call to action itself.
         optional: list[Widget] = list(lines[1:])
+        self._notice: tuple[TextLabel, TextLabel] | None = None
+        self._notice_urgent = model.notice_urgent
         if model.notice is not None:
-            optional.append(_notice_panel(model, m))
-            content.add_widget(optional[-1])
+            panel, self._notice = _notice_panel(model, m)
+            optional.append(panel)
+            content.add_widget(panel)
         if art is not None:
             optional.append(art)  # the picture goes first: it only shows what the words say
         max_width = m.unit * 150
@@ -236,6 +239,23 @@ class AttractBody(ScreenBody):
         # full redraw before the first screen could settle (~70 ms of start-up at 1920x1080).
         later = Clock.create_trigger(trim, -1)  # between this frame's layout passes
         view.bind(size=later)
+        self._retrim = later
+
+    def show_notice(self, model: ScreenModel) -> bool:
+        """Show ``model``'s notice in place of this one: new words in the same panel, for the
+        rotation every few seconds. False when it takes more than words (a notice comes or goes,
+        or its urgency changes): build the screen afresh then.
+
+        A whole new attract screen at each rotation cost the main thread a frame's worth of
+        work and held both screens' textures at once, 5 MB more for a moment every 10 s.
+        """
+        if (self._notice is None or model.notice is None
+                or model.notice_urgent != self._notice_urgent):
+            return False
+        for label, text in zip(self._notice, model.notice, strict=True):
+            label.set_text(text)
+        self._retrim()  # the new words may take more or fewer lines: decide again what fits
+        return True
 
 
 def natural_height(widget: Widget, width: float) -> float:
@@ -251,18 +271,21 @@ def natural_height(widget: Widget, width: float) -> float:
     return float(widget.height)
 
 
-def _notice_panel(model: ScreenModel, m: Metrics) -> BoxLayout:
+def _notice_panel(model: ScreenModel, m: Metrics) -> tuple[BoxLayout, tuple[TextLabel, TextLabel]]:
     """The public notice in force, on a card below the call to action; an urgent one is marked
-    in words (the model's title starts 【紧急】), with the warning edge as a second signal."""
+    in words (the model's title starts 【紧急】), with the warning edge as a second signal.
+    Returned with its title and body, whose words change as notices rotate."""
     assert model.notice is not None
     title, body = model.notice
     tone = "warning" if model.notice_urgent else "info"
     panel = vbox(m, spacing=m.gap * 0.6, padding=m.pad)
     Panel(panel, theme.TONE_TINTS[tone], border=theme.TONE_COLOURS[tone], radius=m.radius,
           border_width=m.border * 2)
-    panel.add_widget(TextLabel(title, m.font_heading, color=theme.TEXT))
-    panel.add_widget(TextLabel(body, m.font_body, color=theme.TEXT))
-    return panel
+    labels = (TextLabel(title, m.font_heading, color=theme.TEXT),
+              TextLabel(body, m.font_body, color=theme.TEXT))
+    for label in labels:
+        panel.add_widget(label)
+    return panel, labels
 
 
 class _PagedBody(ScreenBody):
