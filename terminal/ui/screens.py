@@ -208,38 +208,7 @@ class AttractBody(ScreenBody):
         max_width = m.unit * 150
         view = centred_scroll(content, m, max_width=max_width)
         self.add_widget(view)
-
-        everything = list(reversed(content.children))  # top to bottom, as built
-
-        def trim(*_: Any) -> None:
-            # Decided on the heights the lines will have at the width they are about to get,
-            # not on the heights of this moment: at the first layout the column is still Kivy's
-            # default 100 px wide, every line wraps a character a row, and everything optional
-            # went (the notice and the picture even on a full-HD panel). And decided afresh from
-            # everything each time, so a size seen in passing takes nothing away for good.
-            if view.width <= 1 or view.height <= 1 or tuple(view.size) == (100, 100):
-                return  # not laid out yet: 100 x 100 is every Kivy widget's size before it is
-            width = min(max(1.0, view.width - 2 * m.pad), max_width)
-            shown = list(everything)
-            candidates = list(optional)  # the next to give way is the last
-
-            def height() -> float:
-                heights = [natural_height(widget, width) for widget in shown]
-                return float(sum(heights) + content.spacing * (len(heights) - 1))
-
-            while candidates and height() > view.height + 1:
-                shown.remove(candidates.pop())
-            if shown != list(reversed(content.children)):
-                content.clear_widgets()
-                for widget in shown:
-                    content.add_widget(widget)
-
-        # Not inside the layout pass that changed the heights (a box must not lose a child while
-        # it lays its children out), but in the same frame: a trim on the next frame forced a
-        # full redraw before the first screen could settle (~70 ms of start-up at 1920x1080).
-        later = Clock.create_trigger(trim, -1)  # between this frame's layout passes
-        view.bind(size=later)
-        self._retrim = later
+        self._retrim = give_way(view, content, optional, m, max_width)
 
     def show_notice(self, model: ScreenModel) -> bool:
         """Show ``model``'s notice in place of this one: new words in the same panel, for the
@@ -256,6 +225,44 @@ class AttractBody(ScreenBody):
             label.set_text(text)
         self._retrim()  # the new words may take more or fewer lines: decide again what fits
         return True
+
+
+def give_way(view: Widget, content: BoxLayout, optional: list[Widget], m: Metrics,
+             max_width: float) -> Callable[..., Any]:
+    """Keep ``content`` (a vertical box in ``view``, a ``centred_scroll``) whole on the screen:
+    the widgets in ``optional`` give way, the last first, until the rest fits ``view``'s height.
+    Returns the trigger that decides again (bound to ``view``'s size already)."""
+    everything = list(reversed(content.children))  # top to bottom, as built
+
+    def trim(*_: Any) -> None:
+        # Decided on the heights the lines will have at the width they are about to get,
+        # not on the heights of this moment: at the first layout the column is still Kivy's
+        # default 100 px wide, every line wraps a character a row, and everything optional
+        # went (the notice and the picture even on a full-HD panel). And decided afresh from
+        # everything each time, so a size seen in passing takes nothing away for good.
+        if view.width <= 1 or view.height <= 1 or tuple(view.size) == (100, 100):
+            return  # not laid out yet: 100 x 100 is every Kivy widget's size before it is
+        width = min(max(1.0, view.width - 2 * m.pad), max_width)
+        shown = list(everything)
+        candidates = list(optional)  # the next to give way is the last
+
+        def height() -> float:
+            heights = [natural_height(widget, width) for widget in shown]
+            return float(sum(heights) + content.spacing * (len(heights) - 1))
+
+        while candidates and height() > view.height + 1:
+            shown.remove(candidates.pop())
+        if shown != list(reversed(content.children)):
+            content.clear_widgets()
+            for widget in shown:
+                content.add_widget(widget)
+
+    # Not inside the layout pass that changed the heights (a box must not lose a child while
+    # it lays its children out), but in the same frame: a trim on the next frame forced a
+    # full redraw before the first screen could settle (~70 ms of start-up at 1920x1080).
+    later: Callable[..., Any] = Clock.create_trigger(trim, -1)  # between this frame's layouts
+    view.bind(size=later)
+    return later
 
 
 def natural_height(widget: Widget, width: float) -> float:
@@ -829,11 +836,14 @@ class ScanBody(ScreenBody):
         self.add_widget(picture)
         tight = m.gap * (0.3 if compact else 0.6)
         side = vbox(m, spacing=tight)
+        optional: list[Widget] = []
         if not compact and not portrait_elder:
             # On a short panel, and under the picture in large type on a portrait one, the
             # material's name and what to do say it all; the general instruction would push
-            # them off the screen (it is still said aloud).
-            side.add_widget(TextLabel(model.title, m.font_title))
+            # them off the screen (it is still said aloud). Elsewhere it is the first to give
+            # way should the rest not fit (large type beside the side rail of a full-HD panel).
+            optional.append(TextLabel(model.title, m.font_title))
+            side.add_widget(optional[-1])
         if model.scan_material:
             side.add_widget(TextLabel(model.scan_material,
                                       m.font_small if compact else m.font_body, bold=True,
@@ -843,13 +853,20 @@ class ScanBody(ScreenBody):
             # On a 7-inch panel in large type the problem (blank platen, camera fault) is what
             # must be read; the usual instruction is on the buttons too.
             lines = lines[:1]
+        after_first: list[Widget] = []
         for n, line in enumerate(lines):
             # The first line carries a problem (blank platen, camera fault) in the tone's colour.
             colour = theme.TONE_COLOURS[tone] if n == 0 and tone != "info" else theme.TEXT
-            side.add_widget(TextLabel(line, m.font_small if compact else m.font_body,
-                                      color=colour))
+            label = TextLabel(line, m.font_small if compact else m.font_body, color=colour)
+            side.add_widget(label)
+            if n:
+                after_first.append(label)
+        # Then the lines after the first, from the last up (how to go on: the buttons say it).
+        optional[:0] = after_first
         column = BoxLayout(orientation="vertical", spacing=tight)
-        column.add_widget(centred_scroll(side, m, max_width=m.width))
+        words = centred_scroll(side, m, max_width=m.width)
+        column.add_widget(words)
+        give_way(words, side, optional, m, m.width)
         # Two by two beside a side rail (a 7-inch panel): one under another they leave no room
         # for the words.
         buttons = GridLayout(cols=2 if m.side_rail or not wide else 1, spacing=tight,
