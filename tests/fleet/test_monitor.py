@@ -53,8 +53,9 @@ def start_monitor(broker: Mosquitto, path: Path, client_id: str = "monitor-1", *
                   writer: FleetStore | None = None, **settings: object) -> Monitor:
     """A monitor writing to the store at ``path`` through a connection of its own (tests read
     through another, as the dashboard does: one SQLite connection is one thread's)."""
+    settings = {"batch_wait_s": 0.05, **settings}
     monitor = Monitor(MonitorSettings(host=broker.host, port=broker.port, client_id=client_id,
-                                      batch_wait_s=0.05, **settings),  # type: ignore[arg-type]
+                                      **settings),  # type: ignore[arg-type]
                       writer or FleetStore(path))
     monitor.start()
     assert monitor.wait_connected(WAIT_S), "the monitor did not connect and subscribe"
@@ -294,5 +295,99 @@ def test_the_lease_holder_prunes_what_is_older_than_the_kept_days(broker: Mosqui
     monitor = start_monitor(broker, tmp_path / "fleet.db", sweep_every_s=0.1, keep_days=30)
     try:
         until(lambda: [e.seq for e in store.events("kiosk-0011")] == [2], "the old event pruned")
+    finally:
+        monitor.stop()
+
+
+class RecordingStore(FleetStore):
+    """A store that remembers the size of every batch it is given."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.sizes: list[int] = []
+
+    def apply(self, batch: list[Seen]) -> BatchResult:  # type: ignore[override]
+        self.sizes.append(len(batch))
+        return super().apply(batch)
+
+
+def test_heartbeats_are_held_by_the_broker_until_stored(tmp_path: Path) -> None:
+    # As production's broker (upgrade_outgoing_qos): a QoS 0 heartbeat goes to the monitor at
+    # its subscription's QoS 1 and is acknowledged only after its commit. A monitor that could
+    # not store them before it went leaves them to its session, and its successor with the same
+    # client id stores every one (as a killed instance restarted by systemd would).
+    with Mosquitto(upgrade_outgoing_qos=True) as broker:
+        store = FleetStore(tmp_path / "fleet.db")
+        first = start_monitor(broker, tmp_path / "fleet.db", "monitor-q", retry_s=0.05,
+                              writer=FlakyStore(tmp_path / "fleet.db", failures=1_000_000))
+        terminal = terminal_client(broker, "kiosk-0012")
+        for seq in range(1, 31):
+            publish(terminal, heartbeat_topic("kiosk-0012"), encode(heartbeat(seq)), qos=0)
+        until(lambda: first.counts.write_failures > 0, "the first failed write")
+        first.stop(timeout_s=0.2)  # gives up on its batch: nothing of it acknowledged
+        assert counted(store, "kiosk-0012") == (-1, -1)
+        for seq in range(31, 41):  # dealt to its session while it is away
+            publish(terminal, heartbeat_topic("kiosk-0012"), encode(heartbeat(seq)), qos=0)
+        again = start_monitor(broker, tmp_path / "fleet.db", "monitor-q")
+        try:
+            until(lambda: counted(store, "kiosk-0012")[0] == 40, "all forty heartbeats")
+            assert again.wait_idle(WAIT_S)
+            assert counted(store, "kiosk-0012")[0] == 40  # and none twice
+        finally:
+            again.stop()
+            terminal.disconnect()
+
+
+def test_more_than_twenty_messages_may_wait_for_one_commit(broker: Mosquitto,
+                                                          tmp_path: Path) -> None:
+    # The monitor's Receive Maximum: without it mosquitto keeps at most 20 QoS 1 messages
+    # unacknowledged on their way to a client, and a monitor acknowledging after its commit
+    # would store 20 a batch.
+    writer = RecordingStore(tmp_path / "fleet.db")
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, tmp_path / "fleet.db", writer=writer, batch_wait_s=1.0,
+                            burst=100)
+    try:
+        terminal = terminal_client(broker, "kiosk-0013")
+        for seq in range(1, 61):
+            terminal.publish(event_topic("kiosk-0013"), encode(event(seq)), qos=1)
+        until(lambda: counted(store, "kiosk-0013")[1] == 60, "the sixty events")
+        assert max(writer.sizes) > 20, writer.sizes
+        terminal.disconnect()
+    finally:
+        monitor.stop()
+
+
+def test_a_will_is_stored_without_waiting_for_the_batch(broker: Mosquitto,
+                                                        tmp_path: Path) -> None:
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, tmp_path / "fleet.db", batch_wait_s=30.0)
+    try:
+        terminal = terminal_client(broker, "kiosk-0014", will_bdseq=2)
+        publish(terminal, status_topic("kiosk-0014"), encode(status(True, 2)), retain=True)
+        until(lambda: (v := store.terminal("kiosk-0014", utc_now())) is not None
+              and v.liveness is Liveness.ONLINE, "online, long before a 30 s batch wait")
+        terminal.loop_stop()
+        sock = terminal.socket()
+        assert isinstance(sock, socket.socket)
+        sock.close()
+        until(lambda: store.terminal("kiosk-0014", utc_now()).liveness  # type: ignore[union-attr]
+              is Liveness.OFFLINE, "the Will, stored at once")
+    finally:
+        monitor.stop()
+
+
+def test_messages_left_in_the_read_buffer_are_not_forgotten(broker: Mosquitto,
+                                                            tmp_path: Path) -> None:
+    # A read takes up to 64 KiB; a burst of reads stops at a batch's worth. What is left in the
+    # buffer must be read at once, not when the socket next has data (a PINGRESP, 30 s on).
+    store = FleetStore(tmp_path / "fleet.db")
+    monitor = start_monitor(broker, tmp_path / "fleet.db", batch_size=5, burst=1000)
+    try:
+        terminal = terminal_client(broker, "kiosk-0015")
+        for seq in range(1, 201):
+            terminal.publish(heartbeat_topic("kiosk-0015"), encode(heartbeat(seq)), qos=0)
+        until(lambda: counted(store, "kiosk-0015")[0] == 200, "all 200 heartbeats")
+        terminal.disconnect()
     finally:
         monitor.stop()
