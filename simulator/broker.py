@@ -46,7 +46,9 @@ class Mosquitto(StartsAndStops):
     ``restart()``) comes back on the SAME port, which is how "the broker went down and came back"
     looks to a client. ``persistent=True`` keeps sessions and retained messages across a restart
     (saved on stop), for tests whose own subscriber must not miss what arrives right after one.
-    Usable as a context manager.
+    ``upgrade_outgoing_qos=True`` is the fleet's production setting (deploy/mosquitto/kiosk.conf):
+    a message goes out at its subscription's QoS, so the fleet monitor's QoS 1 subscription holds
+    each QoS 0 heartbeat until the monitor has stored it. Usable as a context manager.
     """
 
     def __init__(
@@ -56,10 +58,12 @@ class Mosquitto(StartsAndStops):
         persistent: bool = False,
         start_timeout_s: float = 5.0,
         max_queued_messages: int | None = None,
+        upgrade_outgoing_qos: bool = False,
     ) -> None:
         self._port = port
         self._persistent = persistent
         self._max_queued_messages = max_queued_messages
+        self._upgrade_outgoing_qos = upgrade_outgoing_qos
         self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._dir = Path(tempfile.mkdtemp(prefix="kiosk-mosquitto-"))
@@ -123,6 +127,8 @@ class Mosquitto(StartsAndStops):
         if self._max_queued_messages is not None:
             # Per client, beyond those in flight; mosquitto drops QoS 1 messages past it.
             lines.append(f"max_queued_messages {self._max_queued_messages}")
+        if self._upgrade_outgoing_qos:
+            lines.append("upgrade_outgoing_qos true")
         if os.geteuid() == 0:
             # As root, mosquitto would switch to the 'mosquitto' user, who cannot read our temp dir.
             lines.append("user root")
