@@ -15,8 +15,11 @@ Faults come on a schedule: ``--faults NAME=RATE,...`` gives each terminal that m
 hour on average (a Poisson process): ``paper_near_end``, ``paper_out`` (the printer's state in the
 heartbeats, with a ``device_fault`` event; paper comes back a few minutes later), ``errand_failed``,
 ``help`` (a ``help_requested`` event), ``abrupt`` (the connection cut without DISCONNECT, so the
-broker sends the Will; back with a new connection a little later) and ``restart`` (a clean
-goodbye, then a new boot). What was sent is counted, so a test can hold the fleet side to it.
+broker sends the Will; back with a new connection a little later), ``silent`` (power lost: the
+terminal stops sending and reading without closing its connection, so the broker sends the Will
+only once its keepalive check gives up on it; back with a new connection a little later) and
+``restart`` (a clean goodbye, then a new boot). What was sent is counted, so a test can hold the
+fleet side to it.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ from contracts.mqtt import (
 
 log = logging.getLogger("kiosk-sim.fleet")
 
-FAULTS = ("paper_near_end", "paper_out", "errand_failed", "help", "abrupt", "restart")
+FAULTS = ("paper_near_end", "paper_out", "errand_failed", "help", "abrupt", "silent", "restart")
 KEEPALIVE_S = 30
 TICK_S = 0.05  # how often due heartbeats and faults are looked for
 
@@ -83,6 +86,7 @@ class LoadOptions:
     connects_per_s: float = 500.0  # how fast the fleet comes up (a broker has its limits too)
     paper_back_s: tuple[float, float] = (60.0, 300.0)  # a roll is reloaded after this long
     offline_for_s: tuple[float, float] = (5.0, 60.0)  # a cut cable or a restart lasts this long
+    keepalive_s: int = KEEPALIVE_S  # the MQTT keepalive (a silent terminal's Will waits on it)
     protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5
 
 
@@ -94,7 +98,8 @@ class Sent:
     heartbeats: Counter[str] = field(default_factory=Counter)  # by terminal id
     events: Counter[str] = field(default_factory=Counter)
     births: int = 0
-    wills_armed: int = 0  # abrupt cuts: the broker sends these terminals' Wills
+    wills_armed: int = 0  # abrupt cuts and silences: the broker sends these terminals' Wills
+    silences: int = 0
     acks: int = 0
     commands: int = 0
 
@@ -133,6 +138,12 @@ class _Sockets:
         with contextlib.suppress(ValueError, OSError):
             self._loop.remove_writer(sock)
 
+    def forget(self, sock: Any) -> None:
+        """Read and write ``sock`` no more (a terminal that lost power)."""
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.remove_reader(sock)
+            self._loop.remove_writer(sock)
+
 
 class VirtualTerminal:
     """One terminal of the fleet: its identity, sequence numbers, devices and MQTT client."""
@@ -150,6 +161,7 @@ class VirtualTerminal:
         self.sessions = 0
         self.printer = DeviceReport(state="ok")
         self.online = False
+        self.silent = False  # power lost: its socket is left open, nothing read or written
         self.next_heartbeat = 0.0  # set at each connection (monotonic clock)
         self.back_at: float | None = None  # when an offline terminal returns
         self.paper_back_at: float | None = None
@@ -173,7 +185,8 @@ class VirtualTerminal:
         self.bdseq += 1
         self.client.will_set(status_topic(self.tid), encode(self._status(online=False)), qos=1,
                              retain=True)
-        self.client.connect(self._options.host, self._options.port, keepalive=KEEPALIVE_S)
+        self.client.connect(self._options.host, self._options.port,
+                            keepalive=self._options.keepalive_s)
 
     def _connected(self, client: paho.Client, _userdata: Any, _flags: Any, reason: Any,
                    _properties: Any) -> None:
@@ -198,6 +211,23 @@ class VirtualTerminal:
         # Heartbeats still in paho's buffer went with the connection; events are sent again.
         self._sending = {mid: kind for mid, kind in self._sending.items() if kind == "event"}
         self._sent.wills_armed += 1
+
+    def fall_silent(self, sockets: _Sockets) -> None:
+        """Power lost: nothing more is sent or read, and the connection is not closed (no FIN),
+        so the broker notices only when the keepalive lapses, then sends the Will."""
+        sock = self.client.socket()
+        if sock is not None:
+            sockets.forget(sock)
+        self.online = False
+        self.silent = True
+        self._sending = {mid: kind for mid, kind in self._sending.items() if kind == "event"}
+        self._sent.wills_armed += 1
+        self._sent.silences += 1
+
+    def power_back(self) -> None:
+        """Before the next connection (whose connect closes the old socket: the broker has
+        given up on it by then, or gives up now)."""
+        self.silent = False
 
     def goodbye(self) -> None:
         """A clean stop: offline said by the terminal itself, then DISCONNECT."""
@@ -329,6 +359,7 @@ class FleetLoad:
         self._order = 0
         self._generation = [0] * len(self.terminals)  # +1 per connection: old heartbeats lapse
         self._next_fault: dict[str, float] = {}
+        self._sockets: _Sockets | None = None
 
     def stop(self) -> None:
         if self._stopping is not None:
@@ -341,7 +372,7 @@ class FleetLoad:
     async def run(self, duration_s: float | None = None) -> Sent:
         loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        sockets = _Sockets(loop)
+        sockets = self._sockets = _Sockets(loop)
         for terminal in self.terminals:
             sockets.attach(terminal.client)
         await self._connect_all()
@@ -381,6 +412,7 @@ class FleetLoad:
         terminal = self.terminals[index]
         self._generation[index] += 1
         terminal.back_at = None
+        terminal.power_back()
         try:
             terminal.connect()
         except OSError as e:
@@ -396,7 +428,8 @@ class FleetLoad:
     async def _keepalives(self) -> None:
         while True:
             for terminal in self.terminals:
-                terminal.client.loop_misc()  # PINGREQ when due, retries of QoS 1 messages
+                if not terminal.silent:
+                    terminal.client.loop_misc()  # PINGREQ when due, retries of QoS 1 messages
             await asyncio.sleep(1.0)
 
     async def _goodbye_all(self) -> None:
@@ -459,9 +492,12 @@ class FleetLoad:
             raw = uuid.uuid4().hex[:12]
             terminal.event("help_requested", "warning", help_id=f"{raw[:4]}-{raw[4:8]}-{raw[8:]}",
                            screen="home", elder_mode=self._rng.random() < 0.3)
-        elif fault in ("abrupt", "restart"):
+        elif fault in ("abrupt", "silent", "restart"):
             if fault == "abrupt":
                 terminal.cut()
+            elif fault == "silent":
+                assert self._sockets is not None  # set by run(), which injects faults
+                terminal.fall_silent(self._sockets)
             else:
                 terminal.goodbye()
                 terminal.new_boot()
@@ -542,6 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sent = asyncio.run(run())
     took = (dt.datetime.now(dt.UTC) - started).total_seconds()
     print(f"{len(load.terminals)} terminals for {took:.0f} s: {sent.heartbeat_total} heartbeats, "
-          f"{sent.event_total} events, {sent.births} births, {sent.wills_armed} abrupt cuts, "
+          f"{sent.event_total} events, {sent.births} births, {sent.wills_armed} abrupt cuts "
+          f"and silences, "
           f"{sent.commands} commands answered with {sent.acks} acks")
     return 0

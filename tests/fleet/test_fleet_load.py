@@ -98,6 +98,42 @@ def test_a_cut_cable_shows_offline_through_the_will(broker: Mosquitto, tmp_path:
         monitor.stop()
 
 
+def test_a_silent_terminal_shows_offline_once_the_broker_s_keepalive_check_gives_up(
+        broker: Mosquitto, tmp_path: Path) -> None:
+    # Power lost: no FIN, so only the broker's keepalive check sends the Will. mosquitto 2.0 gives
+    # up between 1.5 x keepalive and 6 s later than that (bench.fleet.keepalive_window): at a 2 s
+    # keepalive, 3-9 s after the last packet (a heartbeat, at most 0.5 s before the silence).
+    monitor = start_monitor(broker, tmp_path / "fleet.db")
+    store = FleetStore(tmp_path / "fleet.db")
+    load = FleetLoad(LoadOptions(terminals=3, port=broker.port, interval_s=0.5, seed=2,
+                                 keepalive_s=2))
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_until_complete, args=(load.run(),), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while len([v for v in store.terminals(utc_now())
+                   if v.liveness is Liveness.ONLINE]) < 3:
+            assert time.monotonic() < deadline, "the fleet did not come online"
+            time.sleep(0.05)
+        victim = load.terminals[0]
+        assert load._sockets is not None
+        loop.call_soon_threadsafe(victim.fall_silent, load._sockets)
+        silent_at = time.monotonic()
+        while store.terminal(victim.tid, utc_now()).liveness is not Liveness.OFFLINE:  # type: ignore[union-attr]
+            assert time.monotonic() - silent_at < 9.0 + 1.0, "no Will within the window"
+            time.sleep(0.05)
+        took = time.monotonic() - silent_at
+        assert took >= 3.0 - 0.5, f"offline after {took:.1f} s: sooner than the keepalive allows"
+        others = [store.terminal(t.tid, utc_now()) for t in load.terminals[1:]]
+        assert all(v is not None and v.liveness is Liveness.ONLINE for v in others)
+        assert load.sent.silences == 1
+    finally:
+        loop.call_soon_threadsafe(load.stop)
+        runner.join(WAIT_S)
+        monitor.stop()
+
+
 def test_a_virtual_terminal_answers_commands(broker: Mosquitto) -> None:
     load = FleetLoad(LoadOptions(terminals=2, port=broker.port, interval_s=1.0, seed=3))
     loop = asyncio.new_event_loop()
