@@ -2,8 +2,9 @@
 
 Nothing here blocks the caller on the network: ``start()`` only schedules the connection
 (``connect_async`` + ``loop_start``), paho's network thread connects, reconnects with exponential
-backoff (capped at 8 s, so the terminal is back within about 10 s of the broker) and keeps QoS 1
-messages until they are acknowledged. Hooks run on that network thread and must return quickly; an
+backoff (capped at 6 to 8 s, so the terminal is back within about 10 s of the broker; each
+terminal's own steps, see ``spread_backoff``) and keeps QoS 1 messages until they are
+acknowledged. Hooks run on that network thread and must return quickly; an
 exception in a hook is logged, never allowed to kill the thread (paho re-raises callback errors by
 default, which would silently end all reconnecting).
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import socket
 import threading
 import time
@@ -37,6 +39,20 @@ log = logging.getLogger(__name__)
 # refused (their Delivery fails at once) instead of queued. Events are safe in the outbox anyway.
 MAX_QUEUED_MESSAGES = 1000
 OUTAGE_SUMMARY_EVERY_S = 300.0
+
+
+def spread_backoff(min_s: float, max_s: float, rng: random.Random) -> tuple[float, float]:
+    """This terminal's reconnect delays: the first between ``min_s`` and twice that, the cap
+    between three quarters of ``max_s`` and ``max_s``.
+
+    paho doubles the delay from the first up to the cap, the same steps on every terminal: after a
+    broker restart a whole fleet would knock at the same instants, once a second and then every
+    8 s, each time all at once. Steps of its own per terminal spread those knocks over the
+    interval, and the cap never grows, so a terminal is still back within ``max_s`` and a connect.
+    """
+    first = min_s * (1.0 + rng.random())
+    cap = max_s * (0.75 + 0.25 * rng.random())
+    return min(first, cap), cap
 
 
 @dataclass(frozen=True)
@@ -201,9 +217,10 @@ class MqttLink:
         # the broker is down. The outage log below says what matters, and every hook is guarded.
         client.connect_timeout = s.connect_timeout_s
         # paho annotates these as int but computes in float seconds; tests use fractions.
+        first_s, cap_s = spread_backoff(s.reconnect_min_s, s.reconnect_max_s, random.Random())
         client.reconnect_delay_set(
-            min_delay=s.reconnect_min_s,  # type: ignore[arg-type]
-            max_delay=s.reconnect_max_s,  # type: ignore[arg-type]
+            min_delay=first_s,  # type: ignore[arg-type]
+            max_delay=cap_s,  # type: ignore[arg-type]
         )
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         if s.username is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -55,7 +56,7 @@ from contracts.mqtt import (
 )
 from devices.base import DeviceState
 from simulator.broker import Mosquitto, free_port
-from terminal.mqtt_link import BrokerSettings, OutageLog
+from terminal.mqtt_link import BrokerSettings, OutageLog, spread_backoff
 from terminal.telemetry import (
     INTERRUPTED,
     CommandError,
@@ -387,6 +388,20 @@ def test_the_default_backoff_brings_a_terminal_back_within_ten_seconds() -> None
     # paho waits at most reconnect_max_s between attempts; an attempt to a broker that is up
     # again takes one round trip, bounded by connect_timeout_s at worst.
     assert settings.reconnect_max_s + 1.0 <= 10.0
+
+
+def test_each_terminal_backs_off_in_steps_of_its_own_within_the_cap() -> None:
+    rng = random.Random(7)
+    spreads = [spread_backoff(1.0, 8.0, rng) for _ in range(500)]
+    assert all(1.0 <= first < 2.0 and 6.0 <= cap <= 8.0 for first, cap in spreads)
+    # After a broker restart a fleet's first knocks spread over a whole second, and its knocks
+    # at the cap over two, instead of all arriving at the same instants.
+    firsts = sorted(first for first, _ in spreads)
+    caps = sorted(cap for _, cap in spreads)
+    assert firsts[-1] - firsts[0] > 0.9 and caps[-1] - caps[0] > 1.8
+    assert len(set(spreads)) == len(spreads)
+    # A first delay above the cap is held to it: paho would otherwise wait longer than the cap.
+    assert all(first <= cap for first, cap in (spread_backoff(5.0, 4.0, rng) for _ in range(50)))
 
 
 def test_a_long_outage_is_summarised_every_few_minutes(caplog: pytest.LogCaptureFixture) -> None:
