@@ -163,7 +163,9 @@ class SimulatorRig:
         else:
             self.hub_url = o.hub_url
         if o.broker is None:
-            self.broker = Mosquitto()
+            # As production's broker (deploy/mosquitto/kiosk.conf on Debian's defaults): sessions
+            # and retained messages survive a restart, and a QoS 1 subscriber gets QoS 1.
+            self.broker = Mosquitto(persistent=True, upgrade_outgoing_qos=True)
             self.broker.start()
             self.broker_address = (self.broker.host, self.broker.port)
         else:
@@ -384,7 +386,7 @@ grace_s = {o.watchdog_grace_s}
         self.terminal = None
         for stop in (
             self.display.stop if self.display else None,
-            self.broker.stop if self.broker else None,
+            self.broker.close if self.broker else None,
             self.hub.stop if self.hub else None,
             self.camera.stop if self.camera else None,
             self.scanner.close if self.scanner else None,

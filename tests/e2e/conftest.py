@@ -41,8 +41,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorRig]:
 @pytest.fixture(scope="module")
 def mqtt_tap(rig: SimulatorRig) -> Iterator[MqttTap]:
     tap = MqttTap()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-tap")
-    # Back on its feet quickly after a broker outage, before the terminal re-sends its events.
+    # A lasting session on the rig's persistent broker: what the terminal sends right after a
+    # broker restart waits for the tap even if the terminal reconnects first (it did, in CI).
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-tap", clean_session=False)
     client.reconnect_delay_set(min_delay=1, max_delay=1)
     subscribed = threading.Event()
     client.on_connect = lambda c, *_a: c.subscribe("kiosk/v1/#", qos=1)
