@@ -149,6 +149,12 @@ class DashedOutline:
                 at += dash + space
 
 
+def _below_one_character(label: Label, width: float | None) -> bool:
+    """Whether ``width`` cannot hold one character (one em, a CJK character) of ``label``'s:
+    a width a label only passes through while the layouts above it settle."""
+    return width is not None and width < float(label.font_size)
+
+
 @lru_cache(maxsize=1024)
 def _broken(text: str, width: float, measure: Callable[[str], float], balanced: bool) -> str:
     """``break_lines``, its answers kept: a label breaks its text once to measure its height
@@ -189,10 +195,19 @@ class TextLabel(Label):  # type: ignore[misc]
         if self.size_hint_x is None:
             self._wrap()  # a width of its own: wrap to it now
         else:
-            # Its width comes with the first layout, which wraps it (breaking lines at Kivy's
-            # default 100 px first was wasted work); should that width be exactly the default,
-            # Kivy wraps it at that width itself.
-            self.text_size = (self.width, None)
+            # Its width comes with the first layout, which wraps it; until then it has none (Kivy's
+            # default of 100 px would be rendered, a few characters a line, and thrown away).
+            self.width = 0
+
+    def texture_update(self, *largs: Any) -> None:
+        # Layouts run from the outside in, so a label first sees widths its parents had before
+        # their own layout (1 px, 30 px) and only then its own. Rendered at each, the texts came
+        # out one character a line, every character measured: some 900 of the 1,000 measurements
+        # and a dozen thrown-away textures on the first attract screen. Narrower than one
+        # character, a label waits: the width it is given next wraps and renders it.
+        if _below_one_character(self, self.width):
+            return
+        super().texture_update(*largs)
 
     def set_text(self, text: str) -> None:
         """Show ``text`` instead, wrapped as the first was."""
@@ -225,7 +240,9 @@ class TextLabel(Label):  # type: ignore[misc]
         return max(float(self.line_height) * _natural_line_px(size), size)
 
     def _wrap(self, *_: Any) -> None:
-        width = max(1.0, self.width)
+        if _below_one_character(self, self.width):
+            return  # a parent's width before its own layout (see texture_update)
+        width = self.width
         self.text_size = (width, None)
         # Centred text reads best in even lines; left-aligned paragraphs fill each line.
         self.text = _broken(self.source_text, width - WRAP_SLACK_PX, self._measure,
@@ -360,9 +377,17 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
             pad = (self.width - one_line) / 2
         width = max(1.0, self.width - 2 * pad)
         self.text_size = (width, None)
+        if _below_one_character(self, width):
+            return  # Kivy's default width, before the layout gives one (see texture_update)
         self.text = break_lines(
             self.source_text, width - WRAP_SLACK_PX, self._measure, balanced=True
         )
+
+    def texture_update(self, *largs: Any) -> None:
+        # As TextLabel's: not rendered one character a line at a width it only passes through.
+        if _below_one_character(self, self.text_size[0]):
+            return
+        super().texture_update(*largs)
 
     def _fit(self, *_: Any) -> None:
         self.height = max(self.min_height, self.texture_size[1] + 2 * self._pad_y)
