@@ -28,10 +28,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devices.base import DeviceState
-from terminal.sqlite_salvage import ColumnKind, salvage_table_rows
 from terminal.sqlite_store import (
     StoreDamaged,
     StoreError,
@@ -43,6 +42,9 @@ from terminal.sqlite_store import (
     write_transaction,
 )
 from terminal.state_file import write_atomic
+
+if TYPE_CHECKING:
+    from terminal.sqlite_salvage import ColumnKind
 
 log = logging.getLogger(__name__)
 
@@ -433,6 +435,10 @@ class Outbox:
         # The outbox table of _SCHEMA, column by column.
         columns: tuple[ColumnKind, ...] = ("rowid_alias", "text", "integer", "text", "real")
         try:
+            # Imported only now: the page reader is needed only for a damaged file, and building
+            # its types took ~5 ms of every start-up.
+            from terminal.sqlite_salvage import salvage_table_rows  # noqa: PLC0415
+
             from_pages = salvage_table_rows(self._path, columns=columns)
         except Exception:  # a bug in the page reader must not keep the outbox from starting
             log.exception("outbox %s: reading its pages failed", self._path)
