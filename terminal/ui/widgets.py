@@ -197,7 +197,7 @@ class TextLabel(Label):  # type: ignore[misc]
         else:
             # Its width comes with the first layout, which wraps it; until then it has none (Kivy's
             # default of 100 px would be rendered, a few characters a line, and thrown away).
-            self.width = 0
+            self.width = 0.0
 
     def texture_update(self, *largs: Any) -> None:
         # Layouts run from the outside in, so a label first sees widths its parents had before
