@@ -36,6 +36,7 @@ from fleet.store import FleetStore, StoreError
 log = logging.getLogger("fleet")
 
 SUMMARY_EVERY_S = 60.0
+RETIRE_TIMEOUT_S = 120.0  # how long --retire waits for the broker and the store before giving up
 
 
 def _broker(text: str) -> tuple[str, int]:
@@ -59,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="this instance's MQTT client id: unique per instance")
     monitor.add_argument("--group", default="fleet",
                          help="shared-subscription group of all instances of one fleet")
+    monitor.add_argument("--retire", action="store_true",
+                         help="retire the (stopped) instance with this client id for good: store "
+                              "what the broker still holds for it, end its session, exit")
     cmd = commands.add_parser("cmd", help="send a command and show its acks as they arrive")
     cmd.add_argument("target", metavar="TID",
                      help="a terminal id, or with --site / --all the word 'site' / 'all'")
@@ -205,7 +209,9 @@ def _monitor(args: argparse.Namespace) -> int:
         return 2
     host, port = args.broker
     monitor = Monitor(MonitorSettings(host=host, port=port, client_id=args.client_id,
-                                      group=args.group), store)
+                                      group=args.group, retire=args.retire), store)
+    if args.retire:
+        return _retire(monitor, store, args.client_id)
     done = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -228,6 +234,25 @@ def _monitor(args: argparse.Namespace) -> int:
     monitor.stop()
     store.close()
     return 0
+
+
+def _retire(monitor: Monitor, store: FleetStore, client_id: str) -> int:
+    """``kiosk-fleet monitor --retire``: drain and end one instance's session, then exit."""
+    monitor.start()
+    try:
+        if not monitor.wait_retired(RETIRE_TIMEOUT_S):
+            print(f"{client_id}: not retired within {RETIRE_TIMEOUT_S:.0f} s (broker away, the "
+                  "store away, or the instance still running and taking its session back); its "
+                  "session is kept with what was not stored: stop the instance and try again",
+                  file=sys.stderr)
+            return 1
+        messages, _rejected = monitor.counts.snapshot()
+        print(f"{client_id}: retired; {sum(messages.values())} message(s) that waited for it "
+              "stored, its session ended", flush=True)
+        return 0
+    finally:
+        monitor.stop()
+        store.close()
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -24,6 +24,11 @@ The monitor asks for a Receive Maximum equal to its bound (``queue_max``): the b
 more than that many QoS 1 messages unacknowledged on its way to the monitor, so while the
 database is away the batch grows to the bound and the broker holds the rest; the connection is
 kept alive meanwhile.
+
+An instance's session outlives it (``session_expiry_s``) so that a restart loses nothing, and
+while it lasts a broker may go on dealing it a share of the shared subscriptions (mosquitto
+does). ``retire`` ends one for good: it takes the session, unsubscribes, stores what the broker
+still delivers, and disconnects with Session Expiry 0.
 """
 
 from __future__ import annotations
@@ -77,6 +82,11 @@ class MonitorSettings:
     keep_days: float = 30.0  # events, activity and acks kept this long (the lease holder prunes)
     prune_every_s: float = 3600.0
     reconnect_max_s: int = 30
+    # Retire this client id's instance for good (``kiosk-fleet monitor --retire``): take its
+    # session, leave the subscriptions, store what the broker still holds for it, and end the
+    # session, so that the broker deals its share to the instances that remain.
+    retire: bool = False
+    retire_quiet_s: float = 1.0  # nothing more arrived this long after leaving: all is stored
 
 
 # One message as read off the socket: topic, payload, retained, QoS, packet id, connection. A
@@ -205,6 +215,9 @@ class Monitor:
         self._stopping = threading.Event()
         self._stop_deadline = float("inf")
         self._connected = threading.Event()
+        self._left_at: float | None = None  # retiring: when the broker confirmed the leaving
+        self._last_read_at = 0.0
+        self._retired = threading.Event()
         self._idle = threading.Event()  # set: everything read so far is stored
         self._idle.set()
         self._refusal_logged: dict[str, float] = {}
@@ -233,6 +246,7 @@ class Monitor:
         client.on_publish_raw = self._on_publish
         client.on_message = self._on_message  # what takes paho's own path (none expected)
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         # With these set, a packet paho queues (an ack, a ping) waits for the monitor's loop to
         # write what is queued in one go, instead of a write of its own at each ack.
         client.on_socket_register_write = _ignore
@@ -257,6 +271,11 @@ class Monitor:
         """Whether the monitor is connected and subscribed within ``timeout_s``."""
         return self._connected.wait(timeout_s)
 
+    def wait_retired(self, timeout_s: float) -> bool:
+        """Retiring: whether what waited in the session is stored and the session ended within
+        ``timeout_s``. Without that the session stays as it was, with what is not yet stored."""
+        return self._retired.wait(timeout_s)
+
     def wait_idle(self, timeout_s: float) -> bool:
         """Whether everything received so far is stored within ``timeout_s`` (tests, shutdown)."""
         return self._idle.wait(timeout_s)
@@ -271,8 +290,9 @@ class Monitor:
     # --- the monitor's thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        next_sweep = time.monotonic()
-        while not self._stopping.is_set():
+        # A retiring instance evaluates no alerts: the instances that stay do.
+        next_sweep = float("inf") if self._settings.retire else time.monotonic()
+        while not self._stopping.is_set() and not self._drained():
             now = time.monotonic()
             if now >= next_sweep:
                 next_sweep = now + self._settings.sweep_every_s
@@ -295,8 +315,27 @@ class Monitor:
         while self._batch.items and time.monotonic() < self._stop_deadline:
             if not self._store_batch():
                 break
+        if self._drained():
+            # Session Expiry 0 in the DISCONNECT (MQTT 5, 3.14.2.2.2): the broker ends the
+            # session now instead of keeping it, and dealing it messages, for the expiry.
+            properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = 0
+            self._client.disconnect(properties=properties)
+            self._write()
+            self._retired.set()
+            log.info("retired: the session of %s is stored and ended", self._settings.client_id)
+            return
         self._client.disconnect()
         self._write()
+
+    def _drained(self) -> bool:
+        """Retiring: the broker confirmed the leaving, everything since is stored, and nothing
+        more has come for ``retire_quiet_s``."""
+        left_at = self._left_at
+        if left_at is None or self._batch.items:
+            return False
+        quiet_since = max(left_at, self._last_read_at)
+        return time.monotonic() - quiet_since >= self._settings.retire_quiet_s
 
     def _try_connect(self, now: float) -> bool:
         try:
@@ -363,15 +402,24 @@ class Monitor:
                  "resumed" if flags.session_present else "new")
         s, prefix = self._settings, TOPIC_PREFIX
         shared = f"$share/{s.group}/{prefix}"
-        client.subscribe([
-            (f"{prefix}/+/status", SubscribeOptions(qos=1)),  # retained: never shared
-            (f"{prefix}/+/ota", SubscribeOptions(qos=1)),
+        filters = [
+            f"{prefix}/+/status",  # retained: never shared
+            f"{prefix}/+/ota",
             # QoS 1 although terminals send heartbeats at QoS 0: a broker that upgrades
             # outgoing QoS then keeps each until it is stored (see the module's docstring).
-            (f"{shared}/+/heartbeat", SubscribeOptions(qos=1)),
-            (f"{shared}/+/event", SubscribeOptions(qos=1)),
-            (f"{shared}/+/cmd/+/ack", SubscribeOptions(qos=1)),
-        ])
+            f"{shared}/+/heartbeat",
+            f"{shared}/+/event",
+            f"{shared}/+/cmd/+/ack",
+        ]
+        if s.retire:
+            if not flags.session_present:
+                log.warning("retiring %s: the broker has no session of it (nothing waited)",
+                            s.client_id)
+            # Leaving stops new messages; what the broker already holds for the session still
+            # comes, and is stored as usual.
+            client.unsubscribe(filters)
+            return
+        client.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])
 
     def _on_subscribe(self, _client: paho.Client, _userdata: object, _mid: int,
                       reasons: list[ReasonCode], _properties: Properties | None) -> None:
@@ -381,10 +429,17 @@ class Monitor:
             return
         self._connected.set()
 
+    def _on_unsubscribe(self, _client: paho.Client, _userdata: object, _mid: int,
+                        _reasons: list[ReasonCode], _properties: Properties | None) -> None:
+        # "No subscription existed" (a session that had expired) is as good as left.
+        self._left_at = time.monotonic()
+        self._connected.set()
+
     def _on_disconnect(self, _client: paho.Client, _userdata: object,
                        _flags: paho.DisconnectFlags, reason: ReasonCode,
                        _properties: Properties | None) -> None:
         self._connected.clear()
+        self._left_at = None  # retiring: leave again on the next connection, then drain
         if not self._stopping.is_set():
             self._reconnect_delay = max(1.0, self._reconnect_delay)
             self._reconnect_at = time.monotonic() + self._reconnect_delay
@@ -403,6 +458,7 @@ class Monitor:
     def _on_publish(self, raw_topic: bytes, payload: bytes, qos: int, retained: bool,
                     mid: int) -> None:
         self._read += 1
+        self._last_read_at = self._now
         try:
             topic = raw_topic.decode()
         except UnicodeDecodeError:

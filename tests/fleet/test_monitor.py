@@ -6,7 +6,10 @@ loses nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +18,8 @@ import paho.mqtt.client as paho
 import pytest
 from fleet_support import event, heartbeat, status
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from contracts.mqtt import encode, event_topic, heartbeat_topic, status_topic, utc_now
 from fleet.ingest import Event, Seen
@@ -24,6 +29,7 @@ from fleet.store import BatchResult, FleetStore
 from simulator.broker import Mosquitto
 
 WAIT_S = 10.0
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -391,3 +397,70 @@ def test_messages_left_in_the_read_buffer_are_not_forgotten(broker: Mosquitto,
         terminal.disconnect()
     finally:
         monitor.stop()
+
+
+def test_a_retired_instance_s_share_is_stored_and_its_session_ended(broker: Mosquitto,
+                                                                    tmp_path: Path) -> None:
+    # mosquitto deals a stopped member's persistent session its share of a shared subscription
+    # until the session expires. Retiring takes that session, stores what waited in it, and
+    # ends it: nothing is lost and from then on the instances that stay get everything.
+    store = FleetStore(tmp_path / "fleet.db")
+    stays = start_monitor(broker, tmp_path / "fleet.db", "monitor-stays")
+    leaving = start_monitor(broker, tmp_path / "fleet.db", "monitor-leaving")
+    leaving.stop()
+    terminal = terminal_client(broker, "kiosk-0012")
+    try:
+        for seq in range(1, 21):
+            publish(terminal, event_topic("kiosk-0012"), encode(event(seq)))
+        time.sleep(0.5)
+        assert 0 <= counted(store, "kiosk-0012")[1] < 20, "nothing was dealt to the stopped one"
+        retiring = start_monitor(broker, tmp_path / "fleet.db", "monitor-leaving", retire=True,
+                                 retire_quiet_s=0.3)
+        assert retiring.wait_retired(WAIT_S), "the retiring instance did not finish"
+        retiring.stop()
+        until(lambda: counted(store, "kiosk-0012")[1] == 20, "the retired instance's share")
+        assert not session_kept(broker, "monitor-leaving")
+        for seq in range(21, 41):
+            publish(terminal, event_topic("kiosk-0012"), encode(event(seq)))
+        until(lambda: counted(store, "kiosk-0012")[1] == 40, "every event after the retiring")
+    finally:
+        terminal.disconnect()
+        stays.stop()
+
+
+def session_kept(broker: Mosquitto, client_id: str) -> bool:
+    """Whether the broker still has a session for ``client_id`` (asked without ending it)."""
+    present: list[bool] = []
+    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=MQTTProtocolVersion.MQTTv5)
+    client.on_connect = lambda _c, _u, flags, _r, _p: present.append(flags.session_present)
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 3600  # a session found is kept as it was
+    client.connect(broker.host, broker.port, clean_start=False, properties=properties)
+    client.loop_start()
+    try:
+        until(lambda: bool(present), "the CONNACK")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return present[0]
+
+
+def test_retiring_an_id_the_broker_has_no_session_of_ends_at_once(broker: Mosquitto,
+                                                                   tmp_path: Path) -> None:
+    retiring = start_monitor(broker, tmp_path / "fleet.db", "monitor-never-ran", retire=True,
+                             retire_quiet_s=0.1)
+    try:
+        assert retiring.wait_retired(WAIT_S)
+    finally:
+        retiring.stop()
+
+
+def test_kiosk_fleet_monitor_retire_says_what_it_did(broker: Mosquitto, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fleet", "monitor", "--broker", f"{broker.host}:{broker.port}",
+         "--db", str(tmp_path / "fleet.db"), "--client-id", "monitor-gone", "--retire"],
+        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "monitor-gone: retired; 0 message(s) that waited for it stored" in done.stdout
