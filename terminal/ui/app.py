@@ -248,6 +248,11 @@ class KioskUi:
         if self._view is None or not self._running:
             return
         kept = self._attract[2] if self._attract is not None else None
+        # The kept attract frame on the glass already, new words in it: a finger resting on one
+        # of its buttons is on the same widget still, and Kivy releases it only if the button is
+        # still under the finger. Guarding it as a new screen lost a tap at every rotation that
+        # fell between a finger's down and up.
+        in_place = False
         if self._frame is not None and self._frame is not kept:
             self._frame.dispose()
         self._root.clear_widgets()
@@ -255,6 +260,7 @@ class KioskUi:
         if self._attract is not None and self._attract[1] == self._metrics and (
             self._attract[0] == self._model or self._rotated_notice(*self._attract)
         ):
+            in_place = self._frame is kept
             self._frame = self._attract[2]
             self._attract = (self._model, self._metrics, self._frame)
             self._frame.set_countdown(self._model.countdown)
@@ -271,7 +277,8 @@ class KioskUi:
         self._frames_since_show = 0
         self._settled = False
         self._fingerprint = None
-        self._shown_at = time.time()
+        if not in_place:
+            self._shown_at = time.time()
         self._announce()
 
     def _rotated_notice(self, kept: ScreenModel, _metrics: Metrics, frame: Frame) -> bool:
