@@ -4,25 +4,18 @@ it again a few times while the screen stays, and falls silent at a new screen.""
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import shutil
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from simulator.display import VirtualDisplay
+from ui_child import run_ui_child
 
 pytestmark = [
     pytest.mark.gui,
     pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
 REPEAT_S = 0.3  # the child's ALERT_REPEAT_S: the real 30 s, scaled down
 
 # In a child process: Kivy's window cannot be made twice in one process. The speech port is a
@@ -104,16 +97,7 @@ CHILD = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workdir = tmp_path_factory.mktemp("alert-ui")
-    display = VirtualDisplay(800, 480)
-    try:
-        env = dict(os.environ, DISPLAY=display.start())
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(workdir / "kivy"), str(REPEAT_S)],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=90, check=False)
-    finally:
-        display.stop()
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = run_ui_child(CHILD, (800, 480), str(workdir / "kivy"), str(REPEAT_S))
     return result
 
 

@@ -5,25 +5,18 @@ came down on another screen taps nothing on the attract screen that replaced it.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from simulator.display import VirtualDisplay
+from ui_child import run_ui_child
 
 pytestmark = [
     pytest.mark.gui,
     pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
 SIZE = (1280, 800)  # room for the notice under the call to action
 
 # In a child process: Kivy's window cannot be made twice in one process.
@@ -116,16 +109,8 @@ CHILD = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     workdir = tmp_path_factory.mktemp("attract-notice")
-    display = VirtualDisplay(*SIZE)
-    try:
-        env = dict(os.environ, DISPLAY=display.start())
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(workdir / "kivy"), *map(str, SIZE)],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=90, check=False)
-    finally:
-        display.stop()
-    assert done.returncode == 0, done.stderr[-3000:]
-    return {s["name"]: s for s in json.loads(done.stdout.strip().splitlines()[-1])}
+    steps = run_ui_child(CHILD, SIZE, str(workdir / "kivy"), *map(str, SIZE))
+    return {s["name"]: s for s in steps}
 
 
 def test_a_rotating_notice_gets_new_words_in_the_same_frame(

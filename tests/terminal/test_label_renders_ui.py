@@ -4,25 +4,18 @@ through their parents' widths while the layouts above them settle (1 px, 30 px, 
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from simulator.display import VirtualDisplay
+from ui_child import run_ui_child
 
 pytestmark = [
     pytest.mark.gui,
     pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
 SIZE = (800, 480)
 
 # In a child process: Kivy's window cannot be made twice in one process.
@@ -84,16 +77,8 @@ CHILD = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     workdir = tmp_path_factory.mktemp("label-renders")
-    display = VirtualDisplay(*SIZE)
-    try:
-        env = dict(os.environ, DISPLAY=display.start())
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(workdir / "kivy"), *map(str, SIZE)],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=90, check=False)
-    finally:
-        display.stop()
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen: dict[str, list[dict[str, Any]]] = json.loads(done.stdout.strip().splitlines()[-1])
+    seen: dict[str, list[dict[str, Any]]] = run_ui_child(
+        CHILD, SIZE, str(workdir / "kivy"), *map(str, SIZE))
     return seen
 
 

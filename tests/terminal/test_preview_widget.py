@@ -4,26 +4,20 @@ stalls and cleared when it recovers, and the main loop never held up by decoding
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from simulator.display import VirtualDisplay
+from ui_child import run_ui_child
 
 pytestmark = [
     pytest.mark.gui,
     pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(tempfile.gettempdir()) / "kiosk-sample-documents"
 
 # In a child process: Kivy's window cannot be made twice in one process. The virtual camera runs
@@ -98,17 +92,10 @@ CHILD = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def run() -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="preview-widget-"))
-    display = VirtualDisplay(800, 480)
     try:
-        env = dict(os.environ, DISPLAY=display.start())
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(workdir / "kivy"), str(CACHE)],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=90, check=False)
+        result: dict[str, Any] = run_ui_child(CHILD, (800, 480), str(workdir / "kivy"), str(CACHE))
     finally:
-        display.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
