@@ -34,6 +34,7 @@ DOMAIN_TERMS: tuple[str, ...] = (
     "户口簿",
     "验证码",
     "二维码",
+    "高拍仪",
 )
 
 # A word longer than this would hardly ever fit a line's end, and matching cost grows with it.

@@ -21,6 +21,9 @@ NO_START = frozenset("，。、；：？！）》」』】〕〉”’…—·%,
 # May not end a line (opening brackets and quotes).
 NO_END = frozenset("（《「『【〔〈“‘([{<")
 
+# How many characters' widths a paragraph may narrow to give its last line more than one.
+WIDOW_STEPS = 4
+
 # Cuts a text into words that rejoin it; no break is made inside a word that fits a line.
 Words = Callable[[str], Sequence[str]]
 
@@ -114,9 +117,11 @@ def break_lines(
     # measured once each, a centred 40-character line costs ~90 font measurements, not ~900.
     measure = functools.cache(measure)
     paragraphs = [_paragraph_of(paragraph, words) for paragraph in text.split("\n")]
+    if not balanced:
+        return "\n".join(line for p in paragraphs for line in _no_widow(p, max_width, measure))
     broken = _break(paragraphs, max_width, measure)
     lines = broken.count("\n")
-    if not balanced or lines == text.count("\n"):
+    if lines == text.count("\n"):
         return broken
     # The narrowest width that still needs no more lines: bisect down from max_width.
     low, high = 0.0, max_width
@@ -131,6 +136,26 @@ def break_lines(
 
 def _break(paragraphs: list[_Paragraph], max_width: float, measure: Callable[[str], float]) -> str:
     return "\n".join(line for p in paragraphs for line in _lines(p, max_width, measure))
+
+
+def _no_widow(p: _Paragraph, max_width: float, measure: Callable[[str], float]) -> list[str]:
+    """``p``'s lines, the last never one character alone ("请将材料正面朝上放在高拍仪" / "下"):
+    narrowed a character at a time until the line before gives it a word, in as many lines."""
+    lines = _lines(p, max_width, measure)
+    if len(lines) < 2 or not _widow(lines[-1]):
+        return lines
+    step = max(1.0, measure(lines[-1]))
+    for attempt in range(1, WIDOW_STEPS + 1):
+        tried = _lines(p, max_width - attempt * step, measure)
+        if len(tried) != len(lines):
+            break
+        if not _widow(tried[-1]):
+            return tried
+    return lines
+
+
+def _widow(line: str) -> bool:
+    return sum(1 for ch in line if not ch.isspace() and ch not in NO_START | NO_END) <= 1
 
 
 def _lines(p: _Paragraph, max_width: float, measure: Callable[[str], float]) -> list[str]:

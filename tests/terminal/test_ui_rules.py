@@ -77,7 +77,7 @@ def test_chinese_breaks_between_words() -> None:
 @pytest.mark.parametrize(
     ("text", "width", "word", "old", "new"),
     [
-        ("您可以办理养老", 6, "养老", "您可以办理养\n老", "您可以办理\n养老"),
+        ("您可以办理养老金", 6, "养老", "您可以办理养\n老金", "您可以办理\n养老金"),
         ("参保险种：失业保险", 7, "失业保险", "参保险种：失业\n保险", "参保险种：\n失业保险"),
         ("可凭验证码核验真伪。", 6, "核验真伪", "可凭验证码核\n验真伪。", "可凭验证码\n核验真伪。"),
     ],
@@ -94,17 +94,18 @@ def test_words_of_the_issue_stay_whole_where_the_old_breaker_split_them(
 
 def test_a_word_goes_down_with_the_closing_mark_that_may_not_open_a_line() -> None:
     # "失业保险" fits the first line, but "）" may not start the next: the word moves down with
-    # it, whole, rather than leaving "险" behind as the old breaker would ("…（失业保" / "险）").
+    # it, whole, rather than being split as a breaker that knows no words splits it.
     assert break_lines("参保险种（失业保险）", 9, width_in_chars) == "参保险种\n（失业保险）"
     assert (
         break_lines("参保险种（失业保险）", 9, width_in_chars, words=every_character_a_word)
-        == "参保险种（失业保\n险）"
+        == "参保险种（失业\n保险）"
     )
 
 
 def test_a_closing_bracket_never_starts_a_line() -> None:
-    # "申请办理（承诺件" fills 8 columns; the "）" takes the last word down with it.
-    assert break_lines("申请办理（承诺件）", 8, width_in_chars) == "申请办理（承诺\n件）"
+    # "申请办理（承诺件" fills 8 columns; the "）" takes the last word down with it, and the
+    # lonely "件）" that would leave takes the whole bracket down.
+    assert break_lines("申请办理（承诺件）", 8, width_in_chars) == "申请办理\n（承诺件）"
 
 
 def test_an_opening_bracket_never_ends_a_line() -> None:
@@ -128,8 +129,10 @@ def test_latin_words_and_numbers_stay_whole() -> None:
 def test_a_word_longer_than_the_line_is_cut_rather_than_overflowing() -> None:
     lines = break_lines("ABCDEFGHIJKLMNOP", 6, width_in_chars).split("\n")
     assert lines == ["ABCDEF", "GHIJKL", "MNOP"]
-    # A Chinese word wider than the line is cut too, at the last character that fits.
-    assert break_lines("失业保险", 3, width_in_chars) == "失业保\n险"
+    # A Chinese word wider than the line is cut too, where it fits and leaves no character
+    # alone on the last line.
+    assert break_lines("失业保险", 3, width_in_chars) == "失业\n保险"
+    assert break_lines("失业保险费", 3, width_in_chars) == "失业保\n险费"
 
 
 def test_a_word_too_wide_for_any_line_is_cut_inside_rather_than_against_the_punctuation() -> None:
@@ -148,6 +151,17 @@ def test_balanced_lines_leave_no_lonely_last_word() -> None:
     assert break_lines(text, 9, width_in_chars, balanced=True) == "社会保险参保\n证明打印"
     # Balancing never adds a line.
     assert break_lines("满意", 9, width_in_chars, balanced=True) == "满意"
+
+
+def test_a_paragraph_never_ends_in_one_character_alone() -> None:
+    # The scan screen's title showed "请将材料正面朝上放在高拍仪" over a lonely "下".
+    text = "请将材料正面朝上放在高拍仪下"
+    assert break_lines(text, 13, width_in_chars) == "请将材料正面朝上放在\n高拍仪下"
+    # A closing mark does not make a lonely character company.
+    assert break_lines(text + "。", 13, width_in_chars).split("\n")[-1] == "高拍仪下。"
+    # Where no narrower line helps in as many lines, the first breaking stands.
+    assert break_lines("社会保险参保证明打印", 9, width_in_chars) == "社会保险参保证明\n打印"
+    assert break_lines("参保证明 A", 5, width_in_chars) == "参保证明\nA"
 
 
 def test_each_string_is_measured_once_however_many_widths_balancing_tries() -> None:
