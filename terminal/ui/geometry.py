@@ -118,9 +118,10 @@ def layout_issues(
 ) -> list[str]:
     """Layout defects on the current screen, as sentences; an empty list means none.
 
-    A label's text must fit its box; a label outside any scroll view must lie inside the window,
-    one inside a scroll view must not stick out sideways (it scrolls only vertically). Targets
-    must be finger-sized, inside the window, and not overlap; shown labels must not overlap.
+    A label's text must be drawn and fit its box; a label outside any scroll view must lie
+    inside the window, one inside a scroll view must not stick out sideways (it scrolls only
+    vertically). Targets must be finger-sized, inside the window, and not overlap; shown labels
+    must not overlap.
     No scroll view may have more content than it shows.
     """
     window: Box = (0.0, 0.0, float(window_size[0]), float(window_size[1]))
@@ -130,6 +131,11 @@ def layout_issues(
     ]
     for label in labels:
         tex_w, tex_h = label.texture_size
+        if label.texture is None or tex_w < 1 or tex_h < 1:
+            # A label narrower than one character waits for a wider width before it draws
+            # (widgets.TextLabel): one left that narrow would show nothing at all.
+            issues.append(f"{_name(label)} is not drawn: {label.width:.0f} px wide")
+            continue
         if tex_w > label.width + TOLERANCE_PX or tex_h > label.height + TOLERANCE_PX:
             issues.append(
                 f"{_name(label)} is clipped: text {tex_w}x{tex_h} in box "

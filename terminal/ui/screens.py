@@ -617,7 +617,9 @@ class GuideBody(_PagedBody):
             heading = TextLabel(section.heading, m.font_heading, color=theme.ACCENT)
             blocks.append(Block(heading, heading.height_at, index, heading=True))
             items = number_items(section.items)
-            number_width = m.gap + max((measure(n) for n, _ in items if n), default=0.0)
+            # At least a character wide: a narrower label would wait to be drawn ("1" alone).
+            number_width = max(float(m.font_body),
+                               m.gap + max((measure(n) for n, _ in items if n), default=0.0))
             for label, item in items:
                 # A long item (a material and its note, in English, in large type) may be
                 # taller than a 7-inch page: it splits by its lines (``_row_block``).

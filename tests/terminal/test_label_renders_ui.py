@@ -33,7 +33,11 @@ CHILD = textwrap.dedent("""
     from flows.steps import Action, Attract, Guide, GuideSection, PublicNotice, View, t
     from terminal.app import LOCALES_DIR
     from terminal.i18n import Translator
+    from kivy.core.window import Window
+
+    from terminal.ui import geometry
     from terminal.ui.app import KioskUi
+    from terminal.ui.widgets import TextLabel
 
     renders = []
     render = LabelBase.render
@@ -58,10 +62,17 @@ CHILD = textwrap.dedent("""
 
     def step(index):
         def run(_dt):
-            if index:
+            if index in (1, 2):
                 seen[("attract", "guide")[index - 1]] = list(renders)
             renders.clear()
             if index == 2:
+                # A label left narrower than one character never draws: the layout check says so.
+                ui._root.add_widget(TextLabel("1", 40, size_hint=(None, None), width=12,
+                                              height=60, pos=(10, 10)))
+                Clock.schedule_once(step(3), 0.5)
+                return
+            if index == 3:
+                seen["issues"] = geometry.layout_issues(ui._root, Window.size)
                 ui.stop()
                 return
             ui.show((ATTRACT, GUIDE)[index])
@@ -75,19 +86,24 @@ CHILD = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workdir = tmp_path_factory.mktemp("label-renders")
-    seen: dict[str, list[dict[str, Any]]] = run_ui_child(
+    seen: dict[str, Any] = run_ui_child(
         CHILD, SIZE, str(workdir / "kivy"), *map(str, SIZE))
     return seen
 
 
 @pytest.mark.parametrize("screen", ["attract", "guide"])
 def test_no_text_is_rendered_narrower_than_one_character(
-    renders: dict[str, list[dict[str, Any]]], screen: str,
+    renders: dict[str, Any], screen: str,
 ) -> None:
     shown = renders[screen]
     assert any(r["real"] for r in shown), "nothing was drawn"
     narrow = [r for r in shown if r["width"] is not None and r["width"] < r["em"]]
     assert narrow == [], narrow
 
+
+def test_a_label_left_narrower_than_one_character_is_a_layout_issue(
+    renders: dict[str, Any],
+) -> None:
+    assert any("is not drawn: 12 px wide" in issue for issue in renders["issues"]), renders
