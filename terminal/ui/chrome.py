@@ -166,11 +166,13 @@ class Frame(BoxLayout):  # type: ignore[misc]
 
         def show_brand(*_: Any) -> None:
             # The service name only takes what the countdown and the switches leave. Squeezed
-            # into a tower of lines taller than the bar (large type on a 7-inch or portrait
-            # screen), it is left out rather than clipped: the screen's own title says more.
-            brand.opacity = 1 if brand.height <= row.height else 0
+            # into a tower of lines taller than the bar, or narrower than a character, which
+            # a label never draws (large type on a 7-inch or portrait screen), it is left out
+            # rather than clipped: the screen's own title says more.
+            fits = brand.height <= row.height and brand.width >= float(brand.font_size)
+            brand.opacity = 1 if fits else 0
 
-        brand.bind(height=show_brand)
+        brand.bind(height=show_brand, width=show_brand)
         row.bind(height=show_brand)
         show_brand()
         if one_row:
