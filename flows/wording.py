@@ -35,6 +35,7 @@ DOMAIN_TERMS: tuple[str, ...] = (
     "验证码",
     "二维码",
     "高拍仪",
+    "拍完",  # the scan screen's "拍完点“这份拍好了”" split as 拍/完
 )
 
 # A word longer than this would hardly ever fit a line's end, and matching cost grows with it.

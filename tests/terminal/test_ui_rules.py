@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -151,6 +153,15 @@ def test_balanced_lines_leave_no_lonely_last_word() -> None:
     assert break_lines(text, 9, width_in_chars, balanced=True) == "社会保险参保\n证明打印"
     # Balancing never adds a line.
     assert break_lines("满意", 9, width_in_chars, balanced=True) == "满意"
+
+
+def test_the_scan_screen_keeps_pai_wan_whole() -> None:
+    # "还有下一页请点“再拍一页”，拍完点“这份拍好了”。" broke as 拍 / 完 on the scan screen.
+    text = "已拍2页。还有下一页请点“再拍一页”，拍完点“这份拍好了”。"
+    for width in range(8, len(text)):
+        lines = break_lines(text, width, width_in_chars).split("\n")
+        assert not any(a.endswith("拍") and b.startswith("完")
+                       for a, b in itertools.pairwise(lines)), (width, lines)
 
 
 def test_a_paragraph_never_ends_in_one_character_alone() -> None:
