@@ -5,6 +5,7 @@ large type the switches and countdown stand in a side rail."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from kivy.graphics import Color, Rectangle
@@ -255,14 +256,19 @@ class Frame(BoxLayout):  # type: ignore[misc]
         # Left of the actions: a paged menu's 上一页 / 第1/2页 / 下一页 (the body fills it); on a
         # row of its own above them when both do not fit side by side.
         pager = BoxLayout(orientation="horizontal", size_hint=(None, None), width=0, height=0,
-                          spacing=m.gap)
-        natural = sum(b.natural_width() for b in buttons) + m.gap * max(0, len(buttons) - 1)
+                          spacing=m.gap, pos_hint={"center_y": 0.5})  # level with the actions
 
         def fit(*_: Any) -> None:
             tallest = max([0.0, *(child.height for child in pager.children)])
             pager.height = tallest
             room = footer.width - 2 * side - m.gap
-            stacked = pager.width > 0 and pager.width + natural > room
+            # Side by side unless that makes the footer taller: beside the help button on a
+            # 7-inch panel in large type, "Print checklist" on two lines costs a line, and a
+            # row of its own cost a button's height, which the guide's pages then lacked (31
+            # pages of one material each in English).
+            beside = max(tallest, row.height_at(room - pager.width)) if room > pager.width \
+                else math.inf
+            stacked = pager.width > 0 and tallest + m.gap + row.height_at(room + m.gap) < beside
             footer.orientation = "vertical" if stacked else "horizontal"
             action_height = row.height if buttons else 0.0
             content = tallest + m.gap + action_height if stacked else max(action_height, tallest)
