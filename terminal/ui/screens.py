@@ -557,9 +557,11 @@ class PagedSheet(AnchorLayout):  # type: ignore[misc]
 
     @property
     def room(self) -> float:
-        # Less 5%: a label Kivy wraps once more than the estimate (a pre-broken line a pixel
-        # too wide for its own measure) must not push the page into the footer.
-        return (float(self.height) - 2 * self._inset - 2 * self._padding) * 0.95
+        # All of it: the blocks' heights are Kivy's own line boxes for text broken here (with
+        # WRAP_SLACK_PX, so Kivy never wraps a line once more), and ``paginate`` allows each a
+        # pixel for rounding. A safety margin of 5% left the heading of a three-line item alone
+        # on a 7-inch page, 3 px short, in large type.
+        return float(self.height) - 2 * self._inset - 2 * self._padding
 
     def repage(self, *_: Any) -> None:
         self.sheet.width = max(1.0, min(self.width - 2 * self._inset, self._max_width))

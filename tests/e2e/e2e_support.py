@@ -1,5 +1,5 @@
-"""Shared pieces of the end-to-end tests: where artifacts go, a tap on all MQTT traffic, and
-the way back to the attract screen."""
+"""Shared pieces of the end-to-end tests: where artifacts go, a tap on all MQTT traffic, the way
+back to the attract screen, and the screen tests' turning of pages and checking of layouts."""
 
 from __future__ import annotations
 
@@ -84,3 +84,56 @@ def settle_devices(rig: SimulatorRig, timeout_s: float = 25.0) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"devices did not come back: {rig.screen()}")
+
+
+def turn_page(rig: SimulatorRig) -> bool:
+    """Tap 下一页 if the screen has an enabled one, and wait for the page to change."""
+    shown = rig.screen()
+    following = next((t for t in shown["targets"] if t["id"] == "page.next"), None)
+    if following is None or not following["enabled"]:
+        return False
+    assert following["bounds"] is not None, "a page button must be on the screen"
+    def picture() -> bytes:
+        status, png = rig.api("GET", "/screenshot")
+        assert status == 200
+        return png
+
+    before = picture()
+    rig.tap("page.next")
+    deadline = time.monotonic() + 5
+    while picture() == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert picture() != before, "下一页 changed nothing on the screen"
+    return True
+
+
+def tap_tile(rig: SimulatorRig, target: str) -> None:
+    """Tap a menu tile, turning a paged menu's pages first if it is on a later one."""
+    for _ in range(20):
+        targets = {t["id"]: t for t in rig.screen()["targets"]}
+        if targets[target]["bounds"] is not None:
+            rig.tap(target)
+            return
+        shown = rig.screen()["targets"]
+        rig.tap("page.next")
+        deadline = time.monotonic() + 5
+        while rig.screen()["targets"] == shown and time.monotonic() < deadline:
+            time.sleep(0.05)
+    raise AssertionError(f"{target} never came on a page")
+
+
+def wait_for_mode(rig: SimulatorRig, mode: str) -> None:
+    deadline = time.monotonic() + 5
+    while rig.screen()["mode"] != mode:
+        assert time.monotonic() < deadline, f"mode stayed {rig.screen()['mode']}"
+        time.sleep(0.05)
+
+
+def check_and_shoot(rig: SimulatorRig, out: Path, step: str) -> list[str]:
+    status, body = rig.api("GET", "/debug/layout")
+    assert status == 200, body
+    issues: list[str] = json.loads(body)["issues"]
+    status, png = rig.api("GET", "/screenshot")
+    assert status == 200
+    (out / f"{step}.png").write_bytes(png)
+    return [f"{step}: {issue}" for issue in issues]

@@ -4,7 +4,6 @@ find clipped text or overlapping targets on each step."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import time
@@ -12,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import ARTIFACTS
+from e2e_support import ARTIFACTS, check_and_shoot, tap_tile, turn_page, wait_for_mode
 
 from simulator.pcsc import Pcscd
 from simulator.rig import RigOptions, SimulatorRig
@@ -24,49 +23,6 @@ SIZES = [(1920, 1080), (1080, 1920), (800, 480)]
 PASSES = [("zh_CN", False), ("en", False), ("zh_CN", True), ("en", True)]
 
 
-def turn_page(rig: SimulatorRig) -> bool:
-    """Tap 下一页 if the screen has an enabled one, and wait for the page to change."""
-    shown = rig.screen()
-    following = next((t for t in shown["targets"] if t["id"] == "page.next"), None)
-    if following is None or not following["enabled"]:
-        return False
-    assert following["bounds"] is not None, "a page button must be on the screen"
-    def picture() -> bytes:
-        status, png = rig.api("GET", "/screenshot")
-        assert status == 200
-        return png
-
-    before = picture()
-    rig.tap("page.next")
-    deadline = time.monotonic() + 5
-    while picture() == before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert picture() != before, "下一页 changed nothing on the screen"
-    return True
-
-
-def tap_tile(rig: SimulatorRig, target: str) -> None:
-    """Tap a menu tile, turning a paged menu's pages first if it is on a later one."""
-    for _ in range(20):
-        targets = {t["id"]: t for t in rig.screen()["targets"]}
-        if targets[target]["bounds"] is not None:
-            rig.tap(target)
-            return
-        shown = rig.screen()["targets"]
-        rig.tap("page.next")
-        deadline = time.monotonic() + 5
-        while rig.screen()["targets"] == shown and time.monotonic() < deadline:
-            time.sleep(0.05)
-    raise AssertionError(f"{target} never came on a page")
-
-
-def wait_for_mode(rig: SimulatorRig, mode: str) -> None:
-    deadline = time.monotonic() + 5
-    while rig.screen()["mode"] != mode:
-        assert time.monotonic() < deadline, f"mode stayed {rig.screen()['mode']}"
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def shared_pcscd() -> Iterator[Pcscd]:
     pcscd = Pcscd()
@@ -75,16 +31,6 @@ def shared_pcscd() -> Iterator[Pcscd]:
         yield pcscd
     finally:
         pcscd.close()
-
-
-def check_and_shoot(rig: SimulatorRig, out: Path, step: str) -> list[str]:
-    status, body = rig.api("GET", "/debug/layout")
-    assert status == 200, body
-    issues: list[str] = json.loads(body)["issues"]
-    status, png = rig.api("GET", "/screenshot")
-    assert status == 200
-    (out / f"{step}.png").write_bytes(png)
-    return [f"{step}: {issue}" for issue in issues]
 
 
 @pytest.mark.parametrize("size", [
@@ -130,8 +76,7 @@ def test_every_step_fits_the_screen(
             pages = 1
             while turn_page(rig):  # the UI pages what the screen cannot show at once
                 pages += 1
-                issues += check_and_shoot(rig, out, f"04{chr(ord('a') + pages - 1)}-guide-page"
-                                                    f"-{pages}-{lang}")
+                issues += check_and_shoot(rig, out, f"04-guide-page-{pages:02d}-{lang}")
             rig.tap("back")
             rig.wait_for_screen("home.menu")
             tap_tile(rig, "errand.ssc_enrollment_proof")
