@@ -15,6 +15,17 @@ from simulator.vprinter import PrinterStatus
 
 
 @pytest.fixture(scope="module")
+def shared_pcscd() -> Iterator[Pcscd]:
+    """A pcscd for the rigs a module starts itself (one per screen size)."""
+    pcscd = Pcscd()
+    pcscd.start()
+    try:
+        yield pcscd
+    finally:
+        pcscd.close()
+
+
+@pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorRig]:
     workdir = tmp_path_factory.mktemp("sim")
     pcscd = Pcscd()

@@ -86,6 +86,18 @@ def settle_devices(rig: SimulatorRig, timeout_s: float = 25.0) -> None:
     raise AssertionError(f"devices did not come back: {rig.screen()}")
 
 
+def start_pass(rig: SimulatorRig, language: str, elder: bool) -> str:
+    """At attract, switch to ``language`` (from the home zh_CN) and to elder mode if asked, as
+    a resident does; the pass's name for screenshots (``en-elder``)."""
+    rig.wait_for_screen("attract")
+    if language == "en":
+        rig.tap("lang.toggle")
+    if elder:
+        rig.tap("mode.toggle")
+        wait_for_mode(rig, "elder")
+    return f"{language}-elder" if elder else language
+
+
 def turn_page(rig: SimulatorRig) -> bool:
     """Tap 下一页 if the screen has an enabled one, and wait for the page to change."""
     shown = rig.screen()

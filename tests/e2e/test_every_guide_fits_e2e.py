@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import ARTIFACTS, tap_tile, turn_page, wait_for_mode
+from e2e_support import ARTIFACTS, start_pass, tap_tile, turn_page, wait_for_mode
 
 from flows.catalogue import Catalogue, CatalogueItem, parse_catalogue
 from simulator.pcsc import Pcscd
@@ -39,16 +38,6 @@ def fullest(catalogue: Catalogue, count: int) -> list[CatalogueItem]:
     """The guides with the most materials (the longest pages), in catalogue order."""
     ranked = sorted(catalogue.items, key=lambda item: -len(item.guide.materials))[:count]
     return [item for item in catalogue.items if item in ranked]
-
-
-@pytest.fixture(scope="module")
-def pcscd() -> Iterator[Pcscd]:
-    daemon = Pcscd()
-    daemon.start()
-    try:
-        yield daemon
-    finally:
-        daemon.close()
 
 
 def open_guide(rig: SimulatorRig, item: CatalogueItem) -> None:
@@ -75,14 +64,8 @@ def check_guides(rig: SimulatorRig, items: list[CatalogueItem],
     problems: list[str] = []
     pages: dict[str, int] = {}
     for language, elder in passes:
-        lang = f"{language}-elder" if elder else language
         for item in items:
-            rig.wait_for_screen("attract")
-            if language == "en":
-                rig.tap("lang.toggle")
-            if elder:
-                rig.tap("mode.toggle")
-                wait_for_mode(rig, "elder")
+            lang = start_pass(rig, language, elder)
             open_guide(rig, item)
             count = 1
             problems += page_problems(rig, f"{item.id} {lang} page 1")
@@ -116,10 +99,10 @@ def report(size: tuple[int, int], pages: dict[str, int]) -> None:
           f"({most})")
 
 
-def test_the_fullest_guides_fit_a_7_inch_panel_in_large_english(pcscd: Pcscd,
-                                                                 tmp_path: Path) -> None:
+def test_the_fullest_guides_fit_a_7_inch_panel_in_large_english(shared_pcscd: Pcscd,
+                                                                tmp_path: Path) -> None:
     size = (800, 480)
-    rig = run_rig(size, pcscd, tmp_path)
+    rig = run_rig(size, shared_pcscd, tmp_path)
     try:
         problems, pages = check_guides(rig, fullest(shipped_catalogue(), 3), [("en", True)])
     finally:
@@ -131,9 +114,9 @@ def test_the_fullest_guides_fit_a_7_inch_panel_in_large_english(pcscd: Pcscd,
 @pytest.mark.long
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-def test_every_guide_fits_every_screen(size: tuple[int, int], pcscd: Pcscd,
+def test_every_guide_fits_every_screen(size: tuple[int, int], shared_pcscd: Pcscd,
                                        tmp_path: Path) -> None:
-    rig = run_rig(size, pcscd, tmp_path)
+    rig = run_rig(size, shared_pcscd, tmp_path)
     try:
         problems, pages = check_guides(rig, list(shipped_catalogue().items), PASSES)
     finally:

@@ -7,11 +7,17 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import ARTIFACTS, check_and_shoot, tap_tile, turn_page, wait_for_mode
+from e2e_support import (
+    ARTIFACTS,
+    check_and_shoot,
+    start_pass,
+    tap_tile,
+    turn_page,
+    wait_for_mode,
+)
 
 from simulator.pcsc import Pcscd
 from simulator.rig import RigOptions, SimulatorRig
@@ -21,16 +27,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.gui]
 
 SIZES = [(1920, 1080), (1080, 1920), (800, 480)]
 PASSES = [("zh_CN", False), ("en", False), ("zh_CN", True), ("en", True)]
-
-
-@pytest.fixture(scope="module")
-def shared_pcscd() -> Iterator[Pcscd]:
-    pcscd = Pcscd()
-    pcscd.start()
-    try:
-        yield pcscd
-    finally:
-        pcscd.close()
 
 
 @pytest.mark.parametrize("size", [
@@ -53,13 +49,7 @@ def test_every_step_fits_the_screen(
     try:
         assert rig.card_slot is not None
         for language, elder in PASSES:
-            rig.wait_for_screen("attract")
-            if language == "en":
-                rig.tap("lang.toggle")
-            if elder:
-                rig.tap("mode.toggle")
-                wait_for_mode(rig, "elder")
-            lang = f"{language}-elder" if elder else language  # names the screenshots
+            lang = start_pass(rig, language, elder)  # names the screenshots
             issues += check_and_shoot(rig, out, f"01-attract-{lang}")
             rig.card_slot.insert(VirtualCard.ssse(id_number="34052419800101001X",
                                                   name="欧阳娜娜"))
@@ -92,12 +82,7 @@ def test_every_step_fits_the_screen(
             rig.wait_for_screen("thanks")
             issues += check_and_shoot(rig, out, f"08-thanks-{lang}")
             rig.tap("continue")
-            rig.wait_for_screen("attract")
-            if lang.startswith("en"):
-                rig.tap("lang.toggle")
-            if elder:
-                rig.tap("mode.toggle")
-                wait_for_mode(rig, "elder")
+            start_pass(rig, language, elder)
             rig.tap("guides")
             rig.wait_for_screen("guides.browse")
             issues += check_and_shoot(rig, out, f"09-guides-{lang}")
@@ -154,13 +139,7 @@ def test_identity_and_maintenance_screens_fit(
         assert rig.sam is not None and rig.hub is not None and rig.scanner is not None
         assert rig.card_slot is not None
         for language, elder in PASSES:
-            lang = f"{language}-elder" if elder else language
-            rig.wait_for_screen("attract")
-            if language == "en":
-                rig.tap("lang.toggle")
-            if elder:
-                rig.tap("mode.toggle")
-                wait_for_mode(rig, "elder")
+            lang = start_pass(rig, language, elder)
             rig.sam.place("34052419800101001X", "欧阳娜娜")
             rig.wait_for_screen("identify.identity", timeout_s=10)
             issues += check_and_shoot(rig, out, f"01-identity-id-card-{lang}")
