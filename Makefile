@@ -17,7 +17,8 @@ test: setup
 	$(VENV)/lint-imports
 	scripts/test_lanes.sh -m "not long"
 
-# Everything make test runs, plus the tests marked long: the screen tests at the full-HD sizes.
+# Everything make test runs, plus the tests marked long: the screen tests at the full-HD sizes and
+# every page of every shipped guide at every size.
 test-long: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy
