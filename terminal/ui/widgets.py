@@ -360,7 +360,7 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
     def height_at(self, width: float) -> float:
         """Height the label would need at ``width``, padding included, without laying it out
         (a paged menu decides its rows before its tiles have their widths)."""
-        inner = max(1.0, width - 2 * self._pad_x) - WRAP_SLACK_PX
+        inner = self._text_width(width) - WRAP_SLACK_PX
         lines = break_lines(self.source_text, inner, self._measure, balanced=True).count("\n") + 1
         return lines * float(self.font_size) * self._m.target_line_height + 2 * self._pad_y
 
@@ -368,14 +368,19 @@ class TargetButton(ButtonBehavior, Label):  # type: ignore[misc]
         self.min_height = max(self._m.min_target_px, height)
         self._fit()
 
-    def _wrap(self, *_: Any) -> None:
-        # The side padding gives way (down to a sliver) before a short label wraps: "删除" on a
-        # narrow key in large type stays one line rather than a taller key overflowing its row.
+    def _text_width(self, width: float) -> float:
+        """The text's width in a button ``width`` wide. The side padding gives way (down to a
+        sliver) before a short label wraps: "删除" on a narrow key in large type stays one line
+        rather than a taller key overflowing its row. ``height_at`` asks the same, so a menu
+        that decides its rows first counts the lines the tiles will really have."""
         one_line = self._measure(self.source_text) + WRAP_SLACK_PX + 1
         pad, least = self._pad_x, self._m.gap * 0.4
-        if self.width - 2 * pad < one_line <= self.width - 2 * least:
-            pad = (self.width - one_line) / 2
-        width = max(1.0, self.width - 2 * pad)
+        if width - 2 * pad < one_line <= width - 2 * least:
+            pad = (width - one_line) / 2
+        return max(1.0, width - 2 * pad)
+
+    def _wrap(self, *_: Any) -> None:
+        width = self._text_width(self.width)
         self.text_size = (width, None)
         if _below_one_character(self, width):
             return  # Kivy's default width, before the layout gives one (see texture_update)
