@@ -438,6 +438,7 @@ class MenuBody(_PagedBody):
         self._per_page = max(1, len(self._tiles))
         self._tile_height = m.tile_height
         self._cap = math.inf
+        self._row_heights: list[float] | None = None  # rows of their own heights (_one_page)
         # A scroll view only as the last resort: one row of tiles taller than the screen has
         # room for (long English titles in large type on a 7-inch panel) scrolls, never overlaps.
         self._area = Scroller(m)
@@ -465,10 +466,19 @@ class MenuBody(_PagedBody):
         rows = -(-count // shape.columns)
         row = max([shape.tile_height, *self._heights_at(shape.columns, width)])
         fits = rows * row + (rows - 1) * m.gap <= area.height + 1
-        self._grid.cols = shape.columns
+        self._grid.cols, self._grid.spacing = shape.columns, m.gap
         self._tile_height = shape.tile_height
         self._cap = math.inf
+        self._row_heights = None
+        whole = None if fits else self._one_page(width, area.height)
         if fits:
+            self._per_page = max(1, count)
+        elif whole is not None:
+            # Every option on one screen, in tiles a finger still finds with every title's words
+            # whole: the five levels of a rating (好差评) side by side, never the last one behind
+            # 下一页 (large-type English on a 7-inch panel paged "Very dissatisfied" alone).
+            columns, self._row_heights, gap = whole
+            self._grid.cols, self._grid.spacing = columns, gap
             self._per_page = max(1, count)
         else:
             # Large type on a page: at most two tiles a row, so a long title wraps to two lines
@@ -489,6 +499,31 @@ class MenuBody(_PagedBody):
         self._pager.page = min(self._pager.page, self.pages - 1)
         self._fill()
 
+    def _one_page(self, width: float, height: float) -> tuple[int, list[float], float] | None:
+        """Columns, row heights and spacing that hold every tile in ``height``: each row as tall
+        as its tallest title needs and at least the mode's minimum target (15 mm in large type),
+        the room left shared out evenly, no title broken inside a word or past two lines. The
+        usual spacing first, then half of it; the fewest empty cells, then the fewest columns.
+        None where nothing does."""
+        m, count = self._m, len(self._tiles)
+        for gap in (m.gap, m.gap / 2):
+            best: tuple[tuple[int, int], int, list[float]] | None = None
+            for columns in range(1, count + 1):
+                tile_width = (width - (columns - 1) * gap) / columns
+                if not all(tile.fits_in(tile_width) for tile in self._tiles):
+                    break  # narrower tiles only break the titles more
+                needs = self._heights_at(columns, width)
+                rows = [max([m.min_target_px, *needs[start:start + columns]])
+                        for start in range(0, count, columns)]
+                spare = height - sum(rows) - (len(rows) - 1) * gap
+                if spare >= -1:
+                    key = (len(rows) * columns - count, columns)
+                    if best is None or key < best[0]:
+                        best = (key, columns, [row + max(0.0, spare) / len(rows) for row in rows])
+            if best is not None:
+                return best[1], best[2], gap
+        return None
+
     def _heights_at(self, columns: int, width: float) -> list[float]:
         tile_width = (width - (columns - 1) * self._m.gap) / columns
         return [tile.height_at(tile_width) for tile in self._tiles]
@@ -505,6 +540,12 @@ class MenuBody(_PagedBody):
         # Every tile as tall as the tallest label needs: rows of one height read as a grid.
         page = self._pager.page
         shown = self._tiles[page * self._per_page : (page + 1) * self._per_page]
+        if self._row_heights is not None:
+            # Every tile on one page, each row as tall as its own titles need.
+            columns = max(1, int(self._grid.cols))
+            for index, tile in enumerate(shown):
+                tile.set_min_height(self._row_heights[index // columns])
+            return
         height = max([self._tile_height, *(tile.needed_height() for tile in shown)])
         height = min(height, self._cap)  # a paged menu never grows past its room
         for tile in shown:

@@ -76,8 +76,11 @@ def test_every_step_fits_the_screen(
             rig.wait_for_screen("proof.done", timeout_s=20)
             issues += check_and_shoot(rig, out, f"06-take-card-{lang}")
             rig.card_slot.remove()
-            rig.wait_for_screen("rating.choose")
+            rating = rig.wait_for_screen("rating.choose")
             issues += check_and_shoot(rig, out, f"07-rating-{lang}")
+            # The whole five-level scale at once: a level behind 下一页 is one fewer chosen.
+            levels = [t for t in rating["targets"] if t["id"].startswith("rating.")]
+            assert len(levels) == 5 and all(t["bounds"] for t in levels), (lang, levels)
             tap_tile(rig, "rating.4")
             rig.wait_for_screen("thanks")
             issues += check_and_shoot(rig, out, f"08-thanks-{lang}")
