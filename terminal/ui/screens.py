@@ -435,10 +435,11 @@ class MenuBody(_PagedBody):
         _header(self, model, m, lines=not m.side_rail)
         self._m = m
         self._tiles = [Tile(option, m, activate) for option in model.options]
-        self._per_page = max(1, len(self._tiles))
+        self._starts = [0, len(self._tiles)]  # where each page's tiles start, and the end
         self._tile_height = m.tile_height
-        self._cap = math.inf
-        self._row_heights: list[float] | None = None  # rows of their own heights (_one_page)
+        # Rows of their own heights, by row over the whole menu (pages start on a row), where
+        # the menu does not fit at its usual tile height; None: one height for every tile.
+        self._row_heights: list[float] | None = None
         # A scroll view only as the last resort: one row of tiles taller than the screen has
         # room for (long English titles in large type on a 7-inch panel) scrolls, never overlaps.
         self._area = Scroller(m)
@@ -452,7 +453,7 @@ class MenuBody(_PagedBody):
 
     @property
     def pages(self) -> int:
-        return -(-len(self._tiles) // self._per_page)
+        return len(self._starts) - 1
 
     def _turn_to(self, page: int) -> None:
         self._pager.page = page
@@ -468,34 +469,37 @@ class MenuBody(_PagedBody):
         fits = rows * row + (rows - 1) * m.gap <= area.height + 1
         self._grid.cols, self._grid.spacing = shape.columns, m.gap
         self._tile_height = shape.tile_height
-        self._cap = math.inf
+        self._starts = [0, count]
         self._row_heights = None
         whole = None if fits else self._one_page(width, area.height)
-        if fits:
-            self._per_page = max(1, count)
-        elif whole is not None:
+        if whole is not None:
             # Every option on one screen, in tiles a finger still finds with every title's words
             # whole: the five levels of a rating (好差评) side by side, never the last one behind
             # 下一页 (large-type English on a 7-inch panel paged "Very dissatisfied" alone).
             columns, self._row_heights, gap = whole
             self._grid.cols, self._grid.spacing = columns, gap
-            self._per_page = max(1, count)
-        else:
+        elif not fits:
             # Large type on a page: at most two tiles a row, so a long title wraps to two lines
-            # rather than a tower of three. Then as many rows as fit; rows as tall as the
-            # tallest title needs (a three-line title is not cut short).
+            # rather than a tower of three. Then rows onto pages as they come, each row as tall
+            # as its own titles need: two rows of two-line titles share a page that one row
+            # with a three-line title would have left half empty.
             columns = min(shape.columns, 2) if m.elder else shape.columns
-            row = max([m.tile_compact_height, *self._heights_at(columns, width)])
-            if row > area.height and columns > 1:
+            heights = self._row_needs(columns, width)
+            if max(heights, default=0.0) > area.height and columns > 1:
                 # Not even one row of titles this long fits (English in large type on a 7-inch
                 # panel): one tile a row, as wide as the screen, takes fewer lines.
                 columns = 1
-                row = max([m.tile_compact_height, *self._heights_at(columns, width)])
+                heights = self._row_needs(columns, width)
             self._grid.cols = columns
-            rows_fit = max(1, int((area.height + m.gap) // (row + m.gap)))
-            self._per_page = rows_fit * columns
-            self._cap = max(row, (area.height - (rows_fit - 1) * m.gap) / rows_fit)
-            self._tile_height = min(row, self._cap)
+            self._row_heights = heights
+            self._starts = [0]
+            used = 0.0
+            for index, height in enumerate(heights):
+                if used and used + m.gap + height > area.height + 1:
+                    self._starts.append(index * columns)
+                    used = 0.0
+                used += (m.gap if used else 0.0) + height
+            self._starts.append(count)
         self._pager.page = min(self._pager.page, self.pages - 1)
         self._fill()
 
@@ -528,10 +532,16 @@ class MenuBody(_PagedBody):
         tile_width = (width - (columns - 1) * self._m.gap) / columns
         return [tile.height_at(tile_width) for tile in self._tiles]
 
+    def _row_needs(self, columns: int, width: float) -> list[float]:
+        """Each row's height at ``columns``: its tallest title, at least the compact tile."""
+        needs = self._heights_at(columns, width)
+        return [max([self._m.tile_compact_height, *needs[start:start + columns]])
+                for start in range(0, len(needs), columns)]
+
     def _fill(self) -> None:
-        start = self._pager.page * self._per_page
+        page = self._pager.page
         self._grid.clear_widgets()
-        for tile in self._tiles[start : start + self._per_page]:
+        for tile in self._tiles[self._starts[page] : self._starts[page + 1]]:
             self._grid.add_widget(tile)
         self._pager.show(self._pager.page, self.pages)
         self._even_rows()
@@ -539,15 +549,14 @@ class MenuBody(_PagedBody):
     def _even_rows(self, *_: Any) -> None:
         # Every tile as tall as the tallest label needs: rows of one height read as a grid.
         page = self._pager.page
-        shown = self._tiles[page * self._per_page : (page + 1) * self._per_page]
+        start = self._starts[page]
+        shown = self._tiles[start : self._starts[page + 1]]
         if self._row_heights is not None:
-            # Every tile on one page, each row as tall as its own titles need.
             columns = max(1, int(self._grid.cols))
-            for index, tile in enumerate(shown):
+            for index, tile in enumerate(shown, start=start):
                 tile.set_min_height(self._row_heights[index // columns])
             return
         height = max([self._tile_height, *(tile.needed_height() for tile in shown)])
-        height = min(height, self._cap)  # a paged menu never grows past its room
         for tile in shown:
             tile.set_min_height(height)
 
